@@ -1,0 +1,93 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+
+/** A decoding failure: where (a field path or byte offset), what was expected, what was found. */
+export class DecodeError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${source}: ${problems.join('; ')}`);
+    this.name = 'DecodeError';
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/** One line per failed leaf: `field.path: expected TYPE, got VALUE`. */
+export function formatErrors(errors: t.Errors): string[] {
+  const lines = errors.map((e) => {
+    if (e.message !== undefined) return e.message;
+    const path = e.context
+      .map((c) => c.key)
+      .filter((k) => k !== '')
+      .join('.');
+    const expected = e.context[e.context.length - 1]?.type.name ?? 'a value';
+    return `${path === '' ? '(top level)' : path}: expected ${expected}, got ${describe(e.value)}`;
+  });
+  return [...new Set(lines)].slice(0, 5);
+}
+
+/** Decodes outside data with a codec; the error names `source` and the failing fields. */
+export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, source: string): E.Either<DecodeError, A> {
+  return pipe(
+    codec.decode(value),
+    E.mapLeft((errors) => new DecodeError(source, formatErrors(errors))),
+  );
+}
+
+/** Parses JSON text, reporting the position of a syntax error. */
+export function parseJson(text: string, source: string): E.Either<DecodeError, unknown> {
+  return E.tryCatch(
+    () => JSON.parse(text) as unknown,
+    (err) => new DecodeError(source, [`invalid JSON (${err instanceof Error ? err.message : String(err)})`]),
+  );
+}
+
+/** An object codec that also rejects keys it does not know (typos in configs). */
+export function strictObject<P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> {
+  return exactWithUnknownCheck(t.type(props), props, name);
+}
+
+/** Like `strictObject` with every field optional. */
+export function strictPartial<P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.PartialC<P>>, t.OutputOf<t.PartialC<P>>, unknown> {
+  return exactWithUnknownCheck(t.partial(props), props, name);
+}
+
+function exactWithUnknownCheck<A, O>(codec: t.Type<A, O, unknown>, props: t.Props, name: string): t.Type<A, O, unknown> {
+  return new t.Type<A, O, unknown>(
+    name,
+    codec.is,
+    (input, context) => {
+      if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+        const unknownKeys = Object.keys(input).filter((k) => !(k in props));
+        if (unknownKeys.length > 0) {
+          const where = context.map((c) => c.key).filter((k) => k !== '').join('.');
+          const prefix = where === '' ? '' : `${where}.`;
+          return t.failure(input, context, `${prefix}${unknownKeys[0]}: unknown key (known: ${Object.keys(props).join(', ')})`);
+        }
+      }
+      return codec.validate(input, context);
+    },
+    codec.encode,
+  );
+}
+
+/** A number that is finite and within [min, max]. */
+export function boundedNumber(name: string, min: number, max: number, integer = false): t.Type<number, number, unknown> {
+  return new t.Type<number, number, unknown>(
+    name,
+    (u): u is number => typeof u === 'number' && Number.isFinite(u) && u >= min && u <= max && (!integer || Number.isInteger(u)),
+    (u, c) => {
+      if (typeof u === 'number' && Number.isFinite(u) && u >= min && u <= max && (!integer || Number.isInteger(u))) return t.success(u);
+      const where = c.map((x) => x.key).filter((k) => k !== '').join('.');
+      return t.failure(u, c, `${where}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(u)}`);
+    },
+    (a) => a,
+  );
+}

@@ -1,0 +1,57 @@
+import { mean, stdDev, type Winner } from './round.js';
+
+export type DecisionRule = 'strict' | 'paired';
+
+/** Per-batch mean losses of each candidate on the same m comparison batches. */
+export interface CandidateLosses {
+  readonly learned: readonly number[] | null; // null when the learned rollout did not run
+  readonly fallback: readonly number[];
+  readonly anchor: readonly number[] | null;
+}
+
+export type Decision =
+  | { readonly kind: 'chosen'; readonly winner: Winner; readonly reason?: string }
+  | { readonly kind: 'diverged'; readonly message: string };
+
+const finite = (xs: readonly number[] | null): xs is readonly number[] => xs !== null && Number.isFinite(mean(xs));
+
+/**
+ * The learned candidate against the fallback: `strict` is the paper's criterion (1),
+ * f(xL) < f(xG) on the mean; `paired` takes xL only if the mean of the per-batch differences
+ * is below −z·stderr (one-sided paired test). Non-finite losses lose, never win.
+ */
+function learnedVsFallback(losses: CandidateLosses, rule: DecisionRule, z: number): Decision {
+  const { learned, fallback } = losses;
+  if (learned === null) return { kind: 'chosen', winner: 'fallback', reason: 'learned optimizer not probed this round' };
+  const lOk = finite(learned);
+  const gOk = finite(fallback);
+  if (!lOk && !gOk) return { kind: 'diverged', message: 'both candidates have non-finite losses' };
+  if (!lOk) return { kind: 'chosen', winner: 'fallback', reason: `learned loss is ${mean(learned)}` };
+  if (!gOk) return { kind: 'chosen', winner: 'learned', reason: `fallback loss is ${mean(fallback)}` };
+  if (rule === 'strict') return { kind: 'chosen', winner: mean(learned) < mean(fallback) ? 'learned' : 'fallback' };
+  const diffs = learned.map((l, j) => l - fallback[j]!);
+  const stderr = stdDev(diffs) / Math.sqrt(diffs.length);
+  return { kind: 'chosen', winner: mean(diffs) < -z * stderr ? 'learned' : 'fallback' };
+}
+
+/**
+ * The guard's decision. With an anchor (ALGORITHMS §4b) the anchor run wins whenever its
+ * mean loss is at or below the pick of the learned-vs-fallback rule (ties: anchor, then
+ * fallback), so the kept point is never worse than the fallback's own run.
+ */
+export function decide(losses: CandidateLosses, rule: DecisionRule, z: number): Decision {
+  const pick = learnedVsFallback(losses, rule, z);
+  const anchor = losses.anchor;
+  if (anchor === null || !finite(anchor)) {
+    if (pick.kind === 'diverged' && anchor !== null) return { kind: 'diverged', message: 'all three candidates have non-finite losses' };
+    return pick;
+  }
+  if (pick.kind === 'diverged') return { kind: 'chosen', winner: 'anchor', reason: pick.message };
+  const picked = pick.winner === 'learned' ? losses.learned! : losses.fallback;
+  return finite(picked) && mean(picked) < mean(anchor) ? pick : { kind: 'chosen', winner: 'anchor' };
+}
+
+/** Whether the candidates' mean ± one standard deviation over the m batches overlap. */
+export function overlaps(a: readonly number[], b: readonly number[]): boolean {
+  return Math.abs(mean(a) - mean(b)) <= stdDev(a) + stdDev(b);
+}

@@ -1,0 +1,32 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Optimizer } from './optimizer.js';
+import { constant, type Schedule } from './schedule.js';
+
+export type AdamState = { readonly t: number; readonly m: tf.Tensor1D; readonly v: tf.Tensor1D };
+
+export interface AdamOptions {
+  lr: number | Schedule;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+/** Adam (Kingma & Ba) with bias correction, as torch.optim.Adam. */
+export function adam(opts: AdamOptions): Optimizer<AdamState> {
+  const lr = typeof opts.lr === 'number' ? constant(opts.lr) : opts.lr;
+  const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = opts;
+  return {
+    name: 'adam',
+    init: (params) => ({ t: 0, m: tf.zerosLike(params), v: tf.zerosLike(params) }),
+    step: (params, grads, { t, m, v }) => {
+      const m1 = tf.tidy(() => m.mul(beta1).add(grads.mul(1 - beta1)) as tf.Tensor1D);
+      const v1 = tf.tidy(() => v.mul(beta2).add(grads.square().mul(1 - beta2)) as tf.Tensor1D);
+      const n = t + 1;
+      const stepSize = lr(t) / (1 - Math.pow(beta1, n));
+      const vScale = 1 / (1 - Math.pow(beta2, n));
+      const next = tf.tidy(() => params.sub(m1.mul(stepSize).div(v1.mul(vScale).sqrt().add(epsilon))) as tf.Tensor1D);
+      return [next, { t: n, m: m1, v: v1 }];
+    },
+    reset: (params, { t }) => ({ t, m: tf.zerosLike(params), v: tf.zerosLike(params) }),
+  };
+}

@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Optimizer } from './optimizer.js';
+import { constant, type Schedule } from './schedule.js';
+
+export type SgdState = { readonly t: number };
+export type MomentumState = { readonly t: number; readonly velocity: tf.Tensor1D };
+
+const asSchedule = (lr: number | Schedule): Schedule => (typeof lr === 'number' ? constant(lr) : lr);
+
+/** Plain SGD (the paper's SGDnm with a decaying schedule): x ← x − η_t g. */
+export function sgd(opts: { lr: number | Schedule }): Optimizer<SgdState> {
+  const lr = asSchedule(opts.lr);
+  return {
+    name: 'sgd',
+    init: () => ({ t: 0 }),
+    step: (params, grads, { t }) => [tf.tidy(() => params.sub(grads.mul(lr(t)))), { t: t + 1 }],
+    reset: (_params, state) => state,
+  };
+}
+
+/** Heavy-ball momentum: v ← β v + g, x ← x − η_t v. */
+export function momentum(opts: { lr: number | Schedule; beta?: number }): Optimizer<MomentumState> {
+  const lr = asSchedule(opts.lr);
+  const beta = opts.beta ?? 0.9;
+  return {
+    name: 'momentum',
+    init: (params) => ({ t: 0, velocity: tf.zerosLike(params) }),
+    step: (params, grads, { t, velocity }) => {
+      const v = tf.tidy(() => velocity.mul(beta).add(grads) as tf.Tensor1D);
+      return [tf.tidy(() => params.sub(v.mul(lr(t)))), { t: t + 1, velocity: v }];
+    },
+    reset: (params, { t }) => ({ t, velocity: tf.zerosLike(params) }),
+  };
+}

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Batch, TensorBatch } from './objective.js';
+
+/** Tensors for one batch, or for several concatenated in order (one forward pass for all). */
+export function toTensorBatch(batches: readonly Batch[]): TensorBatch {
+  const first = batches[0];
+  if (first === undefined) throw new Error('toTensorBatch: no batches');
+  const size = batches.reduce((n, b) => n + b.size, 0);
+  const xs = batches.length === 1 ? first.x : concatArrays(batches.map((b) => b.x), Float32Array);
+  const ys = batches.length === 1 ? first.y : concatLabels(batches);
+  const isInt = ys instanceof Int32Array;
+  return {
+    x: tf.tensor(xs, [size, ...first.shape]),
+    y: tf.tensor1d(ys, isInt ? 'int32' : 'float32'),
+    size,
+  };
+}
+
+function concatLabels(batches: readonly Batch[]): Int32Array | Float32Array {
+  const first = batches[0]!.y;
+  return first instanceof Int32Array
+    ? concatArrays(batches.map((b) => b.y as Int32Array), Int32Array)
+    : concatArrays(batches.map((b) => b.y as Float32Array), Float32Array);
+}
+
+function concatArrays<A extends Float32Array | Int32Array>(parts: readonly A[], Ctor: { new (n: number): A }): A {
+  const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function disposeTensorBatch(b: TensorBatch): void {
+  b.x.dispose();
+  b.y.dispose();
+}
+
+/** A batch with no examples, for deterministic objectives that ignore their data. */
+export const EMPTY_BATCH: Batch = { x: new Float32Array(0), y: new Float32Array(0), shape: [0], size: 0 };

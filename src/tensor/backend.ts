@@ -1,0 +1,59 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernels } from './wasmKernels.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+/** Native TensorFlow bindings, tried in this order; optional dependencies that may be absent. */
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+async function loadNative(): Promise<string | undefined> {
+  for (const name of NATIVE_PACKAGES) {
+    try {
+      // A non-literal specifier keeps type-checking independent of the optional package.
+      const specifier: string = name;
+      await import(specifier);
+      if (tf.findBackend('tensorflow') !== undefined) return name;
+    } catch {
+      // not installed or its native library is missing: try the next one
+    }
+  }
+  return undefined;
+}
+
+async function activate(name: BackendName): Promise<boolean> {
+  if (name === 'tensorflow' && (await loadNative()) === undefined) return false;
+  if (name === 'wasm') registerWasmKernels();
+  try {
+    return (await tf.setBackend(name)) && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+export function parseBackendName(value: string): BackendName | undefined {
+  return BACKENDS.find((b) => b === value);
+}
+
+/**
+ * Chooses the backend once: `LGL2O_BACKEND` if set (an error if it cannot start),
+ * else tensorflow, then wasm, then cpu.
+ */
+export async function selectBackend(override = process.env['LGL2O_BACKEND']): Promise<BackendName> {
+  if (override !== undefined && override !== '') {
+    const wanted = parseBackendName(override);
+    if (wanted === undefined) {
+      throw new Error(`LGL2O_BACKEND=${override}: expected one of ${BACKENDS.join(', ')}`);
+    }
+    if (!(await activate(wanted))) throw new Error(`LGL2O_BACKEND=${override}: backend could not start`);
+    return wanted;
+  }
+  for (const name of BACKENDS) if (await activate(name)) return name;
+  throw new Error('no TensorFlow.js backend could start');
+}
+
+/** The backend in use, for run metadata. */
+export function currentBackend(): string {
+  return tf.getBackend();
+}
