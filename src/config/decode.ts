@@ -54,6 +54,15 @@ export function strictObject<P extends t.Props>(props: P, name: string): t.Type<
   return exactWithUnknownCheck(t.type(props), props, name);
 }
 
+/** Required and optional fields together, rejecting unknown keys. */
+export function strictShape<R extends t.Props, O extends t.Props>(
+  required: R,
+  optional: O,
+  name: string,
+): t.Type<t.TypeOf<t.TypeC<R>> & t.TypeOf<t.PartialC<O>>, t.OutputOf<t.TypeC<R>> & t.OutputOf<t.PartialC<O>>, unknown> {
+  return exactWithUnknownCheck(t.intersection([t.type(required), t.partial(optional)]), { ...required, ...optional }, name);
+}
+
 /** Like `strictObject` with every field optional. */
 export function strictPartial<P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.PartialC<P>>, t.OutputOf<t.PartialC<P>>, unknown> {
   return exactWithUnknownCheck(t.partial(props), props, name);
@@ -89,5 +98,30 @@ export function boundedNumber(name: string, min: number, max: number, integer = 
       return t.failure(u, c, `${where}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(u)}`);
     },
     (a) => a,
+  );
+}
+
+/**
+ * A union discriminated by a `type` field: the member is chosen by the field, so errors
+ * come from that member alone (io-ts unions report every member's complaint).
+ */
+export function taggedUnion<A>(members: Record<string, t.Mixed>, name: string): t.Type<A, A, unknown> {
+  const tags = Object.keys(members);
+  return new t.Type<A, A, unknown>(
+    name,
+    (u): u is A => Object.values(members).some((m) => m.is(u)),
+    (input, context) => {
+      const where = context.map((c) => c.key).filter((k) => k !== '').join('.');
+      const prefix = where === '' ? '' : `${where}.`;
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        return t.failure(input, context, `${where === '' ? '(top level)' : where}: expected an object with "type" one of ${tags.join(', ')}, got ${describe(input)}`);
+      }
+      const tag: unknown = (input as Record<string, unknown>)['type'];
+      const member = typeof tag === 'string' ? members[tag] : undefined;
+      if (member === undefined) return t.failure(input, context, `${prefix}type: expected one of ${tags.join(', ')}, got ${describe(tag)}`);
+      // The member's codec decides; its type is the member of A chosen by the tag.
+      return member.validate(input, context) as t.Validation<A>;
+    },
+    t.identity,
   );
 }

@@ -29,7 +29,7 @@ export interface SafeguardState extends RoundState {
   readonly fallback: StateRecord;
   /** The bound μ; null before the first batch sets μ0 = ‖x0 − T(x0)‖. */
   readonly mu: number | null;
-  /** Accepted residuals: their count and sum (AA) and the most recent ones (RM). */
+  /** Residuals so far (μ0 and the accepted ones): their count and sum (AA) and the latest (RM). */
   readonly acceptedCount: number;
   readonly acceptedSum: number;
   readonly recent: readonly number[];
@@ -87,6 +87,7 @@ export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardSt
       }
       const fallbackFromX = residual(fallback, s.x, atX.grad, s.fallback);
       const mu = s.mu ?? fallbackFromX.r;
+      const history = s.mu === null ? { acceptedCount: 1, acceptedSum: mu, recent: [mu] } : {};
       const [y, learnedState] = learned.step(s.x, atX.grad, s.learned);
       atX.grad.dispose();
       // One extra, sequential gradient: the fallback's residual at the proposal y.
@@ -96,8 +97,8 @@ export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardSt
       atY.grad.dispose();
       const r = fallbackFromY.r;
       const accepted = Number.isFinite(r) && r <= (1 - delta) * mu;
-      const base = { ...s, mu, step: s.step + 1, learned: learnedState, fallback: fallbackFromX.state };
-      const next: SafeguardState = accepted ? { ...base, x: y, ...updateMu({ ...s, mu }, r) } : { ...base, x: fallbackFromX.next };
+      const base = { ...s, ...history, mu, step: s.step + 1, learned: learnedState, fallback: fallbackFromX.state };
+      const next: SafeguardState = accepted ? { ...base, x: y, ...updateMu(base, r) } : { ...base, x: fallbackFromX.next };
       disposeReplaced([fallbackFromX, fallbackFromY, y, learnedState], [next, s]);
       return E.right([next, { steps: 1, loss, useL2O: accepted ? 1 : 0, accepted, residual: r, mu }] as const);
     },

@@ -1,0 +1,66 @@
+import * as t from 'io-ts';
+import { boundedNumber, strictObject, strictShape, taggedUnion } from './decode.js';
+
+const positiveInt = (name: string) => boundedNumber(name, 1, Number.MAX_SAFE_INTEGER, true);
+const positive = (name: string) => boundedNumber(name, Number.MIN_VALUE, 1e9);
+
+/** SGD with the decaying schedule η_t = lr (1 + t/τ)^(−1/p); unset fields take the task's defaults (ALGORITHMS §1). */
+export const SgdConfig = strictShape({ type: t.literal('sgd') }, { lr: positive('lr'), tau: positive('tau'), power: positive('power') }, 'SgdConfig');
+export const MomentumConfig = strictShape(
+  { type: t.literal('momentum') },
+  { lr: positive('lr'), tau: positive('tau'), power: positive('power'), beta: boundedNumber('beta', 0, 0.999999) },
+  'MomentumConfig',
+);
+export const AdamConfig = strictShape({ type: t.literal('adam') }, { lr: positive('lr') }, 'AdamConfig');
+/** The learned optimizer: a checkpoint path, `default` (the shipped one) or `random:SEED`. */
+export const L2OConfig = strictShape({ type: t.literal('l2o') }, { checkpoint: t.string }, 'L2OConfig');
+type HandDesigned = t.TypeOf<typeof SgdConfig> | t.TypeOf<typeof MomentumConfig> | t.TypeOf<typeof AdamConfig>;
+export const HandDesignedConfig = taggedUnion<HandDesigned>({ sgd: SgdConfig, momentum: MomentumConfig, adam: AdamConfig }, 'HandDesignedConfig');
+
+export const LossGuardConfig = strictShape(
+  { type: t.literal('lgl2o') },
+  {
+    learned: L2OConfig,
+    fallback: HandDesignedConfig,
+    k: positiveInt('k'),
+    m: positiveInt('m'),
+    anchor: t.boolean,
+    decision: t.keyof({ strict: null, paired: null }),
+    z: boundedNumber('z', 0, 100),
+    statePolicy: t.keyof({ keep: null, reset: null }),
+    adaptive: strictObject({ growth: boundedNumber('growth', 1.000001, 100), maxK: positiveInt('maxK'), shrink: t.boolean }, 'Adaptive'),
+    backoff: boundedNumber('backoff', 0, 30, true),
+  },
+  'LossGuardConfig',
+);
+export const SafeguardConfig = strictShape(
+  { type: t.literal('gl2o') },
+  {
+    learned: L2OConfig,
+    fallback: HandDesignedConfig,
+    delta: boundedNumber('delta', 0, 0.999999),
+    theta: boundedNumber('theta', 1e-9, 1),
+    sequence: t.keyof({ GS: null, AA: null, EMA: null, RT: null, RM: null }),
+  },
+  'SafeguardConfig',
+);
+export type OptimizerConfig = HandDesigned | t.TypeOf<typeof L2OConfig> | t.TypeOf<typeof LossGuardConfig> | t.TypeOf<typeof SafeguardConfig>;
+export const OptimizerConfig = taggedUnion<OptimizerConfig>(
+  { sgd: SgdConfig, momentum: MomentumConfig, adam: AdamConfig, l2o: L2OConfig, lgl2o: LossGuardConfig, gl2o: SafeguardConfig },
+  'OptimizerConfig',
+);
+export type HandDesignedConfig = HandDesigned;
+export type L2OConfig = t.TypeOf<typeof L2OConfig>;
+
+/** A whole run: what `lgl2o run --config FILE` reads and what `run.json` records. */
+export const RunConfig = strictShape(
+  { task: t.string, optimizer: OptimizerConfig, steps: positiveInt('steps') },
+  {
+    seed: boundedNumber('seed', 0, 2 ** 32 - 1, true),
+    batchSize: positiveInt('batchSize'),
+    evalEvery: positiveInt('evalEvery'),
+    dataDir: t.string,
+  },
+  'RunConfig',
+);
+export type RunConfig = t.TypeOf<typeof RunConfig>;
