@@ -12,4 +12,7 @@ export interface StepEvent extends Omit<RoundReport, 'steps'> {
   /** Present on rounds where the run was evaluated on its fixed test subset. */
   readonly testLoss?: number;
   readonly testAccuracy?: number;
+  /** Present on rounds where the run was evaluated on its fixed training subset (`trainEval`). */
+  readonly trainLoss?: number;
+  readonly trainAccuracy?: number;
 }

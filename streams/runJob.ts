@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { lastValueFrom, tap, type Observable } from 'rxjs';
+import { lastValueFrom, map, tap, type Observable } from 'rxjs';
 import { buildOptimizer } from '../src/config/build.js';
 import type { RunConfig } from '../src/config/run.js';
 import { gather } from '../src/data/dataset.js';
@@ -10,6 +10,7 @@ import type { Batch } from '../src/optimizee/objective.js';
 import { packageVersion } from '../src/paths.js';
 import { loadTask, type LoadedTask } from '../src/tasks/index.js';
 import type { StepEvent } from './events.js';
+import { trainEvaluator, trainSubset } from './experimentEval.js';
 import { ndjsonSink } from './ndjson.js';
 import { progressBar } from './progress.js';
 import { batches$ } from './source.js';
@@ -75,11 +76,13 @@ export async function runJob(config: RunConfig, opts: RunJobOptions): Promise<Ru
     ? { every: config.evalEvery, batch: gather(test, Array.from({ length: Math.min(EVAL_SUBSET, test.count) }, (_, i) => i)) }
     : undefined;
   const source = opts.source ?? batches$(splits.train, { batchSize: config.batchSize ?? 128, seed: seed + BATCH_SEED_OFFSET });
+  const onTrain = config.trainEval ? trainEvaluator(objective, trainSubset(splits.train, config.trainEval.size), config.trainEval.steps) : undefined;
   const started = performance.now();
   let events = 0;
   const last = await lastValueFrom(
     source.pipe(
-      train({ objective, optimizer: optimizer.right, steps: config.steps, seed, ...(evaluate ? { evaluate } : {}) }),
+      train({ objective, optimizer: optimizer.right, steps: config.steps, seed, ...(evaluate ? { evaluate } : {}), ...(onTrain ? { onRound: onTrain.onRound } : {}) }),
+      map((e) => (onTrain ? onTrain.annotate(e) : e)),
       tap(() => (events += 1)),
       ndjsonSink<StepEvent>(join(opts.outDir, 'events.ndjson')),
       progressBar<StepEvent>({ total: config.steps, label: `${task.id} ${optimizer.right.name}`, enabled: opts.progress }),

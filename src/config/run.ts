@@ -60,6 +60,8 @@ export const RunConfig = strictShape(
     batchSize: positiveInt('batchSize'),
     evalEvery: positiveInt('evalEvery'),
     dataDir: t.string,
+    /** Training loss on a fixed subset of `size` training examples at the given steps (experiments' curves). */
+    trainEval: strictObject({ steps: t.array(positiveInt('trainEval.steps')), size: positiveInt('trainEval.size') }, 'TrainEval'),
   },
   'RunConfig',
 );
