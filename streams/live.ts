@@ -1,0 +1,287 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
+import { Observable, type Subscriber } from 'rxjs';
+import type { Batch } from '../src/optimizee/objective.js';
+import { featureSize } from '../src/data/dataset.js';
+import { decodeRecord, type RecordSpec } from '../src/data/record.js';
+import { LineSplitter } from './lines.js';
+
+/**
+ * Where live records come from: standard input, any Readable, a file that is being appended
+ * to (followed like `tail -f`, from its first byte; `follow: false` stops at its current end),
+ * or TCP clients on 127.0.0.1 (`port: 0` picks a free port; `clients` ends the stream after
+ * that many clients have disconnected).
+ */
+export type LiveSpec =
+  | 'stdin'
+  | { readonly stream: Readable; readonly name?: string }
+  | { readonly file: string; readonly follow?: boolean }
+  | { readonly tcp: number; readonly clients?: number };
+
+export interface LiveOptions extends RecordSpec {
+  readonly batchSize?: number;
+  /** Per-example shape of the batches (its product must be `features`); default [features]. */
+  readonly shape?: readonly number[];
+  /** A malformed line ends the stream with an error naming its line number, instead of being counted. */
+  readonly strict?: boolean;
+  /** How often a followed file is checked for new data. */
+  readonly pollMs?: number;
+  /** Longest line accepted, in characters. */
+  readonly maxLineLength?: number;
+  readonly onMalformed?: (problem: string) => void;
+  /** The TCP port actually bound (useful with port 0). */
+  readonly onListening?: (port: number) => void;
+}
+
+export interface LiveStats {
+  /** Non-blank lines read. */
+  lines: number;
+  records: number;
+  malformed: number;
+  batches: number;
+  /** The latest problem, with the input and line number. */
+  lastError: string | undefined;
+  /** TCP clients that have connected so far. */
+  clients: number;
+  port: number | undefined;
+}
+
+export interface LiveSource {
+  /** Batches of `batchSize` records in arrival order; a last partial batch is emitted when the input ends. */
+  readonly batches$: Observable<Batch>;
+  /** Counts of the current (latest) subscription. */
+  stats(): LiveStats;
+}
+
+/** A malformed line in strict mode. */
+export class LiveRecordError extends Error {
+  constructor(
+    readonly input: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${input} line ${line}: ${problem}`);
+    this.name = 'LiveRecordError';
+  }
+}
+
+/** An input that lines are pushed into; `end` flushes its unterminated last line. */
+interface LineSink {
+  push(chunk: Uint8Array | string): void;
+  end(): void;
+}
+
+interface Wiring {
+  /** A sink for one input (one per TCP client, so partial lines never mix). */
+  sink(name: string): LineSink;
+  complete(): void;
+  fail(err: unknown): void;
+  readonly closed: () => boolean;
+}
+
+const emptyStats = (): LiveStats => ({ lines: 0, records: 0, malformed: 0, batches: 0, lastError: undefined, clients: 0, port: undefined });
+
+/** NDJSON records {"x": [...], "y": label} from a live input, decoded, validated and batched. */
+export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
+  const { features, batchSize = 128, strict = false } = opts;
+  const shape = opts.shape ?? [features];
+  if (!Number.isInteger(features) || features < 1) throw new RangeError(`live source: features must be an integer ≥ 1, got ${features}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`live source: batch size must be an integer ≥ 1, got ${batchSize}`);
+  if (featureSize(shape) !== features) throw new RangeError(`live source: shape [${shape.join(', ')}] holds ${featureSize(shape)} values, not ${features} features`);
+  let stats = emptyStats();
+
+  const batches$ = new Observable<Batch>((subscriber) => {
+    const current = emptyStats();
+    stats = current;
+    const batcher = new Batcher(features, batchSize, shape, opts.classes !== undefined);
+    const emit = (batch: Batch) => {
+      current.batches += 1;
+      subscriber.next(batch);
+    };
+    const wiring: Wiring = {
+      sink: (name) => {
+        let lineNo = 0;
+        const malformed = (problem: string) => {
+          current.malformed += 1;
+          current.lastError = `${name} line ${lineNo}: ${problem}`;
+          opts.onMalformed?.(current.lastError);
+          if (strict) subscriber.error(new LiveRecordError(name, lineNo, problem));
+        };
+        const splitter = new LineSplitter(
+          {
+            line: (text) => {
+              lineNo += 1;
+              if (subscriber.closed || text.trim() === '') return;
+              current.lines += 1;
+              const record = decodeRecord(text, opts);
+              if (E.isLeft(record)) return malformed(record.left);
+              current.records += 1;
+              const full = batcher.add(record.right.x, record.right.y);
+              if (full !== undefined) emit(full);
+            },
+            overlong: (length) => {
+              lineNo += 1;
+              if (subscriber.closed) return;
+              current.lines += 1;
+              malformed(`line of ${length} characters is longer than the limit of ${opts.maxLineLength ?? 16 * 1024 * 1024}`);
+            },
+          },
+          opts.maxLineLength,
+        );
+        return { push: (chunk) => splitter.push(chunk), end: () => splitter.end() };
+      },
+      complete: () => {
+        if (subscriber.closed) return;
+        const rest = batcher.flush();
+        if (rest !== undefined) emit(rest);
+        subscriber.complete();
+      },
+      fail: (err) => subscriber.error(err),
+      closed: () => subscriber.closed,
+    };
+    return connect(spec, wiring, opts, current);
+  });
+  return { batches$, stats: () => stats };
+}
+
+/** Collects records into fixed-size batches. */
+class Batcher {
+  private x: Float32Array;
+  private y: Int32Array | Float32Array;
+  private n = 0;
+
+  constructor(
+    private readonly features: number,
+    private readonly size: number,
+    private readonly shape: readonly number[],
+    private readonly integerLabels: boolean,
+  ) {
+    [this.x, this.y] = this.fresh();
+  }
+
+  private fresh(): [Float32Array, Int32Array | Float32Array] {
+    return [new Float32Array(this.size * this.features), this.integerLabels ? new Int32Array(this.size) : new Float32Array(this.size)];
+  }
+
+  add(x: readonly number[], y: number): Batch | undefined {
+    this.x.set(x, this.n * this.features);
+    this.y[this.n] = y;
+    this.n += 1;
+    if (this.n < this.size) return undefined;
+    const batch: Batch = { x: this.x, y: this.y, shape: this.shape, size: this.size };
+    [this.x, this.y] = this.fresh();
+    this.n = 0;
+    return batch;
+  }
+
+  /** The records collected so far as a smaller batch (copied), if any. */
+  flush(): Batch | undefined {
+    if (this.n === 0) return undefined;
+    const batch: Batch = { x: this.x.slice(0, this.n * this.features), y: this.y.slice(0, this.n), shape: this.shape, size: this.n };
+    this.n = 0;
+    return batch;
+  }
+}
+
+function connect(spec: LiveSpec, wiring: Wiring, opts: LiveOptions, stats: LiveStats): () => void {
+  if (spec === 'stdin') return fromReadable(process.stdin, 'stdin', wiring);
+  if ('stream' in spec) return fromReadable(spec.stream, spec.name ?? 'stream', wiring);
+  if ('file' in spec) return fromFile(spec.file, spec.follow ?? true, opts.pollMs ?? 50, wiring);
+  return fromTcp(spec.tcp, spec.clients, wiring, opts, stats);
+}
+
+function fromReadable(stream: Readable, name: string, wiring: Wiring): () => void {
+  const sink = wiring.sink(name);
+  const onData = (chunk: Buffer | string) => sink.push(chunk);
+  const onEnd = () => {
+    sink.end();
+    wiring.complete();
+  };
+  const onError = (err: Error) => wiring.fail(new Error(`${name}: read failed (${err.message})`));
+  stream.on('data', onData).once('end', onEnd).once('error', onError);
+  return () => {
+    stream.off('data', onData).off('end', onEnd).off('error', onError);
+    if (stream === process.stdin) stream.pause();
+  };
+}
+
+/** Follows a file by polling its size: portable (fs.watch misses appends on some file systems). */
+function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring): () => void {
+  const sink = wiring.sink(path);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let handle: FileHandle | undefined;
+  const buffer = Buffer.alloc(1024 * 1024);
+  let offset = 0;
+
+  const poll = async (): Promise<void> => {
+    if (handle === undefined) return;
+    const { size } = await handle.stat();
+    if (size < offset) throw new Error(`${path}: the file shrank from ${offset} to ${size} bytes (truncated or replaced); records already read cannot be told from new ones`);
+    while (!stopped && offset < size) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      sink.push(buffer.subarray(0, bytesRead));
+    }
+    if (stopped) return;
+    if (!follow) {
+      sink.end();
+      wiring.complete();
+      return;
+    }
+    timer = setTimeout(() => void poll().catch(onError), pollMs);
+  };
+  const onError = (err: unknown) => {
+    if (!stopped) wiring.fail(err instanceof Error ? err : new Error(String(err)));
+  };
+
+  open(path, 'r').then((h) => {
+    if (stopped) return void h.close();
+    handle = h;
+    return poll();
+  }, (err: unknown) => {
+    throw new Error(`${path}: cannot open the live data file (${err instanceof Error ? err.message : String(err)})`);
+  }).catch(onError);
+
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+    void handle?.close().catch(() => undefined);
+  };
+}
+
+/** Listens on 127.0.0.1 only: live data is a local feed, never exposed to the network. */
+function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts: LiveOptions, stats: LiveStats): () => void {
+  const sockets = new Set<Socket>();
+  let finished = 0;
+  const server = createServer((socket) => {
+    stats.clients += 1;
+    sockets.add(socket);
+    const sink = wiring.sink(`tcp client ${stats.clients} (${socket.remoteAddress}:${socket.remotePort})`);
+    socket.on('data', (chunk) => sink.push(chunk));
+    // A reset peer is just a client gone; what it sent is kept, its cut-off last line is malformed.
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (wiring.closed()) return;
+      sink.end();
+      finished += 1;
+      if (clients !== undefined && finished >= clients) wiring.complete();
+    });
+  });
+  server.once('error', (err) => wiring.fail(new Error(`tcp 127.0.0.1:${port}: cannot listen (${err.message})`)));
+  server.listen(port, '127.0.0.1', () => {
+    const address = server.address();
+    if (address !== null && typeof address === 'object') {
+      stats.port = address.port;
+      opts.onListening?.(address.port);
+    }
+  });
+  return () => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  };
+}
