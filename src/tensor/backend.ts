@@ -41,6 +41,8 @@ export function parseBackendName(value: string): BackendName | undefined {
  * else tensorflow, then wasm, then cpu.
  */
 export async function selectBackend(override = process.env['LGL2O_BACKEND']): Promise<BackendName> {
+  // Production mode: no debug checks, and no console banner suggesting tfjs-node.
+  tf.env().set('PROD', true);
   if (override !== undefined && override !== '') {
     const wanted = parseBackendName(override);
     if (wanted === undefined) {
