@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 
 /** Rounds a number for the log: float32 precision is all the run has. */
@@ -10,43 +10,83 @@ export function toNdjsonLine(value: unknown): string {
   return `${JSON.stringify(value, compact)}\n`;
 }
 
+export interface NdjsonOptions {
+  /** Append to an existing file instead of replacing it. */
+  readonly append?: boolean;
+  /** Flush to disk after this many lines (and always on `sync` and `close`). */
+  readonly syncEvery?: number;
+}
+
+/**
+ * An append-only NDJSON file that knows its length in bytes and lines, so a checkpoint can
+ * record exactly where the log stood. Each line goes out in one write call.
+ */
+export class NdjsonWriter {
+  private fd: number | undefined;
+  private unsynced = 0;
+  private readonly syncEvery: number;
+  bytes: number;
+  lines = 0;
+
+  constructor(
+    readonly path: string,
+    { append = false, syncEvery = 100 }: NdjsonOptions = {},
+  ) {
+    this.syncEvery = syncEvery;
+    this.fd = openSync(path, append ? 'a' : 'w');
+    this.bytes = fstatSync(this.fd).size;
+  }
+
+  write(value: unknown): void {
+    if (this.fd === undefined) throw new Error(`${this.path}: written after close`);
+    const line = Buffer.from(toNdjsonLine(value));
+    let done = 0;
+    while (done < line.length) done += writeSync(this.fd, line, done);
+    this.bytes += line.length;
+    this.lines += 1;
+    if (++this.unsynced >= this.syncEvery) this.sync();
+  }
+
+  /** Flushes every written line to disk. */
+  sync(): void {
+    if (this.fd === undefined) return;
+    fsyncSync(this.fd);
+    this.unsynced = 0;
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    this.sync();
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
 /**
  * Appends every value as one JSON line to `path` (passing values through), flushing to disk
  * every `syncEvery` lines and at the end so that an interrupted run loses no written line.
  */
-export function ndjsonSink<T>(path: string, { append = false, syncEvery = 100 } = {}): MonoTypeOperatorFunction<T> {
+export function ndjsonSink<T>(path: string, options: NdjsonOptions = {}): MonoTypeOperatorFunction<T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      const fd = openSync(path, append ? 'a' : 'w');
-      let unsynced = 0;
-      let open = true;
-      const close = () => {
-        if (!open) return;
-        open = false;
-        fsyncSync(fd);
-        closeSync(fd);
-      };
+      const writer = new NdjsonWriter(path, options);
       const subscription = source.subscribe({
         next: (value) => {
-          writeSync(fd, toNdjsonLine(value));
-          if (++unsynced >= syncEvery) {
-            fsyncSync(fd);
-            unsynced = 0;
-          }
+          writer.write(value);
           subscriber.next(value);
         },
         error: (err) => {
-          close();
+          writer.close();
           subscriber.error(err);
         },
         complete: () => {
-          close();
+          writer.close();
           subscriber.complete();
         },
       });
       return () => {
         subscription.unsubscribe();
-        close();
+        writer.close();
       };
     });
 }

@@ -33,6 +33,8 @@ export interface TrainOptions<S extends RoundState> {
   readonly initialParams?: tf.Tensor1D;
   /** A state to continue from (ownership passes to the run), e.g. a resumed checkpoint. */
   readonly initialState?: S;
+  /** Where a resumed run's counters stood: rounds done and training time so far. */
+  readonly start?: { readonly round: number; readonly elapsedMs: number };
   readonly evaluate?: Evaluation;
   /** Called after every round with the state now owned by the run (read it, don't keep it). */
   readonly onRound?: (state: S, event: StepEvent) => void;
@@ -69,10 +71,17 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         if (options.initialParams === undefined) x0.dispose();
       }
       let pending: Batch[] = [];
-      let round = 0;
-      const started = performance.now();
+      let round = options.start?.round ?? 0;
+      const started = performance.now() - (options.start?.elapsedMs ?? 0);
       const evalEvery = options.evaluate?.every;
-      let nextEval = evalEvery ?? Infinity;
+      // The first multiple of evalEvery past the current step: the same for a resumed run.
+      let nextEval = evalEvery === undefined ? Infinity : (Math.floor(state.step / evalEvery) + 1) * evalEvery;
+      if (state.step >= steps) {
+        disposeAll(state);
+        state = undefined;
+        subscriber.complete();
+        return;
+      }
 
       const runRound = (current: S, batches: readonly Batch[]): void => {
         const tensors: TensorBatch[] = batches.map((b) => toTensorBatch([b]));

@@ -1,34 +1,138 @@
 import { Command, Option } from 'commander';
-import { existsSync, readdirSync, accessSync, constants, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { readRunDir, RUN_FILES, type SavedRun } from '../../src/checkpoint/runDir.js';
+import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/settings.js';
+import type { RunConfig } from '../../src/config/run.js';
 import { TASK_IDS } from '../../src/tasks/index.js';
-import { runJob } from '../../streams/runJob.js';
-import { CliError } from '../errors.js';
+import { InterruptedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
+import { disposeAll } from '../../src/tensor/state.js';
+import { CliError, EXIT } from '../errors.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 import type { GlobalOptions } from '../main.js';
 import { startBackend } from '../backend.js';
 import { runConfigFrom, type RunFlags } from './runConfig.js';
 
+const OWN_FILES: readonly string[] = Object.values(RUN_FILES);
+
+/**
+ * Refuses, before any work, an output path that cannot become a run directory: one that is
+ * a file, lies under a file or an unwritable directory, or holds another run's files (unless
+ * `force`). Creates nothing.
+ */
+export function checkOutDir(dir: string, force: boolean): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new CliError(`--out ${dir}: exists and is not a directory`);
+    const files = readdirSync(dir).filter((f) => OWN_FILES.includes(f));
+    if (files.length > 0 && !force) {
+      throw new CliError(`--out ${dir}: holds another run's files (${files.join(', ')}); pass --resume ${dir} to continue it or --force to replace it`);
+    }
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch {
+      throw new CliError(`--out ${dir}: not writable`);
+    }
+    return;
+  }
+  let parent = dirname(resolve(dir));
+  while (!existsSync(parent)) parent = dirname(parent);
+  if (!statSync(parent).isDirectory()) throw new CliError(`--out ${dir}: cannot create it (${parent} is not a directory)`);
+  try {
+    accessSync(parent, constants.W_OK);
+  } catch {
+    throw new CliError(`--out ${dir}: cannot create it (${parent} is not writable)`);
+  }
+}
+
+/** Creates the directory and proves it writable with a probe file (permissions alone do not tell root or read-only mounts). */
+export function createOutDir(dir: string): void {
+  const probe = join(dir, `.lgl2o-probe-${process.pid}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (err) {
+    rmSync(probe, { force: true });
+    throw new CliError(`--out ${dir}: not writable (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 /** Refuses an output directory holding another run's files, and an unwritable one, before any work. */
 export function prepareOutDir(dir: string, force: boolean): void {
-  if (existsSync(dir)) {
-    const files = readdirSync(dir).filter((f) => f === 'events.ndjson' || f === 'run.json');
-    if (files.length > 0 && !force) throw new CliError(`--out ${dir}: holds another run's files (${files.join(', ')}); pass --force to overwrite`);
-  } else {
-    let parent = dirname(resolve(dir));
-    while (!existsSync(parent)) parent = dirname(parent);
-    try {
-      accessSync(parent, constants.W_OK);
-    } catch {
-      throw new CliError(`--out ${dir}: cannot create it (${parent} is not writable)`);
-    }
-  }
-  mkdirSync(dir, { recursive: true });
+  checkOutDir(dir, force);
+  createOutDir(dir);
+}
+
+/** Runs `fn` with an abort signal raised by the first SIGINT or SIGTERM; a second one kills as usual. */
+export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    controller.abort(name);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw new CliError(`--out ${dir}: not writable`);
+    return await fn(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
+}
+
+type CommandFlags = RunFlags & { out: string; force: boolean; resume?: string; checkpointEvery?: number; logDense: number; logPerDecade: number };
+
+/** Flags that may go with --resume: they change how the run saves itself, not what it computes. */
+const RESUME_FLAGS = new Set(['resume', 'checkpointEvery']);
+
+function settingsFrom(flags: CommandFlags): JobSettings {
+  return { checkpointEvery: flags.checkpointEvery ?? DEFAULT_SETTINGS.checkpointEvery, log: { dense: flags.logDense, perDecade: flags.logPerDecade } };
+}
+
+function report(g: GlobalOptions, out: string, backend: string, summary: RunSummary): void {
+  if (g.json) process.stdout.write(`${JSON.stringify({ out, backend, wallMs: summary.wallMs, last: summary.last })}\n`);
+  else {
+    const l = summary.last;
+    const acc = l.testAccuracy === undefined ? '' : `, test accuracy ${(100 * l.testAccuracy).toFixed(2)}%`;
+    process.stdout.write(`done: ${l.step} steps in ${(summary.wallMs / 1000).toFixed(1)} s, loss ${l.loss.toPrecision(4)}${acc}; events in ${out}/${RUN_FILES.events}\n`);
+  }
+}
+
+/** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM handling. */
+async function train(config: RunConfig, settings: JobSettings, out: string, g: GlobalOptions, resume?: SavedRun): Promise<void> {
+  const backend = await startBackend(g);
+  if (resume?.checkpoint && resume.checkpoint.backend !== backend && !g.quiet) {
+    process.stderr.write(`lgl2o: note: the checkpoint was saved on the ${resume.checkpoint.backend} backend, this is ${backend}; the numbers will not continue bit for bit\n`);
+  }
+  const job = prepareJob(config, { settings, ...(resume ? { resume } : {}) });
+  try {
+    createOutDir(out);
+    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal }));
+    report(g, out, backend, summary);
+  } catch (err) {
+    if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
+    throw err;
+  } finally {
+    if (job.initialState !== undefined) disposeAll(job.initialState);
+  }
+}
+
+async function resumeRun(flags: CommandFlags, cmd: Command, g: GlobalOptions): Promise<void> {
+  const dir = flags.resume!;
+  const given = cmd.options.filter((o) => !RESUME_FLAGS.has(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+  if (given.length > 0) throw new CliError(`--resume ${dir}: continues with the run's saved config; drop ${given.map((o) => o.long ?? o.flags).join(', ')}`);
+  const saved = readRunDir(dir);
+  if (E.isLeft(saved)) throw saved.left;
+  const { config, checkpoint } = saved.right;
+  if (checkpoint && checkpoint.step >= config.steps) {
+    process.stdout.write(g.json ? `${JSON.stringify({ out: dir, finished: true, step: checkpoint.step })}\n` : `${dir}: the run already finished (step ${checkpoint.step} of ${config.steps})\n`);
+    return;
+  }
+  const settings = { ...saved.right.settings, ...(flags.checkpointEvery !== undefined ? { checkpointEvery: flags.checkpointEvery } : {}) };
+  if (!g.quiet) process.stderr.write(`lgl2o: resuming ${dir} at step ${checkpoint?.step ?? 0} of ${config.steps}\n`);
+  await train(config, settings, dir, g, saved.right);
 }
 
 export function runCommand(global: () => GlobalOptions): Command {
@@ -44,6 +148,10 @@ export function runCommand(global: () => GlobalOptions): Command {
     .option('--data <dir>', 'directory holding the dataset files, for tasks that need them')
     .option('--out <dir>', 'output directory', 'results/run')
     .option('--force', 'overwrite an output directory that holds another run', false)
+    .option('--resume <dir>', "continue the run saved in DIR from its last checkpoint, with its saved config")
+    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM and at the end`, integerAtLeast(1))
+    .option('--log-dense <steps>', 'log every round up to this step', integerAtLeast(0), DEFAULT_SETTINGS.log.dense)
+    .option('--log-per-decade <n>', 'after --log-dense, log about n rounds per decade of steps (log-spaced)', integerAtLeast(0), DEFAULT_SETTINGS.log.perDecade)
     .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"')
     .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam']).default('sgd'))
     .option('--lr <x>', 'learning rate of the hand-designed optimizer (sgd: η0; default per task)', positiveNumber)
@@ -63,17 +171,11 @@ export function runCommand(global: () => GlobalOptions): Command {
     .option('--delta <x>', 'gl2o: acceptance margin δ (default 0.05)', numberIn(0, 0.999999))
     .option('--theta <x>', 'gl2o: EMA weight θ (default 0.1)', numberIn(0, 1, { exclusiveMin: true }))
     .addOption(new Option('--sequence <s>', 'gl2o: μ sequence (default EMA)').choices(['GS', 'AA', 'EMA', 'RT', 'RM']))
-    .action(async (flags: RunFlags & { out: string; force: boolean }) => {
+    .action(async (flags: CommandFlags, cmd: Command) => {
       const g = global();
+      if (flags.resume !== undefined) return resumeRun(flags, cmd, g);
       const config = runConfigFrom(flags);
-      prepareOutDir(flags.out, flags.force);
-      const backend = await startBackend(g);
-      const summary = await runJob(config, { outDir: flags.out, backend, progress: g.progress });
-      if (g.json) process.stdout.write(`${JSON.stringify({ out: flags.out, backend, wallMs: summary.wallMs, last: summary.last })}\n`);
-      else {
-        const l = summary.last;
-        const acc = l.testAccuracy === undefined ? '' : `, test accuracy ${(100 * l.testAccuracy).toFixed(2)}%`;
-        process.stdout.write(`done: ${l.step} steps in ${(summary.wallMs / 1000).toFixed(1)} s, loss ${l.loss.toPrecision(4)}${acc}; events in ${flags.out}/events.ndjson\n`);
-      }
+      checkOutDir(flags.out, flags.force);
+      await train(config, settingsFrom(flags), flags.out, g);
     });
 }

@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { RUN_FILES } from '../src/checkpoint/runDir.js';
+import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
+import type { RoundState } from '../src/guard/round.js';
+import type { NdjsonWriter } from './ndjson.js';
+
+/**
+ * Replaces `path` atomically: the text goes to a temporary file that is flushed to disk and
+ * renamed over the target, and the directory is flushed so the rename itself survives a crash.
+ * A reader sees the old file or the new one, never a part.
+ */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = Buffer.from(text);
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The run at a round boundary: its state (owned by the train operator) and where its counters stood. */
+export interface RoundPoint {
+  readonly state: RoundState;
+  readonly step: number;
+  readonly round: number;
+  readonly elapsedMs: number;
+  readonly sampler: RunCheckpoint['sampler'];
+}
+
+/** What the journal records per checkpoint: enough to see that memory stays flat over a long run. */
+export interface JournalLine {
+  readonly step: number;
+  readonly round: number;
+  readonly reason: CheckpointReason;
+  readonly numTensors: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly elapsedMs: number;
+  readonly savedAt: string;
+}
+
+/**
+ * Writes a run's checkpoints into its directory: the event log is flushed first, so the
+ * length the checkpoint records is on disk before the checkpoint that points to it.
+ */
+export class Checkpointer {
+  /** The step of the newest checkpoint on disk (from this process or the one resumed). */
+  lastStep: number | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly base: Pick<RunCheckpoint, 'config' | 'settings' | 'backend'>,
+    private readonly log: NdjsonWriter,
+    lastStep?: number,
+  ) {
+    this.lastStep = lastStep;
+  }
+
+  get path(): string {
+    return join(this.dir, RUN_FILES.checkpoint);
+  }
+
+  write(point: RoundPoint, reason: CheckpointReason): void {
+    this.log.sync();
+    const savedAt = new Date().toISOString();
+    const ck: RunCheckpoint = {
+      ...this.base,
+      step: point.step,
+      round: point.round,
+      elapsedMs: point.elapsedMs,
+      log: { bytes: this.log.bytes, lines: this.log.lines },
+      sampler: point.sampler,
+      reason,
+      savedAt,
+    };
+    writeFileAtomic(this.path, encodeRunCheckpoint(ck, point.state));
+    this.lastStep = point.step;
+    const memory = process.memoryUsage();
+    const line: JournalLine = {
+      step: point.step,
+      round: point.round,
+      reason,
+      numTensors: tf.memory().numTensors,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      elapsedMs: Math.round(point.elapsedMs),
+      savedAt,
+    };
+    appendFileSync(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
+  }
+}
