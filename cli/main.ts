@@ -1,35 +1,53 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { DecodeError } from '../src/config/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { DivergenceError } from '../streams/train.js';
 import { runCommand } from './commands/run.js';
+import { verifyCommand } from './commands/verify.js';
 import { CliError, EXIT } from './errors.js';
 
 export interface GlobalOptions {
   readonly quiet: boolean;
   readonly json: boolean;
-  /** Progress bars: on a terminal unless --quiet or --json. */
+  /** Progress bars: only when stdout and stderr are terminals, and not with --quiet or --json. */
   readonly progress: boolean;
 }
 
 const EXIT_HELP = `
-Exit codes: 0 ok, 2 bad input, 3 diverged, 130 interrupted.
-Environment: LGL2O_BACKEND=tensorflow|wasm|cpu overrides the backend.`;
+Exit codes: 0 ok, 1 failed (verify: a counterexample), 2 bad input, 3 diverged, 130 interrupted.
+Environment: LGL2O_BACKEND=tensorflow|wasm|cpu overrides the backend; LGL2O_DEBUG=1 prints stack traces.`;
+
+/** Every option's help names its default: commander's own, or none / off where there is none. */
+function optionDescription(this: Help, option: Option): string {
+  const text = Help.prototype.optionDescription.call(this, option);
+  if (option.defaultValue !== undefined || /default/i.test(option.description) || option.long === '--help' || option.long === '--version') return text;
+  return `${text} (default: ${option.required || option.optional ? 'none' : 'off'})`;
+}
+
+/** The same help layout, one-line errors and exit handling for the program and each command. */
+function configure(command: Command): Command {
+  return command
+    .configureHelp({ optionDescription, showGlobalOptions: true })
+    .addHelpText('after', EXIT_HELP)
+    .configureOutput({ outputError: (text, write) => write(`lgl2o: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })
+    .exitOverride();
+}
 
 export function buildProgram(): Command {
-  const program = new Command('lgl2o')
-    .description('Guarded learned optimizers (LGL2O) for TensorFlow.js')
-    .version(packageVersion())
-    .option('-q, --quiet', 'no progress bars or notes on stderr', false)
-    .option('--json', 'machine-readable output on stdout', false)
-    .addHelpText('after', EXIT_HELP)
-    .showHelpAfterError('(add --help for the options)')
-    .exitOverride();
+  const program = configure(
+    new Command('lgl2o')
+      .description('Guarded learned optimizers (LGL2O) for TensorFlow.js')
+      .version(packageVersion())
+      .option('-q, --quiet', 'no progress bars or notes on stderr', false)
+      .option('--json', 'machine-readable output on stdout', false),
+  );
   const global = (): GlobalOptions => {
     const o = program.opts<{ quiet: boolean; json: boolean }>();
-    return { quiet: o.quiet, json: o.json, progress: !o.quiet && !o.json && process.stderr.isTTY === true };
+    const terminal = process.stdout.isTTY === true && process.stderr.isTTY === true;
+    return { quiet: o.quiet, json: o.json, progress: !o.quiet && !o.json && terminal };
   };
-  program.addCommand(runCommand(global).exitOverride());
+  program.addCommand(configure(runCommand(global)));
+  program.addCommand(configure(verifyCommand(global)));
   return program;
 }
 

@@ -1,0 +1,124 @@
+import { SingleBar, Presets } from 'cli-progress';
+import { Command, Option } from 'commander';
+import * as E from 'fp-ts/lib/Either.js';
+import { buildLearned } from '../../src/config/build.js';
+import { adam } from '../../src/optim/adam.js';
+import { erase, type AnyOptimizer } from '../../src/optim/optimizer.js';
+import { momentum, sgd } from '../../src/optim/sgd.js';
+import { DEFAULT_RANGES, verifyTheory, type VerifyReport } from '../../src/verify/property.js';
+import { startBackend } from '../backend.js';
+import { CliError, EXIT } from '../errors.js';
+import type { GlobalOptions } from '../main.js';
+import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
+
+export interface VerifyFlags {
+  l2o: string;
+  fallback: 'sgd' | 'momentum' | 'adam';
+  lrScale: number;
+  cases: number;
+  steps: number;
+  maxDim: number;
+  maxKappa: number;
+  seed?: number;
+  path?: string;
+}
+
+/** The fallback for smoothness L: a constant step lrScale / L (the theorem's is sgd with 1/L). */
+function fallbackFor(name: VerifyFlags['fallback'], scale: number): (L: number) => AnyOptimizer {
+  switch (name) {
+    case 'sgd':
+      return (L) => erase(sgd({ lr: scale / L }));
+    case 'momentum':
+      return (L) => erase(momentum({ lr: scale / L }));
+    case 'adam':
+      return (L) => erase(adam({ lr: scale / L }));
+  }
+}
+
+/** The flags that reproduce this run's cases (everything but the seed and path). */
+function caseFlags(f: VerifyFlags): string {
+  const flags = [`--l2o ${f.l2o}`, `--fallback ${f.fallback}`, `--lr-scale ${f.lrScale}`, `--cases ${f.cases}`, `--steps ${f.steps}`, `--max-dim ${f.maxDim}`, `--max-kappa ${f.maxKappa}`];
+  return flags.join(' ');
+}
+
+export function formatReport(r: VerifyReport, f: VerifyFlags): string {
+  const fallback = `${f.fallback} with step ${f.lrScale === 1 ? '' : `${f.lrScale}·`}1/L`;
+  const lines = [
+    `theory mode: loss guard with k = 1 and the exact loss, learned optimizer ${f.l2o}, fallback ${fallback}`,
+    `claims, every step: f(x_{t+1}) ≤ f(x_t) − ‖∇f(x_t)‖²/(2L) and f(x_t) − f* ≤ (1 − μ/L)^t (f(x_0) − f*)`,
+    `cases: ${r.cases}${r.interrupted ? ' (interrupted)' : ''} random quadratics, dim ≤ ${f.maxDim}, L in [${DEFAULT_RANGES.minL}, ${DEFAULT_RANGES.maxL}], κ ≤ ${f.maxKappa}, up to ${f.steps} steps each; ` +
+      `${r.stepsChecked} steps checked, the learned optimizer chosen in ${r.learnedWins}`,
+  ];
+  const replay = `lgl2o verify ${caseFlags(f)} --seed ${r.seed}`;
+  if (r.counterexample) {
+    const { theoryCase: c, violation: v, path, shrinks } = r.counterexample;
+    lines.push(
+      `COUNTEREXAMPLE (shrunk ${shrinks} times): dim ${c.dim}, L ${c.L}, κ ${c.kappa}, seed ${c.seed}`,
+      `  ${v.claim} failed at step ${v.step}: ${v.message} (float32 tolerance ${v.tolerance.toExponential(2)})`,
+      `replay: ${replay}${path === undefined ? '' : ` --path ${path}`}`,
+    );
+  } else if (r.error !== undefined) lines.push(`ERROR: ${r.error}`, `replay: ${replay}`);
+  else lines.push(`${r.interrupted ? 'no counterexample so far' : 'no counterexample'}; seed ${r.seed} (replay: ${replay})`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A progress bar over cases with rate and ETA, or nothing. */
+function caseBar(total: number, enabled: boolean): { tick: () => void; stop: () => void } {
+  if (!enabled) return { tick: () => {}, stop: () => {} };
+  const bar = new SingleBar({ format: 'verify [{bar}] {value}/{total} cases | {rate} cases/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 }, Presets.shades_classic);
+  const started = performance.now();
+  let done = 0;
+  bar.start(total, 0, { rate: '-' });
+  return {
+    tick: () => {
+      done += 1;
+      bar.update(Math.min(done, total), { rate: (done / ((performance.now() - started) / 1000)).toFixed(1) });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+export function verifyCommand(global: () => GlobalOptions): Command {
+  return new Command('verify')
+    .description('property-based check of the convergence claims (theory mode) for a learned optimizer and a fallback; exit 1 on a counterexample')
+    .option('--l2o <source>', 'learned optimizer: a checkpoint path, "default" (shipped mlp-mnist) or "random:SEED"', 'default')
+    .addOption(new Option('--fallback <name>', 'fallback optimizer, with a constant step').choices(['sgd', 'momentum', 'adam']).default('sgd'))
+    .option('--lr-scale <c>', "the fallback's step as a multiple of 1/L (the theorem needs sgd and 1)", positiveNumber, 1)
+    .option('--cases <n>', 'random quadratics to check', integerAtLeast(1), 100)
+    .option('--steps <n>', 'guard steps per quadratic', integerAtLeast(1), 100)
+    .option('--max-dim <n>', 'largest dimension of a quadratic', integerAtLeast(1), DEFAULT_RANGES.maxDim)
+    .option('--max-kappa <x>', 'largest condition number L/μ', numberIn(1, 1e6), DEFAULT_RANGES.maxKappa)
+    .option('--seed <n>', "fast-check's seed (default: random, printed in the report)", integerAtLeast(-(2 ** 31)))
+    .option('--path <p>', 'with --seed: replay the counterexample at this fast-check path (default: none)')
+    .action(async (flags: VerifyFlags) => {
+      const g = global();
+      if (flags.path !== undefined && flags.seed === undefined) throw new CliError('--path: needs --seed (both are printed with a counterexample)');
+      await startBackend(g);
+      const learned = buildLearned({ type: 'l2o', checkpoint: flags.l2o });
+      if (E.isLeft(learned)) throw new CliError(`--l2o ${flags.l2o}: ${learned.left.message}`);
+      let stop = false;
+      const onSigint = () => (stop = true);
+      process.once('SIGINT', onSigint);
+      const bar = caseBar(flags.cases, g.progress);
+      let report: VerifyReport;
+      try {
+        report = await verifyTheory({
+          learned: learned.right,
+          fallback: fallbackFor(flags.fallback, flags.lrScale),
+          steps: flags.steps,
+          cases: flags.cases,
+          ranges: { ...DEFAULT_RANGES, maxDim: flags.maxDim, maxKappa: flags.maxKappa },
+          ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+          ...(flags.path !== undefined ? { path: flags.path } : {}),
+          onCase: bar.tick,
+          stopRequested: () => stop,
+        });
+      } finally {
+        bar.stop();
+        process.removeListener('SIGINT', onSigint);
+      }
+      process.stdout.write(g.json ? `${JSON.stringify(report)}\n` : formatReport(report, flags));
+      if (report.interrupted) throw new CliError('interrupted', EXIT.interrupted);
+      if (!report.ok) throw new CliError(report.counterexample ? 'verify: counterexample found (see the report)' : `verify: ${report.error}`, EXIT.failed);
+    });
+}
