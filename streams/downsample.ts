@@ -34,6 +34,7 @@ export class EventThinner {
       event.step >= this.totalSteps ||
       this.bucket(event.step) > this.bucket(previous) ||
       event.testLoss !== undefined ||
+      event.trainLoss !== undefined ||
       (event.reason !== undefined && event.probed !== false)
     );
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { tap, type Observable, type Subscription } from 'rxjs';
+import { map, tap, type Observable, type Subscription } from 'rxjs';
 import { RUN_FILES, type SavedRun } from '../src/checkpoint/runDir.js';
 import type { LoadedCheckpoint } from '../src/checkpoint/runCheckpoint.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../src/checkpoint/settings.js';
@@ -21,6 +21,7 @@ import { disposeAll, type StateValue } from '../src/tensor/state.js';
 import { Checkpointer, writeJsonAtomic, type RoundPoint } from './checkpoint.js';
 import { EventThinner } from './downsample.js';
 import type { StepEvent } from './events.js';
+import { trainEvaluator, trainSubset } from './experimentEval.js';
 import { NdjsonWriter } from './ndjson.js';
 import { progressBar } from './progress.js';
 import { pulled } from './source.js';
@@ -223,6 +224,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
     ? { every: config.evalEvery, batch: gather(test, Array.from({ length: Math.min(EVAL_SUBSET, test.count) }, (_, i) => i)) }
     : undefined;
   const source = opts.source ?? pulled(() => sampler!.next());
+  // Training loss on a fixed subset at scheduled steps (experiments), added to the round's event.
+  const onTrain = config.trainEval ? trainEvaluator(objective, trainSubset(splits.train, config.trainEval.size), config.trainEval.steps, ck?.step ?? 0) : undefined;
 
   let latest: RoundPoint | undefined;
   let last: StepEvent | undefined;
@@ -239,8 +242,10 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       ...(evaluate ? { evaluate } : {}),
       onRound: (state, e) => {
         latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, sampler: sampler?.state() ?? null };
+        onTrain?.onRound(state);
       },
     }),
+    map((e) => (onTrain ? onTrain.annotate(e) : e)),
     tap((e) => {
       last = e;
       if (thinner.keep(e)) {
