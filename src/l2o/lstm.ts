@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Optimizer } from '../optim/optimizer.js';
 import { tidyState } from '../tensor/state.js';
+import { fusedLstmStep, packLstm, type PackedLstm } from './fastLstm.js';
 import { preprocess } from './preprocess.js';
 import { DEFAULT_ARCHITECTURE, type GateWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
@@ -46,14 +47,20 @@ export function zeroState(arch: L2OArchitecture, d: number): L2OState {
   return { h: Array.from({ length: arch.layers }, z), c: Array.from({ length: arch.layers }, z) };
 }
 
-/** The learned optimizer as an `Optimizer`: x ← x + s · LSTM(preprocess(g)). */
+/**
+ * The learned optimizer as an `Optimizer`: x ← x + s · LSTM(preprocess(g)). On the wasm backend
+ * a step runs the fused kernel (fastLstm.ts, same numbers within float32 rounding); elsewhere,
+ * or where it cannot run, the tfjs ops of `lstmStep`. Meta-training differentiates `lstmStep`.
+ */
 export function l2o(weights: L2OWeights, arch: L2OArchitecture = DEFAULT_ARCHITECTURE): Optimizer<L2OState> {
+  let packed: PackedLstm | undefined;
   return {
     name: 'l2o',
     init: (params) => zeroState(arch, params.shape[0]),
     step: (params, grads, state) =>
       tidyState(() => {
-        const { update, state: next } = lstmStep(weights, arch, grads, state);
+        packed ??= packLstm(weights, arch);
+        const { update, state: next } = fusedLstmStep(packed, grads, state) ?? lstmStep(weights, arch, grads, state);
         return [params.add(update) as tf.Tensor1D, next] as const;
       }),
     reset: (params) => zeroState(arch, params.shape[0]),

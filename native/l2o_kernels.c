@@ -1,0 +1,264 @@
+/*
+ * Fused inference kernels for lgl2o on TensorFlow.js's wasm backend, WebAssembly SIMD128.
+ *
+ * The module imports the backend's own memory: every pointer below is an offset into the
+ * tfjs heap (tensor data or a scratch block malloc'd there), so tensors are read and written
+ * in place, without copies. To share a memory it does not own, the module has no globals,
+ * no static data and no stack: every value lives in wasm locals (checked by build.sh).
+ *
+ * Build: native/build.sh (clang 14 --target=wasm32 -msimd128), which also regenerates
+ * src/l2o/kernel/wasmBinary.ts (the module as base64).
+ */
+#include <wasm_simd128.h>
+
+typedef v128_t v;
+
+#define INLINE __attribute__((always_inline)) static inline
+
+/* ------------------------------------------------------------------ elementwise math */
+
+/*
+ * Constants live in a table in memory that the caller fills (see EXP_CONSTANTS in fastLstm.ts):
+ * V8 builds a v128.const from immediates in several instructions at every use, while a
+ * splatting load from memory is one.
+ */
+#define K_LO 0       /* −87.33654: below, e^x underflows */
+#define K_HI 1       /* 88.37626: above, e^x overflows */
+#define K_LOG2E 2    /* log2 e */
+#define K_MAGIC 3    /* 1.5 · 2^23: adding it rounds to an integer kept in the low mantissa bits */
+#define K_LN2_HI 4   /* 0.693359375 */
+#define K_LN2_LO 5   /* −2.12194440e-4 */
+#define K_P0 6       /* Cephes expf polynomial, p0 … p5 */
+#define K_ONE 12     /* 1 */
+#define K_MINUS2 13  /* −2 */
+#define K_BIAS 14    /* int 127, the exponent bias */
+#define K_SIGN 15    /* int 0x80000000 */
+#define C(i) wasm_v128_load32_splat(K + (i))
+
+/* e^x, Cephes expf polynomial after reduction x = n ln2 + r (|r| ≤ ln2/2): ~1 ulp. */
+INLINE v vexp(const float *K, v x) {
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, C(K_LO)), C(K_HI)); /* pmin/pmax: one instruction each; min/max (NaN-exact) are several */
+  v t = wasm_f32x4_add(wasm_f32x4_mul(x, C(K_LOG2E)), C(K_MAGIC));
+  v n = wasm_f32x4_sub(t, C(K_MAGIC));
+  v r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, C(K_LN2_HI)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, C(K_LN2_LO)));
+  v p = C(K_P0);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 1));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 2));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 3));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 4));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 5));
+  v y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), C(K_ONE));
+  /* 2^n: the low bits of t hold n (mod 2^9); n + 127 ∈ [1, 254] after the clamp. */
+  v scale = wasm_i32x4_shl(wasm_i32x4_add(t, C(K_BIAS)), 23);
+  return wasm_f32x4_mul(y, scale);
+}
+
+INLINE v vsigmoid(const float *K, v x) {
+  v one = C(K_ONE);
+  return wasm_f32x4_div(one, wasm_f32x4_add(one, vexp(K, wasm_f32x4_neg(x))));
+}
+
+/* tanh x = sign(x) (1 − e)/(1 + e) with e = e^(−2|x|): no cancellation near 0 beyond ~1 ulp of 1. */
+INLINE v vtanh(const float *K, v x) {
+  v one = C(K_ONE);
+  v sign = C(K_SIGN);
+  v e = vexp(K, wasm_f32x4_mul(wasm_v128_andnot(x, sign), C(K_MINUS2)));
+  v t = wasm_f32x4_div(wasm_f32x4_sub(one, e), wasm_f32x4_add(one, e));
+  return wasm_v128_bitselect(x, t, sign);
+}
+
+typedef union {
+  float f;
+  int i;
+} bits32;
+
+/* ln x for normal x > 0 (Cephes logf): mantissa in [√½, √2), polynomial of degree 9. */
+INLINE float scalar_log(float x) {
+  bits32 u = {.f = x};
+  int e = ((u.i >> 23) & 0xff) - 126;
+  u.i = (u.i & 0x807fffff) | 0x3f000000; /* mantissa in [0.5, 1) */
+  float m = u.f;
+  if (m < 0.707106781186547524f) {
+    e -= 1;
+    m = m + m - 1.0f;
+  } else {
+    m = m - 1.0f;
+  }
+  float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  float fe = (float)e;
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  return m + y + 0.693359375f * fe;
+}
+
+/* ------------------------------------------------------------------ preprocessing */
+
+/*
+ * Andrychowicz et al. 2016, Appendix A, per coordinate: (log|g| / p, sign g) if |g| ≥ e^−p,
+ * else (−1, e^p g). Writes pre[2i], pre[2i + 1]. threshold = e^−p and scale = e^p come from JS.
+ */
+static void preprocess(int d, const float *grads, float *pre, float p, float threshold, float scale) {
+  for (int i = 0; i < d; i++) {
+    float g = grads[i];
+    float a = g < 0.0f ? -g : g;
+    if (a >= threshold) {
+      pre[2 * i] = scalar_log(a) / p;
+      pre[2 * i + 1] = g > 0.0f ? 1.0f : -1.0f;
+    } else {
+      pre[2 * i] = -1.0f;
+      pre[2 * i + 1] = g * scale;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ LSTM */
+
+/*
+ * Packed weights of one layer with K = Kin + H inputs, for hidden units in blocks of 4:
+ * for each block jb: the biases [gate i,f,g,o][4 lanes], then for each input k (the Kin
+ * layer inputs, then the H recurrent ones) the weights [gate][4 lanes]. So the four gates of
+ * four hidden units are one contiguous 16-float row, and a block's cell update happens in
+ * registers right after its matrix product.
+ */
+
+/* acc_g += w_g · s for the four gates. */
+#define MAC4(a, s)                                                                                                    \
+  do {                                                                                                                \
+    a##0 = wasm_f32x4_add(a##0, wasm_f32x4_mul(w0, s));                                                             \
+    a##1 = wasm_f32x4_add(a##1, wasm_f32x4_mul(w1, s));                                                             \
+    a##2 = wasm_f32x4_add(a##2, wasm_f32x4_mul(w2, s));                                                             \
+    a##3 = wasm_f32x4_add(a##3, wasm_f32x4_mul(w3, s));                                                             \
+  } while (0)
+
+/* The cell update of four hidden units from their gate pre-activations (i, f, g, o). */
+INLINE void cell(const float *K, v a0, v a1, v a2, v a3, const float *cPrev, float *cOut, float *hOut) {
+  v i = vsigmoid(K, a0), f = vsigmoid(K, a1), g = vtanh(K, a2), o = vsigmoid(K, a3);
+  v c = wasm_f32x4_add(wasm_f32x4_mul(f, wasm_v128_load(cPrev)), wasm_f32x4_mul(i, g));
+  wasm_v128_store(cOut, c);
+  wasm_v128_store(hOut, wasm_f32x4_mul(o, vtanh(K, c)));
+}
+
+/*
+ * Gate pre-activations of one layer for coordinate c and, when two != 0, c + 1 (the weights
+ * are loaded once for both), stored to G: 16 floats (gates × 4 units) per block of 4 units.
+ * Accumulators are named variables, not arrays, so that they stay in registers.
+ */
+INLINE void gates(const int two, int c, int H, int Kin, const float *W, const float *in, const float *hPrev, float *G) {
+  const int nIn = Kin + H;
+  const float *inA = in + c * Kin, *inB = inA + Kin;
+  const float *hA = hPrev + c * H, *hB = hA + H;
+  float *gA = G, *gB = G + 4 * H;
+  for (int jb = 0; jb < H / 4; jb++) {
+    const float *w = W + jb * 16 * (nIn + 1);
+    v a0 = wasm_v128_load(w), a1 = wasm_v128_load(w + 4), a2 = wasm_v128_load(w + 8), a3 = wasm_v128_load(w + 12);
+    v b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+    w += 16;
+    for (int k = 0; k < Kin; k++, w += 16) {
+      v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
+      v s = wasm_v128_load32_splat(inA + k);
+      MAC4(a, s);
+      if (two) {
+        v t = wasm_v128_load32_splat(inB + k);
+        MAC4(b, t);
+      }
+    }
+    for (int k = 0; k < H; k++, w += 16) {
+      v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
+      v s = wasm_v128_load32_splat(hA + k);
+      MAC4(a, s);
+      if (two) {
+        v t = wasm_v128_load32_splat(hB + k);
+        MAC4(b, t);
+      }
+    }
+    float *ga = gA + 16 * jb;
+    wasm_v128_store(ga, a0), wasm_v128_store(ga + 4, a1), wasm_v128_store(ga + 8, a2), wasm_v128_store(ga + 12, a3);
+    if (two) {
+      float *gb = gB + 16 * jb;
+      wasm_v128_store(gb, b0), wasm_v128_store(gb + 4, b1), wasm_v128_store(gb + 8, b2), wasm_v128_store(gb + 12, b3);
+    }
+  }
+}
+
+/*
+ * One layer for coordinates [c0, c1): first all gate pre-activations, then all cell updates.
+ * Two phases rather than one pass: a cell update is a long chain of dependent operations
+ * (exp, divide, then tanh of the new cell), and a loop of independent updates lets the CPU
+ * overlap them, where interleaving each with its matrix product left it waiting.
+ */
+INLINE void lstm_layer(const float *K, int c0, int c1, int H, int Kin, const float *W, const float *in, const float *hPrev,
+                       const float *cPrev, float *hOut, float *cOut, float *G) {
+  int c = c0;
+  for (; c + 2 <= c1; c += 2) gates(1, c, H, Kin, W, in, hPrev, G + (c - c0) * 4 * H);
+  if (c < c1) gates(0, c, H, Kin, W, in, hPrev, G + (c - c0) * 4 * H);
+  for (c = c0; c < c1; c++) {
+    const float *g = G + (c - c0) * 4 * H;
+    for (int jb = 0; jb < H / 4; jb++, g += 16) {
+      const int at = c * H + 4 * jb;
+      cell(K, wasm_v128_load(g), wasm_v128_load(g + 4), wasm_v128_load(g + 8), wasm_v128_load(g + 12), cPrev + at, cOut + at,
+           hOut + at);
+    }
+  }
+}
+
+/* Coordinates per tile: their gates (TILE · 4H floats) stay in the L1 cache with the weights. */
+#define TILE 32
+
+/* update = outScale · (h · w + b) for one coordinate's last hidden state h. */
+INLINE float head(int H, const float *h, const float *w, float b, float outScale) {
+  v s = wasm_f32x4_splat(0.0f);
+  for (int j = 0; j < H; j += 4) s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load(h + j), wasm_v128_load(w + j)));
+  float dot = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
+              wasm_f32x4_extract_lane(s, 3);
+  return (dot + b) * outScale;
+}
+
+/*
+ * One step of the coordinate-wise LSTM (the inference twin of lstm.ts's lstmStep).
+ * table (int32 words): d, H, L, weights, grads, update, pre (scratch [d, 2]), constants,
+ * gates (scratch [TILE, 4H]), then L pointers
+ * each of hIn, cIn, hOut, cOut ([d, H] row-major, like the tfjs state).
+ * Requires H % 4 == 0.
+ */
+__attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float p, float threshold, float scale,
+                                                         float outScale) {
+  const int d = table[0], H = table[1], L = table[2];
+  const float *W = (const float *)table[3];
+  const float *grads = (const float *)table[4];
+  float *update = (float *)table[5];
+  float *pre = (float *)table[6];
+  const float *K = (const float *)table[7];
+  float *G = (float *)table[8];
+  const int *states = table + 9;
+  preprocess(d, grads, pre, p, threshold, scale);
+
+  /* Where each layer's packed weights start, and the head after them. */
+  const float *head_w = W;
+  for (int l = 0; l < L; l++) head_w += (H / 4) * 16 * ((l == 0 ? 2 : H) + H + 1);
+  const float head_b = head_w[H];
+
+  for (int c0 = 0; c0 < d; c0 += TILE) {
+    const int c1 = c0 + TILE < d ? c0 + TILE : d;
+    const float *Wl = W;
+    for (int l = 0; l < L; l++) {
+      const int Kin = l == 0 ? 2 : H;
+      const float *in = l == 0 ? pre : (const float *)states[2 * L + l - 1];
+      lstm_layer(K, c0, c1, H, Kin, Wl, in, (const float *)states[l], (const float *)states[L + l], (float *)states[2 * L + l],
+                 (float *)states[3 * L + l], G);
+      Wl += (H / 4) * 16 * (Kin + H + 1);
+    }
+    const float *hLast = (const float *)states[3 * L - 1];
+    for (int c = c0; c < c1; c++) update[c] = head(H, hLast + c * H, head_w, head_b, outScale);
+  }
+}

@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs';
+import { activeKernels, onHeap } from './kernel/instance.js';
+import type { L2OState } from './lstm.js';
+import { GATES, INPUTS, type L2OArchitecture, type L2OWeights } from './weights.js';
+
+/** The LSTM weights in the fused kernel's layout (see native/l2o_kernels.c), with its architecture. */
+export interface PackedLstm {
+  readonly arch: L2OArchitecture;
+  readonly data: Float32Array;
+}
+
+/** The kernel's constant table (see the K_ indices in native/l2o_kernels.c); the last two are int bits. */
+const CONSTANTS = (() => {
+  const buf = new ArrayBuffer(16 * 4);
+  const f = new Float32Array(buf);
+  f.set([-87.33654, 88.37626, Math.LOG2E, 1.5 * 2 ** 23, 0.693359375, -2.1219444e-4]);
+  f.set([1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1, -2], 6);
+  new Int32Array(buf).set([127, -0x80000000], 14);
+  return new Uint32Array(buf);
+})();
+
+/** Coordinates per tile in the kernel (TILE in native/l2o_kernels.c). */
+const TILE = 32;
+
+/** Whether the fused kernel handles this architecture (hidden units in blocks of 4, 2 inputs). */
+export const fusedSupports = (arch: L2OArchitecture): boolean => arch.hidden % 4 === 0 && arch.hidden > 0 && arch.layers > 0;
+
+/**
+ * Packs the weights per layer and per block of 4 hidden units: the biases [gate][4], then for
+ * each input k (layer inputs, then recurrent) the weights [gate][4]; the head (w, b) last.
+ */
+export function packLstm(weights: L2OWeights, arch: L2OArchitecture): PackedLstm {
+  const H = arch.hidden;
+  const parts: number[] = [];
+  weights.layers.forEach((layer, l) => {
+    const kin = l === 0 ? INPUTS : H;
+    const gate = GATES.map((g) => ({ wx: layer[g].wx.dataSync(), wh: layer[g].wh.dataSync(), b: layer[g].b.dataSync() }));
+    for (let jb = 0; jb < H / 4; jb++) {
+      for (const g of gate) for (let lane = 0; lane < 4; lane++) parts.push(g.b[4 * jb + lane]!);
+      for (let k = 0; k < kin + H; k++) {
+        for (const g of gate) {
+          for (let lane = 0; lane < 4; lane++) {
+            const j = 4 * jb + lane;
+            parts.push(k < kin ? g.wx[k * H + j]! : g.wh[(k - kin) * H + j]!);
+          }
+        }
+      }
+    }
+  });
+  parts.push(...weights.head.w.dataSync(), weights.head.b.dataSync()[0]!);
+  return { arch, data: Float32Array.from(parts) };
+}
+
+/**
+ * One LSTM step by the fused wasm kernel: the same function as `lstmStep` (within float32
+ * rounding), for inference only (no gradient). Returns null where the kernel cannot run
+ * (another backend, no SIMD, kernels off, or tensors not on the wasm heap): use `lstmStep`.
+ */
+export function fusedLstmStep(packed: PackedLstm, grads: tf.Tensor1D, state: L2OState): { update: tf.Tensor1D; state: L2OState } | null {
+  const k = activeKernels();
+  const { arch } = packed;
+  if (k === null || !fusedSupports(arch)) return null;
+  const inputs = [grads, ...state.h, ...state.c];
+  if (!inputs.every((t) => onHeap(k, t))) return null;
+  const d = grads.shape[0];
+  const H = arch.hidden;
+  const L = arch.layers;
+  const { backend } = k;
+  const update = backend.makeOutput([d], 'float32');
+  const hOut = Array.from({ length: L }, () => backend.makeOutput([d, H], 'float32'));
+  const cOut = Array.from({ length: L }, () => backend.makeOutput([d, H], 'float32'));
+  const off = (info: tf.TensorInfo) => backend.getMemoryOffset(info.dataId);
+
+  // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
+  // [d, 2], the gates of a tile of coordinates [TILE, 4H].
+  const tableWords = 9 + 4 * L;
+  const constantsAt = 16 * Math.ceil((4 * tableWords) / 16);
+  const weightsAt = constantsAt + 4 * CONSTANTS.length;
+  const preAt = weightsAt + 16 * Math.ceil((4 * packed.data.length) / 16);
+  const gatesAt = preAt + 16 * Math.ceil((8 * d) / 16);
+  const base = k.scratch(gatesAt + 4 * TILE * 4 * H);
+  const table = [d, H, L, base + weightsAt, off(grads), off(update), base + preAt, base + constantsAt, base + gatesAt, ...[...state.h, ...state.c, ...hOut, ...cOut].map(off)];
+  const u32 = k.heapU32();
+  u32.set(table, base / 4);
+  u32.set(CONSTANTS, (base + constantsAt) / 4);
+  k.heapF32().set(packed.data, (base + weightsAt) / 4);
+  k.lstmStep(base, arch.preprocP, Math.exp(-arch.preprocP), Math.exp(arch.preprocP), arch.outScale);
+
+  const engine = tf.engine();
+  const wrap = <T extends tf.Tensor>(info: tf.TensorInfo): T => engine.makeTensorFromTensorInfo(info, backend) as T;
+  return { update: wrap<tf.Tensor1D>(update), state: { h: hOut.map((t) => wrap<tf.Tensor2D>(t)), c: cOut.map((t) => wrap<tf.Tensor2D>(t)) } };
+}
