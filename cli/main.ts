@@ -2,6 +2,7 @@ import { Command, CommanderError, Help, type Option } from 'commander';
 import { DecodeError } from '../src/config/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { DivergenceError } from '../streams/train.js';
+import { metaTrainCommand } from './commands/metaTrain.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliError, EXIT } from './errors.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   };
   program.addCommand(configure(runCommand(global)));
   program.addCommand(configure(verifyCommand(global)));
+  program.addCommand(configure(metaTrainCommand(global)));
   return program;
 }
 

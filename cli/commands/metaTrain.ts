@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as E from 'fp-ts/lib/Either.js';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCheckpoint } from '../../src/l2o/checkpoint.js';
+import { loadResumePoint } from '../../src/l2o/metaCheckpoint.js';
+import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/l2o/metaTrain.js';
+import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/l2o/metaTrainer.js';
+import { DEFAULT_ARCHITECTURE, disposeWeights, flattenWeights } from '../../src/l2o/weights.js';
+import { packageVersion } from '../../src/paths.js';
+import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
+import { META_FILES, runMetaTraining, truncateLog } from '../../streams/metaTrain.js';
+import { startBackend } from '../backend.js';
+import { CliError, EXIT } from '../errors.js';
+import type { GlobalOptions } from '../main.js';
+import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
+
+interface Flags {
+  task: string;
+  metaSteps: number;
+  rollout: number;
+  truncation: number;
+  metaLr: number;
+  clip: number;
+  metaLoss: MetaLossKind;
+  backward: BackwardKind;
+  curriculum: CurriculumStage[];
+  seed: number;
+  batchSize: number;
+  evalEvery: number;
+  evalEpisodes: number;
+  evalSteps?: number;
+  init?: string;
+  data?: string;
+  out?: string;
+  resume?: string;
+  force: boolean;
+}
+
+/** "FROM:ROLLOUT,FROM:ROLLOUT" → stages in order of `from`. */
+function parseCurriculum(value: string): CurriculumStage[] {
+  const stages = value.split(',').map((part) => {
+    const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(part);
+    if (m === null) throw new InvalidArgumentError(`expected FROM:ROLLOUT pairs separated by commas (e.g. 2000:200,5000:500), got "${part}"`);
+    return { from: Number(m[1]), rollout: Number(m[2]) };
+  });
+  return stages.sort((a, b) => a.from - b.from);
+}
+
+function checkSettings(s: MetaTrainSettings): void {
+  for (const r of [s.rollout, ...s.curriculum.map((c) => c.rollout)]) {
+    if (r < s.truncation || r % s.truncation !== 0) throw new CliError(`rollout ${r}: must be a multiple of --truncation ${s.truncation}`);
+  }
+}
+
+/** Flags that may go with --resume: --meta-steps extends (or shortens) the run. */
+const RESUME_FLAGS = new Set(['resume', 'metaSteps', 'data']);
+
+function provenance(backend: string) {
+  return {
+    command: ['lgl2o', ...process.argv.slice(2)].join(' '),
+    backend,
+    versions: { lgl2o: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
+  };
+}
+
+function loadData(settings: MetaTrainSettings, dataDir: string | undefined) {
+  const loaded = loadTask(settings.task, { seed: settings.seed, ...(dataDir ? { dataDir } : {}) });
+  if (E.isLeft(loaded)) throw new CliError(loaded.left.message);
+  const { splits, objective } = loaded.right;
+  return { objective, train: splits.train, evaluation: splits.validation ?? splits.test };
+}
+
+async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, backend: string, dataDir: string | undefined, resume: boolean): Promise<void> {
+  const { objective, train, evaluation } = loadData(settings, dataDir);
+  let trainer: MetaTrainer;
+  if (resume) {
+    const point = loadResumePoint(join(dir, META_FILES.last));
+    if (E.isLeft(point)) throw point.left;
+    trainer = new MetaTrainer(objective, { train, evaluation }, settings, { opt: point.right.opt, position: point.right.position });
+    truncateLog(join(dir, META_FILES.log), point.right.position.metaStep);
+    if (!g.quiet) process.stderr.write(`lgl2o: resuming ${dir} at meta-step ${point.right.position.metaStep} of ${settings.metaSteps}\n`);
+  } else {
+    let start: tf.Tensor1D;
+    if (settings.init !== null) {
+      const ck = loadCheckpoint(settings.init);
+      if (E.isLeft(ck)) throw ck.left;
+      start = packWeights(flattenWeights(ck.right.weights));
+      disposeWeights(ck.right.weights);
+    } else start = MetaTrainer.randomInitialWeights(settings);
+    trainer = new MetaTrainer(objective, { train, evaluation }, settings, { opt: MetaTrainer.freshOpt(start) });
+    start.dispose();
+  }
+  if (!g.quiet) {
+    const windows = rolloutAt(settings, trainer.metaStep) / settings.truncation;
+    process.stderr.write(`lgl2o: meta-training on ${settings.task} (${objective.size} coordinates), ${windows} windows of ${settings.truncation} steps per episode\n`);
+  }
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const last = await runMetaTraining(trainer, { dir, provenance: provenance(backend), progress: g.progress, append: resume, signal: controller.signal });
+    if (controller.signal.aborted) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, EXIT.interrupted);
+    const best = trainer.best;
+    const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
+    process.stdout.write(g.json ? `${JSON.stringify(summary)}\n` : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    trainer.dispose();
+  }
+}
+
+const defaultGlobal = (): GlobalOptions => ({ quiet: false, json: false, progress: process.stderr.isTTY === true });
+
+export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): Command {
+  const cmd = new Command('meta-train')
+    .description('meta-train the learned optimizer (truncated BPTT, first-order, Adam); writes DIR/meta.ndjson, DIR/best.json, DIR/last.json')
+    .addOption(new Option('--task <id>', 'the optimizee and its data').choices(TASK_IDS).default('mlp-mnist'))
+    .option('--meta-steps <n>', 'meta-steps (one per truncation window)', integerAtLeast(1), 1000)
+    .option('--rollout <n>', 'optimizer steps per episode', integerAtLeast(1), 100)
+    .option('--truncation <n>', 'steps per truncated-BPTT window', integerAtLeast(1), 20)
+    .option('--meta-lr <x>', "the meta-optimizer's (Adam) learning rate", positiveNumber, 0.001)
+    .option('--clip <x>', "clip the meta-gradient's global norm (0: no clipping)", numberIn(0, Number.MAX_VALUE), 0)
+    .addOption(new Option('--meta-loss <kind>', 'window: the window losses (spec); final: also the loss after the last update').choices(['window', 'final']).default('window'))
+    .addOption(new Option('--backward <kind>', 'hand-written (fused) or tf.grads (autodiff) backward pass').choices(['fused', 'autodiff']).default('fused'))
+    .option('--curriculum <stages>', 'rollout-length curriculum FROM:ROLLOUT,... (from meta-step FROM on)', parseCurriculum, [])
+    .option('--seed <n>', 'seed of the initial weights, optimizee initialisations and batch order', integerAtLeast(0), 0)
+    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), 128)
+    .option('--eval-every <n>', 'evaluate (held-out episodes on the evaluation split) every n meta-steps', integerAtLeast(1), 100)
+    .option('--eval-episodes <n>', 'episodes per evaluation', integerAtLeast(1), 2)
+    .option('--eval-steps <n>', 'optimizer steps per evaluation episode (default: the rollout)', integerAtLeast(1))
+    .option('--init <checkpoint>', 'start from these weights instead of a random initialisation')
+    .option('--data <dir>', 'directory holding the dataset files')
+    .option('--out <dir>', 'output directory')
+    .option('--resume <dir>', 'continue the run in DIR from DIR/last.json')
+    .option('--force', 'overwrite an output directory that holds another meta-training run', false);
+  return cmd.action(async (flags: Flags) => {
+    const g = global();
+    const backend = await startBackend(g);
+    if (flags.resume !== undefined) {
+      const given = cmd.options.filter((o) => !RESUME_FLAGS.has(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+      if (given.length > 0) throw new CliError(`--resume ${flags.resume}: continues with the run's saved settings; drop ${given.map((o) => o.long ?? o.flags).join(', ')}`);
+      const point = loadResumePoint(join(flags.resume, META_FILES.last));
+      if (E.isLeft(point)) throw point.left;
+      tf.dispose([point.right.opt.weights, point.right.opt.adam.m, point.right.opt.adam.v]);
+      const saved = point.right.settings;
+      const settings = cmd.getOptionValueSource('metaSteps') === 'cli' ? { ...saved, metaSteps: flags.metaSteps } : saved;
+      return run(settings, flags.resume, g, backend, flags.data, true);
+    }
+    if (flags.out === undefined) throw new CliError('--out <dir> is required (or --resume <dir>)');
+    if (existsSync(join(flags.out, META_FILES.log)) && !flags.force) {
+      throw new CliError(`--out ${flags.out}: holds another meta-training run (${readdirSync(flags.out).join(', ')}); pass --force to overwrite or --resume to continue`);
+    }
+    const settings: MetaTrainSettings = {
+      task: flags.task,
+      metaSteps: flags.metaSteps,
+      rollout: flags.rollout,
+      truncation: flags.truncation,
+      metaLr: flags.metaLr,
+      clip: flags.clip,
+      lossKind: flags.metaLoss,
+      backward: flags.backward,
+      seed: flags.seed,
+      batchSize: flags.batchSize,
+      evalEvery: flags.evalEvery,
+      evalEpisodes: flags.evalEpisodes,
+      evalSteps: flags.evalSteps ?? flags.rollout,
+      curriculum: flags.curriculum,
+      architecture: DEFAULT_ARCHITECTURE,
+      init: flags.init ?? null,
+    };
+    checkSettings(settings);
+    mkdirSync(flags.out, { recursive: true });
+    return run(settings, flags.out, g, backend, flags.data, false);
+  });
+}
