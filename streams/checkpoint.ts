@@ -77,7 +77,12 @@ export class Checkpointer {
     return join(this.dir, RUN_FILES.checkpoint);
   }
 
-  write(point: RoundPoint, reason: CheckpointReason): void {
+  /**
+   * Saves the run at `point`, unless its parameters hold a non-finite value: then the last
+   * finite checkpoint stays in place and this returns false.
+   */
+  write(point: RoundPoint, reason: CheckpointReason): boolean {
+    if (!point.state.x.dataSync().every(Number.isFinite)) return false;
     this.log.sync();
     const savedAt = new Date().toISOString();
     const ck: RunCheckpoint = {
@@ -104,5 +109,6 @@ export class Checkpointer {
       savedAt,
     };
     appendFileSync(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
+    return true;
   }
 }

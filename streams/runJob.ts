@@ -109,14 +109,15 @@ export function loadTaskOrThrow(config: RunConfig): LoadedTask {
   return loaded.right;
 }
 
-/** Non-finite features or labels in any split are bad input naming the sample. */
-function checkFinite(splits: Splits): void {
+/** Non-finite features or labels in any split are bad input (a `DecodeError` naming the split and sample). */
+export function assertFiniteSplits(splits: Splits): void {
   for (const ds of [splits.train, splits.validation, splits.test]) {
     if (ds === undefined) continue;
     try {
       assertFinite(ds);
     } catch (err) {
-      throw asInputError(ds.name)(err);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new DecodeError(ds.name, [message.startsWith(`${ds.name}: `) ? message.slice(ds.name.length + 2) : message]);
     }
   }
 }
@@ -151,7 +152,7 @@ export function prepareJob(config: RunConfig, opts: Pick<RunJobOptions, 'resume'
   const resume = opts.resume;
   const settings = resume ? { ...(opts.settings ?? resume.settings), log: resume.settings.log } : (opts.settings ?? DEFAULT_SETTINGS);
   const { task, splits, objective } = loadTaskOrThrow(config);
-  checkFinite(splits);
+  assertFiniteSplits(splits);
   const built = buildOptimizer(config.optimizer, task.defaults);
   if (E.isLeft(built)) throw asInputError('optimizer')(built.left);
   const optimizer = built.right;

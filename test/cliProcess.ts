@@ -69,3 +69,24 @@ export async function startCli(args: readonly string[]): Promise<CliProcess> {
 export async function runCli(args: readonly string[]): Promise<Finished> {
   return (await startCli(args)).done;
 }
+
+/**
+ * Runs the CLI's `main` in this process (no start-up cost), with stdout and stderr captured;
+ * `code` is what the process would exit with.
+ */
+export async function cliInProcess(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
