@@ -2,6 +2,7 @@ import { Command, CommanderError, Help, type Option } from 'commander';
 import { DecodeError } from '../src/config/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { DivergenceError } from '../streams/train.js';
+import { experimentCommand } from './commands/experiment.js';
 import { metaTrainCommand } from './commands/metaTrain.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     return { quiet: o.quiet, json: o.json, progress: !o.quiet && !o.json && terminal };
   };
   program.addCommand(configure(runCommand(global)));
+  program.addCommand(configure(experimentCommand(global)));
   program.addCommand(configure(verifyCommand(global)));
   program.addCommand(configure(metaTrainCommand(global)));
   return program;

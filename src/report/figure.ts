@@ -15,6 +15,10 @@ export interface LineFigure {
   readonly logY?: boolean;
   readonly width?: number;
   readonly height?: number;
+  /** Fixed x range (shared by the track), instead of a nice-rounded one. */
+  readonly xDomain?: readonly [number, number];
+  /** Fixed colors by series name, in legend order (a track's series reuse the names). */
+  readonly colors?: ReadonlyArray<{ readonly name: string; readonly color: string }>;
 }
 
 /** An optional track under the main plot, e.g. LGL2O's use_l2o (1 learned, 0.5 fallback). */
@@ -27,9 +31,11 @@ const rows = (series: readonly Series[]) =>
   series.flatMap((s) => s.points.filter((p) => Number.isFinite(p.mean)).map((p) => ({ series: s.name, x: p.x, mean: p.mean, min: p.min, max: p.max })));
 
 function layer(fig: Omit<LineFigure, 'title' | 'series'> & { series: readonly Series[] }, height: number): Record<string, unknown> {
-  const x = { field: 'x', type: 'quantitative', title: fig.xTitle, scale: fig.logX ? { type: 'log' } : {} } as const;
+  const domain = fig.xDomain ? { domain: [...fig.xDomain], nice: false } : {};
+  const x = { field: 'x', type: 'quantitative', title: fig.xTitle, scale: fig.logX ? { type: 'log', ...domain } : domain } as const;
   const y = { type: 'quantitative', title: fig.yTitle, scale: fig.logY ? { type: 'log' } : { zero: false } } as const;
-  const color = { field: 'series', type: 'nominal', title: null } as const;
+  const scale = fig.colors ? { scale: { domain: fig.colors.map((c) => c.name), range: fig.colors.map((c) => c.color) } } : {};
+  const color = { field: 'series', type: 'nominal', title: null, ...scale } as const;
   return {
     width: fig.width ?? 640,
     height,

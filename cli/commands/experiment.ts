@@ -1,0 +1,100 @@
+import { Command } from 'commander';
+import * as E from 'fp-ts/lib/Either.js';
+import { join } from 'node:path';
+import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
+import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
+import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
+import { packageRoot } from '../../src/paths.js';
+import { ExperimentError, runExperiment } from '../../streams/experiment.js';
+import { processExecutor } from '../../streams/experimentExec.js';
+import { CliError, EXIT } from '../errors.js';
+import type { GlobalOptions } from '../main.js';
+import { integerAtLeast } from '../options.js';
+
+interface ExperimentFlags {
+  seeds: number;
+  steps?: number;
+  out?: string;
+  l2o: string;
+  data?: string;
+  jobs: number;
+  trainSubset: number;
+  report: boolean;
+}
+
+/** How to start the CLI in a child process: LGL2O_CLI (a JSON array) or this package's bin with this node. */
+function cliCommand(): string[] {
+  const fromEnv = process.env['LGL2O_CLI'];
+  if (fromEnv) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fromEnv);
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x): x is string => typeof x === 'string')) {
+      throw new CliError(`LGL2O_CLI: expected a JSON array of strings (the command that runs lgl2o), got ${fromEnv}`);
+    }
+    return parsed;
+  }
+  return [process.execPath, join(packageRoot(), 'bin', 'lgl2o.js')];
+}
+
+/** The canonical command line of an experiment, recorded in its report. */
+function commandLine(name: string, f: ExperimentFlags, steps: number, out: string): string {
+  const parts = ['lgl2o experiment', name, `--seeds ${f.seeds}`, `--steps ${steps}`, `--out ${out}`];
+  if (f.l2o !== 'default') parts.push(`--l2o ${f.l2o}`);
+  if (f.data) parts.push(`--data ${f.data}`);
+  if (f.trainSubset !== TRAIN_SUBSET) parts.push(`--train-subset ${f.trainSubset}`);
+  return parts.join(' ');
+}
+
+export function experimentCommand(global: () => GlobalOptions): Command {
+  return new Command('experiment')
+    .description(`run one of the paper's experiments (all its optimizers × seeds, resumable), then write figures and a claims table: ${SETTING_IDS.join(', ')}`)
+    .argument('<name>', 'the experiment')
+    .option('--seeds <n>', 'seeds 0..n-1 per optimizer', integerAtLeast(1), 5)
+    .option('--steps <n>', "optimizer steps per run (default: the experiment's)", integerAtLeast(1))
+    .option('--out <dir>', 'output directory (default results/experiments/NAME)')
+    .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"', 'default')
+    .option('--data <dir>', 'directory holding the dataset files, for tasks that need them')
+    .option('--jobs <n>', 'runs at once, each in its own process', integerAtLeast(1), 2)
+    .option('--train-subset <n>', 'training examples on which the training loss is evaluated', integerAtLeast(1), TRAIN_SUBSET)
+    .option('--report', 'only (re)write the report from the runs already done', false)
+    .action(async (name: string, flags: ExperimentFlags) => {
+      const g = global();
+      const setting = findSetting(name);
+      if (E.isLeft(setting)) throw new CliError(setting.left.message);
+      const steps = flags.steps ?? setting.right.defaultSteps;
+      const out = flags.out ?? join('results', 'experiments', name);
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const outcome = await runExperiment({
+          setting: setting.right,
+          params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
+          outDir: out,
+          jobs: flags.jobs,
+          executor: processExecutor(cliCommand()),
+          progress: g.progress,
+          commandLine: commandLine(name, flags, steps, out),
+          signal: abort.signal,
+          reportOnly: flags.report,
+        });
+        if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
+        else {
+          const r = outcome.report;
+          process.stdout.write(`\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n`);
+          process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
+        }
+      } catch (err) {
+        if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,216 @@
+import type { TopLevelSpec } from 'vega-lite';
+import { lineFigureSpec, type Series } from '../report/figure.js';
+import { evaluateClaims, fmt, LATE_FRACTION, type Claim, type Results } from './claims.js';
+import { lossSeries, statsAt, useL2OSeries } from './curves.js';
+import { tableSteps } from './settings.js';
+
+/** How the experiment was run, for the report's header. */
+export interface RunInfo {
+  readonly seeds: readonly number[];
+  readonly l2o: string;
+  readonly trainSubset: number;
+  readonly command: string;
+}
+
+export interface TableRow {
+  readonly entry: string;
+  readonly label: string;
+  readonly seeds: number;
+  /** Seeds whose run diverged (stopped on a non-finite loss). */
+  readonly diverged: number;
+  readonly at: ReadonlyArray<{ readonly step: number; readonly mean: number | null; readonly min: number | null; readonly max: number | null }>;
+  /** Mean wall time of a run, and its ratio to plain LGL2O's (null without LGL2O runs). */
+  readonly wallSeconds: number;
+  readonly wallRatio: number | null;
+}
+
+export interface Report {
+  readonly setting: string;
+  readonly task: string;
+  readonly title: string;
+  readonly source: string;
+  readonly horizon: number;
+  readonly seeds: readonly number[];
+  readonly l2o: string;
+  readonly trainSubset: number;
+  readonly command: string;
+  readonly table: readonly TableRow[];
+  readonly claims: readonly Claim[];
+}
+
+const finiteOrNull = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
+const meanOf = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Training loss of every entry at the table's steps, with wall times. */
+export function lossTable(r: Results): TableRow[] {
+  const steps = tableSteps(r.setting, r.horizon);
+  const wall = (id: string) => {
+    const runs = r.runs.get(id) ?? [];
+    return runs.length ? meanOf(runs.map((x) => x.wallMs)) / 1000 : NaN;
+  };
+  const base = wall('lgl2o');
+  return r.setting.entries
+    .filter((e) => (r.runs.get(e.id) ?? []).length > 0)
+    .map((e) => {
+      const runs = r.runs.get(e.id)!;
+      return {
+        entry: e.id,
+        label: e.label,
+        seeds: runs.length,
+        diverged: runs.filter((x) => x.status === 'diverged').length,
+        at: steps.map((step) => {
+          const s = statsAt(runs, step);
+          return { step, mean: finiteOrNull(s?.mean), min: finiteOrNull(s?.min), max: finiteOrNull(s?.max) };
+        }),
+        wallSeconds: wall(e.id),
+        wallRatio: Number.isFinite(base) ? wall(e.id) / base : null,
+      };
+    });
+}
+
+export function buildReport(r: Results, info: RunInfo): Report {
+  return {
+    setting: r.setting.id,
+    task: r.setting.task,
+    title: r.setting.title,
+    source: r.setting.source,
+    horizon: r.horizon,
+    seeds: info.seeds,
+    l2o: info.l2o,
+    trainSubset: info.trainSubset,
+    command: info.command,
+    table: lossTable(r),
+    claims: evaluateClaims(r),
+  };
+}
+
+/** Whether a log scale helps: the plotted means span more than a factor `ratio`. */
+function spansDecades(series: readonly Series[], ratio = 5): boolean {
+  const ys = series.flatMap((s) => s.points.map((p) => p.mean)).filter((y) => Number.isFinite(y) && y > 0);
+  return ys.length > 0 && Math.max(...ys) / Math.min(...ys) > ratio;
+}
+
+/** A figure: its file name (without extension) and Vega-Lite spec. */
+export interface FigureSpec {
+  readonly name: string;
+  readonly spec: TopLevelSpec;
+}
+
+/** Line colors by entry, in the order of the legend. */
+const PALETTE = ['#1f77b4', '#9467bd', '#d62728', '#ff7f0e', '#2ca02c', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
+
+const entriesWithRuns = (r: Results) => r.setting.entries.filter((e) => (r.runs.get(e.id) ?? []).length > 0);
+
+/** Loss lines and use_l2o tracks, named by the entries' labels (the track reuses its line's color). */
+function seriesOf(r: Results, targets: readonly number[]): { loss: Series[]; track: Series[] } {
+  const withRuns = entriesWithRuns(r);
+  return {
+    loss: withRuns.map((e) => lossSeries(e.label, r.runs.get(e.id)!, targets)),
+    track: withRuns.filter((e) => e.guard).map((e) => useL2OSeries(e.label, r.runs.get(e.id)!, targets)),
+  };
+}
+
+/** "L2O: 2/5 seeds diverged", for the figure's title. */
+function divergenceNote(r: Results): string {
+  const notes = entriesWithRuns(r).flatMap((e) => {
+    const runs = r.runs.get(e.id)!;
+    const d = runs.filter((x) => x.status === 'diverged').length;
+    return d > 0 ? [`${e.label}: ${d}/${runs.length} seeds diverged`] : [];
+  });
+  return notes.length ? ` (${notes.join(', ')})` : '';
+}
+
+function xDomain(series: readonly Series[]): [number, number] | undefined {
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  return xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined;
+}
+
+/** The plotted data (mean, min, max per logged step; use_l2o per interval) for DIR/curves.json. */
+export function curvesData(r: Results): { loss: Series[]; useL2O: Series[] } {
+  const { loss, track } = seriesOf(r, r.grid);
+  return { loss, useL2O: track };
+}
+
+/**
+ * The paper-style figures: training loss against steps (log step axis; log loss axis when the
+ * curves span more than a factor 5), mean over seeds with a min–max band, and the guards'
+ * use_l2o under it. The k = m sweep adds a linear view of the last 20% of the steps.
+ */
+export function figureSpecs(r: Results, seeds: number): FigureSpec[] {
+  const { loss, track } = seriesOf(r, r.grid);
+  const title = `${r.setting.title}: training loss, ${seeds} seeds, mean and min-max${divergenceNote(r)}`;
+  const yTitle = 'training loss (fixed training subset)';
+  const colors = entriesWithRuns(r).map((e, i) => ({ name: e.label, color: PALETTE[i % PALETTE.length]! }));
+  const domain = xDomain(loss);
+  const common = { xTitle: 'optimization step', yTitle, colors, ...(domain ? { xDomain: domain } : {}) };
+  const main = lineFigureSpec({ ...common, title, series: loss, logX: true, logY: spansDecades(loss) }, track.length ? { title: 'use_l2o', series: track } : undefined);
+  const figures: FigureSpec[] = [{ name: r.setting.id, spec: main }];
+  if (r.setting.id === 'km-sweep') {
+    const late = r.grid.filter((s) => s >= 0.8 * r.horizon);
+    const lateSeries = seriesOf(r, late);
+    const lateLoss = lateSeries.loss.filter((s) => s.name !== 'L2O');
+    const lateDomain = xDomain(lateLoss);
+    figures.push({
+      name: `${r.setting.id}-late`,
+      spec: lineFigureSpec(
+        { ...common, ...(lateDomain ? { xDomain: lateDomain } : {}), title: `${r.setting.title}: last 20% of the steps`, series: lateLoss, logX: false },
+        { title: 'use_l2o', series: lateSeries.track },
+      ),
+    });
+  }
+  return figures;
+}
+
+const cell = (a: TableRow['at'][number]): string => (a.mean === null ? '∞ / n/a' : `${fmt(a.mean)} [${fmt(a.min ?? NaN)}, ${fmt(a.max ?? NaN)}]`);
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The claims table as Markdown. */
+export function claimsTable(claims: readonly Claim[]): string {
+  const lines = ['| claim | source | measured | verdict |', '| --- | --- | --- | --- |'];
+  for (const c of claims) lines.push(`| ${esc(c.statement)} | ${c.source} | ${esc(c.measured)} | **${c.verdict}** |`);
+  return lines.join('\n');
+}
+
+/** The loss table as Markdown. */
+export function lossTableMarkdown(rows: readonly TableRow[]): string {
+  if (rows.length === 0) return '(no finished runs)';
+  const steps = rows[0]!.at.map((a) => a.step);
+  const head = `| optimizer | seeds | ${steps.map((s) => `step ${s}`).join(' | ')} | wall time per run | × LGL2O |`;
+  const sep = `| --- | --- | ${steps.map(() => '---').join(' | ')} | --- | --- |`;
+  const body = rows.map(
+    (r) =>
+      `| ${r.label} | ${r.seeds}${r.diverged ? ` (${r.diverged} diverged)` : ''} | ${r.at.map(cell).join(' | ')} | ${r.wallSeconds.toFixed(0)} s | ${r.wallRatio === null ? '–' : r.wallRatio.toFixed(2)} |`,
+  );
+  return [head, sep, ...body].join('\n');
+}
+
+/** The whole report of one experiment as Markdown (DIR/claims.md). */
+export function reportMarkdown(rep: Report, figures: readonly string[]): string {
+  return [
+    `# ${rep.title} (\`${rep.setting}\`)`,
+    '',
+    `Source: ${rep.source}. Task \`${rep.task}\`, horizon ${rep.horizon} steps, seeds ${rep.seeds.join(', ')}, learned optimizer \`${rep.l2o}\`.`,
+    '',
+    `Command: \`${rep.command}\``,
+    '',
+    `Training loss: the mean loss on a fixed subset of ${rep.trainSubset} training examples (evenly spaced over the training split, the same for every optimizer), ` +
+      `evaluated at log-spaced steps and at every 1/200 of the horizon. Loss guards evaluate at the end of their first round at or after each scheduled step. ` +
+      `A run that diverged counts as ∞ from then on.`,
+    '',
+    ...figures.map((f) => `![${f}](${f}.png)`),
+    '',
+    '## Claims',
+    '',
+    claimsTable(rep.claims),
+    '',
+    `Verdicts: *supported*: the measurement agrees; *partly*: one half of the claim holds, or exceptions at under 10% of the logged steps; ` +
+      `*contradicted*: it does not hold; *not applicable*: the premise does not hold here. "Late" means the last ${(100 * LATE_FRACTION).toFixed(0)}% of the steps.`,
+    '',
+    '## Training loss, mean [min, max] over seeds',
+    '',
+    lossTableMarkdown(rep.table),
+    '',
+    'Wall times are for runs sharing 2 cores with each other (and with other work on the machine); ratios are indicative.',
+    '',
+  ].join('\n');
+}
