@@ -5,9 +5,10 @@ const fail = failer(Conv2DBackpropFilter);
 
 /**
  * dW[kh, kw, ci, co] = Σ_{n,oh,ow} x[n, oh·sh − top + kh, ow·sw − left + kw, ci] · dy[n, oh, ow, co].
- * The patches are laid out transposed (im2col as a [K, M] matrix, K = fh·fw·Cin, M = N·outH·outW)
- * so that dW = Pᵀ · dy is one plain matMul on the wasm backend's own BatchMatMul kernel: a
- * transposed-operand matMul is several times slower there.
+ * As matrices, with the patches Pᵀ [K, M] (im2col, K = fh·fw·Cin, M = N·outH·outW), dW = Pᵀ·dy:
+ * one plain matMul on the wasm backend's BatchMatMul. Its XNNPACK operator packs the right
+ * operand on every new tensor, so that one must be the smaller (dy, not the patches), and a
+ * transposed-operand matMul is several times slower: hence Pᵀ, written here in JS.
  */
 const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = wasmBackend(anyBackend, fail);
@@ -25,22 +26,21 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }
   // Views after every allocation: a growing heap replaces the buffer under older views.
   const xs = backend.typedArrayFromHeap(x);
   const pt = backend.typedArrayFromHeap(patches);
+  // One sweep of x per filter tap, reading runs of Cin and writing Cin rows of Pᵀ side by side.
   for (let kh = 0; kh < fh; kh++) {
     for (let kw = 0; kw < fw; kw++) {
-      for (let ci = 0; ci < c; ci++) {
-        let dst = ((kh * fw + kw) * c + ci) * m;
-        for (let b = 0; b < n; b++) {
-          for (let y = 0; y < oh; y++) {
-            const ih = y * sh - top + kh;
-            if (ih < 0 || ih >= h) {
-              pt.fill(0, dst, dst + ow);
-              dst += ow;
-              continue;
-            }
-            const row = (b * h + ih) * w;
-            for (let xo = 0; xo < ow; xo++) {
-              const iw = xo * sw - left + kw;
-              pt[dst++] = iw >= 0 && iw < w ? xs[(row + iw) * c + ci]! : 0;
+      const row0 = (kh * fw + kw) * c * m;
+      let col = 0;
+      for (let b = 0; b < n; b++) {
+        for (let y = 0; y < oh; y++) {
+          const ih = y * sh - top + kh;
+          for (let xo = 0; xo < ow; xo++, col++) {
+            const iw = xo * sw - left + kw;
+            if (ih >= 0 && ih < h && iw >= 0 && iw < w) {
+              const src = ((b * h + ih) * w + iw) * c;
+              for (let ci = 0; ci < c; ci++) pt[row0 + ci * m + col] = xs[src + ci]!;
+            } else {
+              for (let ci = 0; ci < c; ci++) pt[row0 + ci * m + col] = 0;
             }
           }
         }
