@@ -13,7 +13,8 @@ export function evalSteps(horizon: number, { first = 10, perDecade = 20, linear 
   };
   for (let i = 0; first * 10 ** (i / perDecade) <= horizon; i++) add(first * 10 ** (i / perDecade));
   for (let p = 1; p <= horizon; p *= 10) [1, 2, 5].forEach((c) => c * p >= first && add(c * p));
-  const stride = Math.max(1, Math.ceil(horizon / linear));
+  const raw = Math.max(1, Math.ceil(horizon / linear));
+  const stride = raw >= 10 ? Math.ceil(raw / 10) * 10 : raw;
   for (let s = stride; s <= horizon; s += stride) steps.add(s);
   return [...steps].sort((a, b) => a - b);
 }

@@ -6,10 +6,14 @@ import { DecodeError, formatErrors } from '../config/decode.js';
 const nullableNumber = t.union([t.number, t.null]);
 
 /** The fields of an event line (streams/events.ts StepEvent) that experiments read; others are allowed. */
-const EventLine = t.intersection([
-  t.type({ step: t.number, elapsedMs: t.number }),
-  t.partial({ loss: nullableNumber, trainLoss: nullableNumber, useL2O: t.union([t.literal(0), t.literal(1)]), winner: t.string }),
-]);
+const optional = <C extends t.Mixed>(c: C) => t.union([c, t.undefined]);
+const EventLine = t.type({
+  step: t.number,
+  elapsedMs: t.number,
+  loss: optional(nullableNumber),
+  trainLoss: optional(nullableNumber),
+  useL2O: optional(t.union([t.literal(0), t.literal(1)])),
+});
 
 /** The fields of run.json that experiments read. */
 export const RunMeta = t.partial({ finishedAt: t.string, wallMs: t.number, startedAt: t.string });
