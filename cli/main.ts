@@ -63,7 +63,20 @@ function exitCodeOf(err: unknown): number {
   return EXIT.failed;
 }
 
+let stdoutGuarded = false;
+
+/** `lgl2o ... | head` closes stdout early: end quietly instead of crashing on EPIPE. */
+function endQuietlyOnClosedStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(EXIT.ok);
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  endQuietlyOnClosedStdout();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

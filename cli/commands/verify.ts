@@ -42,12 +42,12 @@ function caseFlags(f: VerifyFlags): string {
 }
 
 export function formatReport(r: VerifyReport, f: VerifyFlags): string {
-  const fallback = `${f.fallback} with step ${f.lrScale === 1 ? '' : `${f.lrScale}·`}1/L`;
+  const fallback = `${f.fallback} with step ${f.lrScale === 1 ? 1 : f.lrScale}/L`;
   const lines = [
     `theory mode: loss guard with k = 1 and the exact loss, learned optimizer ${f.l2o}, fallback ${fallback}`,
     `claims, every step: f(x_{t+1}) ≤ f(x_t) − ‖∇f(x_t)‖²/(2L) and f(x_t) − f* ≤ (1 − μ/L)^t (f(x_0) − f*)`,
     `cases: ${r.cases}${r.interrupted ? ' (interrupted)' : ''} random quadratics, dim ≤ ${f.maxDim}, L in [${DEFAULT_RANGES.minL}, ${DEFAULT_RANGES.maxL}], κ ≤ ${f.maxKappa}, up to ${f.steps} steps each; ` +
-      `${r.stepsChecked} steps checked, the learned optimizer chosen in ${r.learnedWins}`,
+      `${r.stepsChecked} steps checked, the learned optimizer's point chosen in ${r.learnedWins} of them`,
   ];
   const replay = `lgl2o verify ${caseFlags(f)} --seed ${r.seed}`;
   if (r.counterexample) {

@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as a user gets it: `npm pack`, then the quick start of docs/api.md in an empty
+ * directory, without network (`npm install --offline` takes the dependencies from npm's cache,
+ * which `npm ci` of this repository filled).
+ */
+const ROOT = resolve('.');
+const work = mkdtempSync(join(tmpdir(), 'lgl2o-pack-'));
+const app = join(work, 'my-project');
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+// npm exports its lifecycle settings (npm_config_local_prefix, ...) to the scripts it runs; a
+// nested npm would read them as its own, so the children get none but the cache location.
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') || k === 'npm_config_cache'));
+
+/** Runs a command to its end without blocking this worker (vitest talks to it meanwhile). */
+function run(command: string, args: readonly string[], cwd: string, timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    execFile(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) fail(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\n${stdout}\n${stderr}`));
+      else done({ stdout, stderr });
+    });
+  });
+}
+
+const QUICKSTART_MJS = `import { selectBackend, spirals, mlp, train, lossGuard, l2o, sgd, inversePower } from 'lgl2o';
+import { lastValueFrom } from 'rxjs';
+
+console.error('backend', await selectBackend());
+const last = await lastValueFrom(
+  spirals.train$({ batchSize: 128, seed: 1 }).pipe(
+    train({
+      optimizee: mlp([2, 20, 2]),
+      optimizer: lossGuard({ learned: l2o.load('default'), fallback: sgd({ lr: inversePower(3.0, 50_000, 1.5) }), k: 10, m: 10 }),
+      steps: 200,
+    }),
+  ),
+);
+console.log(JSON.stringify(last));
+`;
+
+// Typed use of the API; the expected error proves the types are real (not \`any\`).
+const TYPED_TS = `import * as tf from '@tensorflow/tfjs';
+import { lossGuard, sgd, l2o, train, type StepEvent, type RoundOptimizer, type LossGuardState } from 'lgl2o';
+const guard: RoundOptimizer<LossGuardState> = lossGuard({ learned: l2o.load('random:1'), fallback: sgd({ lr: 0.1 }), k: 10 });
+const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [2], activation: 'softmax' })] });
+export const op = train({ optimizee: model, loss: 'sparseCategoricalCrossentropy', optimizer: guard, steps: 10 });
+export const show = (e: StepEvent): string => e.winner ?? 'none';
+// @ts-expect-error k must be a number
+lossGuard({ learned: sgd({ lr: 1 }), fallback: sgd({ lr: 1 }), k: 'ten' });
+`;
+
+describe('npm pack', () => {
+  it('installs in an empty directory, where the quick start, the import and the types work', { timeout: 600_000 }, async () => {
+    const packed = (await run('npm', ['pack', '--json', '--pack-destination', work], ROOT)).stdout;
+    const manifest = JSON.parse(packed.slice(packed.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+    const files = manifest[0]!.files.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(['bin/lgl2o.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli/main.js', 'checkpoints/mlp-mnist.json']));
+    expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
+
+    // The quick start, as docs/api.md gives it.
+    mkdirSync(app);
+    await run('npm', ['init', '-y'], app);
+    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(work, manifest[0]!.filename)], app);
+    const cli = await run('npx', ['--offline', 'lgl2o', 'run', '--task', 'mlp-spirals', '--steps', '200'], app);
+    expect(cli.stdout).toMatch(/^done: 200 steps in [\d.]+ s, loss [\d.]+/);
+    expect(readFileSync(join(app, 'results', 'run', 'events.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(20);
+
+    writeFileSync(join(app, 'quickstart.mjs'), QUICKSTART_MJS);
+    const last = JSON.parse((await run('node', ['quickstart.mjs'], app)).stdout) as { step: number; loss: number; winner: string };
+    expect(last.step).toBe(200);
+    expect(Number.isFinite(last.loss)).toBe(true);
+    expect(['learned', 'fallback']).toContain(last.winner);
+
+    const imported = await run('node', ['--input-type=module', '-e', "import { lossGuard, verifyTheory } from 'lgl2o'; console.log(typeof lossGuard, typeof verifyTheory);"], app);
+    expect(imported.stdout.trim()).toBe('function function');
+
+    writeFileSync(join(app, 'typed.ts'), TYPED_TS);
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const flags = ['--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+    await run('node', [tsc, ...flags, '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node', 'typed.ts'], app);
+  });
+});
