@@ -30,9 +30,12 @@ typedef v128_t v;
 #define K_LN2_LO 5   /* −2.12194440e-4 */
 #define K_P0 6       /* Cephes expf polynomial, p0 … p5 */
 #define K_ONE 12     /* 1 */
-#define K_MINUS2 13  /* −2 */
 #define K_BIAS 14    /* int 127, the exponent bias */
-#define K_SIGN 15    /* int 0x80000000 */
+#define K_TLO 16     /* −7.90531110763549805: tanh is ±1 in float32 beyond */
+#define K_THI 17
+#define K_A1 18      /* numerator α1, α3, …, α13 (18 … 24) of the rational tanh */
+#define K_B0 25      /* denominator β0, β2, β4, β6 (25 … 28) */
+#define K_HALF 29    /* 0.5 */
 #define C(i) wasm_v128_load32_splat(K + (i))
 
 /* e^x, Cephes expf polynomial after reduction x = n ln2 + r (|r| ≤ ln2/2): ~1 ulp. */
@@ -59,13 +62,25 @@ INLINE v vsigmoid(const float *K, v x) {
   return wasm_f32x4_div(one, wasm_f32x4_add(one, vexp(K, wasm_f32x4_neg(x))));
 }
 
-/* tanh x = sign(x) (1 − e)/(1 + e) with e = e^(−2|x|): no cancellation near 0 beyond ~1 ulp of 1. */
-INLINE v vtanh(const float *K, v x) {
-  v one = C(K_ONE);
-  v sign = C(K_SIGN);
-  v e = vexp(K, wasm_f32x4_mul(wasm_v128_andnot(x, sign), C(K_MINUS2)));
-  v t = wasm_f32x4_div(wasm_f32x4_sub(one, e), wasm_f32x4_add(one, e));
-  return wasm_v128_bitselect(x, t, sign);
+/*
+ * tanh x as a rational function x·P(x²)/Q(x²) of degrees 13/6 on x clamped to ±7.905 (the
+ * minimax fit Eigen uses for float): max error 4e-7, no exp, one division.
+ */
+INLINE v vtanh_rational(const float *K, v x) {
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, C(K_TLO)), C(K_THI));
+  v x2 = wasm_f32x4_mul(x, x);
+  v p = C(K_A1 + 6);
+  for (int i = 5; i >= 0; i--) p = wasm_f32x4_add(wasm_f32x4_mul(p, x2), C(K_A1 + i));
+  p = wasm_f32x4_mul(p, x);
+  v q = C(K_B0 + 3);
+  for (int i = 2; i >= 0; i--) q = wasm_f32x4_add(wasm_f32x4_mul(q, x2), C(K_B0 + i));
+  return wasm_f32x4_div(p, q);
+}
+
+/* sigmoid(2y) = ½ + ½ tanh y: the LSTM's sigmoid gates get y, their weights being pre-halved. */
+INLINE v vsigmoid_of_twice(const float *K, v y) {
+  v half = C(K_HALF);
+  return wasm_f32x4_add(wasm_f32x4_mul(half, vtanh_rational(K, y)), half);
 }
 
 typedef union {
@@ -129,7 +144,8 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
  * for each block jb: the biases [gate i,f,g,o][4 lanes], then for each input k (the Kin
  * layer inputs, then the H recurrent ones) the weights [gate][4 lanes]. So the four gates of
  * four hidden units are one contiguous 16-float row, and a block's cell update happens in
- * registers right after its matrix product.
+ * registers right after its matrix product. The weights and biases of the sigmoid gates (i, f, o)
+ * are pre-multiplied by ½ (exact in floating point): σ(x) = ½ + ½ tanh(x/2).
  */
 
 /* acc_g += w_g · s for the four gates. */
@@ -143,10 +159,10 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
 
 /* The cell update of four hidden units from their gate pre-activations (i, f, g, o). */
 INLINE void cell(const float *K, v a0, v a1, v a2, v a3, const float *cPrev, float *cOut, float *hOut) {
-  v i = vsigmoid(K, a0), f = vsigmoid(K, a1), g = vtanh(K, a2), o = vsigmoid(K, a3);
+  v i = vsigmoid_of_twice(K, a0), f = vsigmoid_of_twice(K, a1), g = vtanh_rational(K, a2), o = vsigmoid_of_twice(K, a3);
   v c = wasm_f32x4_add(wasm_f32x4_mul(f, wasm_v128_load(cPrev)), wasm_f32x4_mul(i, g));
   wasm_v128_store(cOut, c);
-  wasm_v128_store(hOut, wasm_f32x4_mul(o, vtanh(K, c)));
+  wasm_v128_store(hOut, wasm_f32x4_mul(o, vtanh_rational(K, c)));
 }
 
 /*
@@ -260,5 +276,157 @@ __attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float
     }
     const float *hLast = (const float *)states[3 * L - 1];
     for (int c = c0; c < c1; c++) update[c] = head(H, hLast + c * H, head_w, head_b, outScale);
+  }
+}
+
+/* ------------------------------------------------------------------ MLP (sigmoid hidden, softmax NLL) */
+
+/* e^x for x ≤ 0 (softmax after subtracting the row maximum), same polynomial as vexp. */
+INLINE float scalar_exp(float x) {
+  if (x < -87.33654f) return 0.0f;
+  float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 · 2^23: rounds to an integer */
+  float n = t - 12582912.0f;
+  float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.0f;
+  bits32 s = {.f = t};
+  s.i = (s.i + 127) << 23;
+  return y * s.f;
+}
+
+/*
+ * C[i, j] = init(j) + Σ_k A(i, k) · B[k·N + j] for i < M, j < N; A(i, k) = A[i·sai + k·sak],
+ * C row-major with N columns; init is bias[j], or 0 when bias is null. Vectorized over j in
+ * blocks of 16 and 4 columns, scalar for the last N mod 4.
+ */
+static void gemm(int M, int N, int K, const float *A, int sai, int sak, const float *B, const float *bias, float *C) {
+  for (int i = 0; i < M; i++) {
+    const float *a = A + i * sai;
+    float *c = C + i * N;
+    int j = 0;
+    for (; j + 16 <= N; j += 16) {
+      v c0 = bias ? wasm_v128_load(bias + j) : wasm_f32x4_splat(0.0f);
+      v c1 = bias ? wasm_v128_load(bias + j + 4) : wasm_f32x4_splat(0.0f);
+      v c2 = bias ? wasm_v128_load(bias + j + 8) : wasm_f32x4_splat(0.0f);
+      v c3 = bias ? wasm_v128_load(bias + j + 12) : wasm_f32x4_splat(0.0f);
+      const float *b = B + j;
+      for (int k = 0; k < K; k++, b += N) {
+        v s = wasm_v128_load32_splat(a + k * sak);
+        c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(s, wasm_v128_load(b)));
+        c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(s, wasm_v128_load(b + 4)));
+        c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(s, wasm_v128_load(b + 8)));
+        c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(s, wasm_v128_load(b + 12)));
+      }
+      wasm_v128_store(c + j, c0), wasm_v128_store(c + j + 4, c1), wasm_v128_store(c + j + 8, c2), wasm_v128_store(c + j + 12, c3);
+    }
+    for (; j + 4 <= N; j += 4) {
+      v c0 = bias ? wasm_v128_load(bias + j) : wasm_f32x4_splat(0.0f);
+      const float *b = B + j;
+      for (int k = 0; k < K; k++, b += N) c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(wasm_v128_load32_splat(a + k * sak), wasm_v128_load(b)));
+      wasm_v128_store(c + j, c0);
+    }
+    for (; j < N; j++) {
+      float s = bias ? bias[j] : 0.0f;
+      for (int k = 0; k < K; k++) s += a[k * sak] * B[k * N + j];
+      c[j] = s;
+    }
+  }
+}
+
+/* x ← sigmoid(x) over n floats. */
+static void sigmoid_inplace(const float *K, float *x, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(x + i, vsigmoid(K, wasm_v128_load(x + i)));
+  for (; i < n; i++) x[i] = wasm_f32x4_extract_lane(vsigmoid(K, wasm_f32x4_splat(x[i])), 0);
+}
+
+/*
+ * Forward (and, when grad != 0, backward) pass of mlp.ts's MLP on a batch.
+ * table (int32 words): L (layers), B (examples), params, x [B, w0], labels (int32 [B]),
+ * losses (per example [B], or the mean in losses[0] when grad != 0), grad (or 0), scratch,
+ * constants, then the L + 1 widths w0 … wL.
+ * params and grad: per layer W [w_l, w_l+1] row-major, then b [w_l+1].
+ * scratch: activations of every hidden layer and the logits ([B, w_l] each), then two
+ * buffers of B · max(w_1 … w_L) floats for the deltas, then max(w_l · w_l+1) for l ≥ 1,
+ * room for a transposed W.
+ * A label outside [0, classes) contributes 0 to the loss, as tf.oneHot's zero row does.
+ */
+__attribute__((export_name("mlp"))) void mlp(const int *table) {
+  const int L = table[0], B = table[1];
+  const float *params = (const float *)table[2];
+  const float *x = (const float *)table[3];
+  const int *labels = (const int *)table[4];
+  float *losses = (float *)table[5];
+  float *grad = (float *)table[6];
+  float *scratch = (float *)table[7];
+  const float *K = (const float *)table[8];
+  const int *w = table + 9;
+  const int classes = w[L];
+
+  /* Forward: acts[l] for l = 1 … L (the last is the logits). */
+  const float *in = x;
+  float *act = scratch;
+  const float *p = params;
+  int maxw = 0;
+  for (int l = 0; l < L; l++) {
+    if (w[l + 1] > maxw) maxw = w[l + 1];
+    gemm(B, w[l + 1], w[l], in, w[l], 1, p, p + w[l] * w[l + 1], act);
+    if (l + 1 < L) sigmoid_inplace(K, act, B * w[l + 1]);
+    p += w[l] * w[l + 1] + w[l + 1];
+    in = act;
+    act += B * w[l + 1];
+  }
+  float *logits = act - B * classes;
+  float *dz = act, *da = act + B * maxw, *wt = da + B * maxw;
+
+  /* Softmax cross-entropy per example; dz = (softmax − onehot) / B. */
+  double total = 0.0;
+  for (int i = 0; i < B; i++) {
+    const float *z = logits + i * classes;
+    float m = z[0];
+    for (int j = 1; j < classes; j++) m = z[j] > m ? z[j] : m;
+    float s = 0.0f;
+    for (int j = 0; j < classes; j++) s += scalar_exp(z[j] - m);
+    const float lse = m + scalar_log(s);
+    const int y = labels[i];
+    const float loss = y >= 0 && y < classes ? lse - z[y] : 0.0f;
+    total += loss;
+    if (!grad) {
+      losses[i] = loss;
+      continue;
+    }
+    for (int j = 0; j < classes; j++) dz[i * classes + j] = (scalar_exp(z[j] - lse) - (j == y ? 1.0f : 0.0f)) / (float)B;
+  }
+  if (!grad) return;
+  losses[0] = (float)(total / B);
+
+  /* Backward, last layer first; p walks back to each layer's weights. */
+  for (int l = L - 1; l >= 0; l--) {
+    const int nin = w[l], nout = w[l + 1];
+    p -= nin * nout + nout;
+    float *gW = grad + (p - params);
+    /* a: what enters layer l, x or the activations of hidden layer l (stored from scratch on). */
+    const float *a = scratch;
+    for (int m = 1; m < l; m++) a += B * w[m];
+    if (l == 0) a = x;
+    gemm(nin, nout, B, a, 1, nin, dz, 0, gW); /* gW = aᵀ dz */
+    float *gb = gW + nin * nout;
+    for (int j = 0; j < nout; j++) gb[j] = 0.0f;
+    for (int i = 0; i < B; i++)
+      for (int j = 0; j < nout; j++) gb[j] += dz[i * nout + j];
+    if (l == 0) break;
+    /* da = dz Wᵀ with Wᵀ built in scratch (rows contiguous for the vectorized gemm). */
+    for (int r = 0; r < nin; r++)
+      for (int c = 0; c < nout; c++) wt[c * nin + r] = p[r * nout + c];
+    gemm(B, nin, nout, dz, nout, 1, wt, 0, da);
+    for (int i = 0; i < B * nin; i++) da[i] *= a[i] * (1.0f - a[i]);
+    float *t = dz;
+    dz = da;
+    da = t;
   }
 }

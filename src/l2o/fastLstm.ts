@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeKernels, onHeap } from './kernel/instance.js';
+import { activeKernels, align16, CONSTANTS, onHeap } from './kernel/instance.js';
 import type { L2OState } from './lstm.js';
 import { GATES, INPUTS, type L2OArchitecture, type L2OWeights } from './weights.js';
 
@@ -8,16 +8,6 @@ export interface PackedLstm {
   readonly arch: L2OArchitecture;
   readonly data: Float32Array;
 }
-
-/** The kernel's constant table (see the K_ indices in native/l2o_kernels.c); the last two are int bits. */
-const CONSTANTS = (() => {
-  const buf = new ArrayBuffer(16 * 4);
-  const f = new Float32Array(buf);
-  f.set([-87.33654, 88.37626, Math.LOG2E, 1.5 * 2 ** 23, 0.693359375, -2.1219444e-4]);
-  f.set([1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1, -2], 6);
-  new Int32Array(buf).set([127, -0x80000000], 14);
-  return new Uint32Array(buf);
-})();
 
 /** Coordinates per tile in the kernel (TILE in native/l2o_kernels.c). */
 const TILE = 32;
@@ -28,13 +18,19 @@ export const fusedSupports = (arch: L2OArchitecture): boolean => arch.hidden % 4
 /**
  * Packs the weights per layer and per block of 4 hidden units: the biases [gate][4], then for
  * each input k (layer inputs, then recurrent) the weights [gate][4]; the head (w, b) last.
+ * The sigmoid gates' weights and biases are halved (exactly).
  */
 export function packLstm(weights: L2OWeights, arch: L2OArchitecture): PackedLstm {
   const H = arch.hidden;
   const parts: number[] = [];
   weights.layers.forEach((layer, l) => {
     const kin = l === 0 ? INPUTS : H;
-    const gate = GATES.map((g) => ({ wx: layer[g].wx.dataSync(), wh: layer[g].wh.dataSync(), b: layer[g].b.dataSync() }));
+    // Sigmoid gates pre-halved: the kernel computes σ(x) as ½ + ½ tanh(x/2).
+    const gate = GATES.map((g) => {
+      const s = g === 'g' ? 1 : 0.5;
+      const scaled = (t: tf.Tensor) => t.dataSync().map((v) => v * s);
+      return { wx: scaled(layer[g].wx), wh: scaled(layer[g].wh), b: scaled(layer[g].b) };
+    });
     for (let jb = 0; jb < H / 4; jb++) {
       for (const g of gate) for (let lane = 0; lane < 4; lane++) parts.push(g.b[4 * jb + lane]!);
       for (let k = 0; k < kin + H; k++) {

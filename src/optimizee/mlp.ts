@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedMlpLossAndGrad, fusedMlpPerExampleLoss } from '../l2o/kernel/fusedMlp.js';
 import type { Rng } from '../tensor/rng.js';
 import type { Objective, TensorBatch } from './objective.js';
 
@@ -54,6 +55,7 @@ export function mlp(widths: readonly number[]): Objective {
   };
 
   const perExampleLoss = (params: tf.Tensor1D, batch: TensorBatch): tf.Tensor1D =>
+    fusedMlpPerExampleLoss(widths, params, batch.x, batch.y, batch.size) ??
     tf.tidy(() => {
       const { logits } = forward(params, batch);
       const logp = tf.logSoftmax(logits);
@@ -72,7 +74,9 @@ export function mlp(widths: readonly number[]): Objective {
       return tf.tensor1d(data);
     },
     perExampleLoss,
+    // On the wasm backend both passes run as one fused kernel (l2o/kernel/fusedMlp.ts).
     lossAndGrad: (params, batch) =>
+      fusedMlpLossAndGrad(widths, params, batch.x, batch.y, batch.size) ??
       tf.tidy(() => {
         const { ws, acts, logits } = forward(params, batch);
         const logp = tf.logSoftmax(logits);

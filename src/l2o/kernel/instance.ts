@@ -9,6 +9,7 @@ import { KERNELS_WASM_BASE64 } from './wasmBinary.js';
 export interface Kernels {
   readonly backend: BackendWasm;
   readonly lstmStep: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
+  readonly mlp: (table: number) => void;
   /** Views of the heap, fresh after any allocation (a growing heap replaces the buffer). */
   heapF32(): Float32Array;
   heapU32(): Uint32Array;
@@ -61,11 +62,13 @@ function instantiate(backend: BackendWasm): Kernels | null {
   if (module === null || heap === null) return null;
   const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
   const lstmStep: unknown = instance.exports['lstm_step'];
-  if (typeof lstmStep !== 'function') return null;
+  const mlp: unknown = instance.exports['mlp'];
+  if (typeof lstmStep !== 'function' || typeof mlp !== 'function') return null;
   let block = { ptr: 0, bytes: 0 };
   return {
     backend,
     lstmStep: (table, p, threshold, scale, outScale) => void lstmStep(table, p, threshold, scale, outScale),
+    mlp: (table) => void mlp(table),
     heapF32: () => new Float32Array(heap.memory.buffer),
     heapU32: () => new Uint32Array(heap.memory.buffer),
     scratch: (bytes) => {
@@ -93,6 +96,22 @@ export function activeKernels(): Kernels | null {
   }
   return k;
 }
+
+/** The kernels' constant table (the K_ indices in native/l2o_kernels.c); 14 holds int bits. */
+export const CONSTANTS = (() => {
+  const buf = new ArrayBuffer(32 * 4);
+  const f = new Float32Array(buf);
+  f.set([-87.33654, 88.37626, Math.LOG2E, 1.5 * 2 ** 23, 0.693359375, -2.1219444e-4]);
+  f.set([1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1], 6);
+  new Int32Array(buf).set([127], 14);
+  const tanhNumerator = [4.89352455891786e-3, 6.37261928875436e-4, 1.48572235717979e-5, 5.12229709037114e-8, -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16];
+  const tanhDenominator = [4.89352518554385e-3, 2.268434632439e-3, 1.18534705686654e-4, 1.19825839466702e-6];
+  f.set([-7.90531110763549805, 7.90531110763549805, ...tanhNumerator, ...tanhDenominator, 0.5], 16);
+  return new Uint32Array(buf);
+})();
+
+/** Bytes rounded up to a multiple of 16 (v128 alignment of the scratch sections). */
+export const align16 = (bytes: number): number => 16 * Math.ceil(bytes / 16);
 
 /** Whether a tensor lives on this backend as float32 data the kernels can address. */
 export function onHeap(k: Kernels, t: tf.Tensor): boolean {
