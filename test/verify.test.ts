@@ -23,7 +23,7 @@ describe('checkTheoryCase', () => {
     const c: TheoryCase = { dim: 1, L: 2, kappa: 4, seed: 5 };
     const r = checkTheoryCase(c, { learned: standStill, fallback: gd(1), steps: 10 });
     if (E.isLeft(r)) throw new Error(r.left.message);
-    expect(r.right.stepsChecked).toBe(10);
+    expect(r.right.informativeSteps).toBe(10);
     expect(r.right.learnedWins).toBe(0);
     expect(r.right.gapRatio).toBeCloseTo(0.75 ** 20, 6);
     expect(r.right.boundRatio).toBeCloseTo(0.75 ** 10, 12);
@@ -59,7 +59,7 @@ describe('verifyTheory', () => {
     const withL2O = await verifyTheory({ learned, fallback: gd(1), steps: 40, cases: 20, seed: 7 });
     expect(withL2O).toMatchObject({ ok: true, interrupted: false, cases: 20, seed: 7 });
     expect(withL2O.learnedWins).toBeGreaterThan(0);
-    expect(withL2O.stepsChecked).toBeGreaterThan(200);
+    expect(withL2O.informativeSteps).toBeGreaterThan(200);
   });
 
   it('shrinks a counterexample of a 1.5/L fallback and replays it from the seed and path', async () => {

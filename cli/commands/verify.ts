@@ -47,7 +47,7 @@ export function formatReport(r: VerifyReport, f: VerifyFlags): string {
     `theory mode: loss guard with k = 1 and the exact loss, learned optimizer ${f.l2o}, fallback ${fallback}`,
     `claims, every step: f(x_{t+1}) ≤ f(x_t) − ‖∇f(x_t)‖²/(2L) and f(x_t) − f* ≤ (1 − μ/L)^t (f(x_0) − f*)`,
     `cases: ${r.cases}${r.interrupted ? ' (interrupted)' : ''} random quadratics, dim ≤ ${f.maxDim}, L in [${DEFAULT_RANGES.minL}, ${DEFAULT_RANGES.maxL}], κ ≤ ${f.maxKappa}, up to ${f.steps} steps each; ` +
-      `${r.stepsChecked} steps checked, the learned optimizer's point chosen in ${r.learnedWins} of them`,
+      `${r.informativeSteps} steps above float32 resolution; the learned optimizer's point kept in ${r.learnedWins} steps`,
   ];
   const replay = `lgl2o verify ${caseFlags(f)} --seed ${r.seed}`;
   if (r.counterexample) {

@@ -64,8 +64,8 @@ export interface VerifyReport {
   readonly cases: number;
   readonly seed: number;
   readonly steps: number;
-  /** Steps checked and rounds the learned optimizer won, over every case run. */
-  readonly stepsChecked: number;
+  /** Over the cases of the search: steps checked above float32 resolution, rounds that kept the learned point. */
+  readonly informativeSteps: number;
   readonly learnedWins: number;
   readonly counterexample?: {
     readonly theoryCase: TheoryCase;
@@ -86,7 +86,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * shrinks a failing one to a small counterexample and reports the seed and path that replay it.
  */
 export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
-  let stepsChecked = 0;
+  let informativeSteps = 0;
   let learnedWins = 0;
   let violated: TheoryViolation | undefined;
   const property = fc.asyncProperty(theoryCases(opts.ranges), async (c) => {
@@ -97,7 +97,7 @@ export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
     if (E.isLeft(result)) throw (violated = new TheoryViolation(c, result.left));
     // Totals of the search itself, not of the shrinking that follows a violation.
     if (violated === undefined) {
-      stepsChecked += result.right.stepsChecked;
+      informativeSteps += result.right.informativeSteps;
       learnedWins += result.right.learnedWins;
     }
   });
@@ -106,7 +106,7 @@ export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.path !== undefined ? { path: opts.path } : {}),
   });
-  const base = { seed: details.seed, steps: opts.steps, stepsChecked, learnedWins };
+  const base = { seed: details.seed, steps: opts.steps, informativeSteps, learnedWins };
   const err = details.errorInstance;
   if (!details.failed) return { ok: true, interrupted: false, cases: details.numRuns, ...base };
   const found = err instanceof TheoryViolation ? err : violated;
