@@ -110,6 +110,27 @@ describe('wasm convolution backprop kernels against the cpu backend', () => {
     expect(dwFor([0, 2, 0, 0])).toEqual([6, 0, 12, 0]);
   });
 
+  it('is unaffected by dy having been a matMul weight under another shape (XNNPACK caches by tensor id)', async () => {
+    const c: Case = { x: [2, 6, 6, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same' }; // dy: [2, 3, 3, 4]
+    const rng = Rng.seeded(7);
+    const xData = randoms(rng, size(c.x));
+    const dyData = randoms(rng, 72);
+    const dwOf = (reuseDyAsWeights: boolean) =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xData, c.x);
+        const dy = tf.tensor4d(dyData, [2, 3, 3, 4]);
+        if (reuseDyAsWeights) tf.matMul(tf.ones([1, 8]), dy.reshape([8, 9])).dataSync();
+        const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: c.filter });
+        return dw instanceof tf.Tensor ? Float32Array.from(dw.dataSync()) : new Float32Array(0);
+      });
+    await tf.setBackend('wasm');
+    const onWasm = dwOf(true);
+    await tf.setBackend('cpu');
+    const onCpu = dwOf(false);
+    await tf.setBackend('wasm');
+    expectClose(onWasm, onCpu);
+  });
+
   it('rejects what it does not implement, by name', async () => {
     await tf.setBackend('wasm');
     const x = tf.zeros([1, 4, 4, 2]);

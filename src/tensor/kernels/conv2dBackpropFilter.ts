@@ -8,7 +8,9 @@ const fail = failer(Conv2DBackpropFilter);
  * As matrices, with the patches Pᵀ [K, M] (im2col, K = fh·fw·Cin, M = N·outH·outW), dW = Pᵀ·dy:
  * one plain matMul on the wasm backend's BatchMatMul. Its XNNPACK operator packs the right
  * operand on every new tensor, so that one must be the smaller (dy, not the patches), and a
- * transposed-operand matMul is several times slower: hence Pᵀ, written here in JS.
+ * transposed-operand matMul is several times slower: hence Pᵀ, written here in JS. The packed
+ * operand is cached under the tensor's id whatever shape it is read as, so dy goes in as a
+ * fresh copy: a cache entry made for dy under another shape can neither serve nor outlive this.
  */
 const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = wasmBackend(anyBackend, fail);
@@ -23,7 +25,9 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }
   const m = n * oh * ow;
 
   const patches = backend.makeOutput([k, m], 'float32');
+  const dy2d = backend.makeOutput([m, co], 'float32');
   // Views after every allocation: a growing heap replaces the buffer under older views.
+  backend.typedArrayFromHeap(dy2d).set(backend.typedArrayFromHeap(dy));
   const xs = backend.typedArrayFromHeap(x);
   const pt = backend.typedArrayFromHeap(patches);
   // One sweep of x per filter tap, reading runs of Cin and writing Cin rows of Pᵀ side by side.
@@ -47,8 +51,9 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }
       }
     }
   }
-  const out = heapMatMul(backend, patches, { dataId: dy.dataId, shape: [m, co], dtype: 'float32' }, fail);
+  const out = heapMatMul(backend, patches, dy2d, fail);
   backend.disposeData(patches.dataId);
+  backend.disposeData(dy2d.dataId);
   return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
 };
 
