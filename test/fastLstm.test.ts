@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fusedLstmStep, packLstm } from '../src/l2o/fastLstm.js';
 import { setFastKernels } from '../src/l2o/kernel/instance.js';
+import { configureParallel, DEFAULT_MIN_PARALLEL } from '../src/l2o/kernel/parallel.js';
 import { l2o, lstmStep, type L2OState } from '../src/l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -20,7 +21,10 @@ function randomState(arch: L2OArchitecture, d: number, rng: Rng): L2OState {
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
 const disposeState = (s: L2OState) => tf.dispose([...s.h, ...s.c]);
 
-afterEach(() => setFastKernels(true));
+afterEach(() => {
+  setFastKernels(true);
+  configureParallel({ enabled: true, minCoordinates: DEFAULT_MIN_PARALLEL });
+});
 
 describe('fused LSTM kernel (wasm)', () => {
   const cases: Array<{ name: string; arch: L2OArchitecture; d: number }> = [
@@ -59,6 +63,43 @@ describe('fused LSTM kernel (wasm)', () => {
       disposeWeights(weights);
     });
   }
+
+  it('on two threads equals lstmStep, on chained states (kept in shared memory) and fresh ones', () => {
+    configureParallel({ minCoordinates: 1 });
+    const rng = Rng.seeded(9);
+    const arch = DEFAULT_ARCHITECTURE;
+    const weights = randomWeights(arch, rng);
+    const packed = packLstm(weights, arch);
+    for (const d of [2, 37, 300]) {
+      let slow = randomState(arch, d, rng);
+      let fast: L2OState = { h: slow.h.map((t) => t.clone()), c: slow.c.map((t) => t.clone()) };
+      for (let step = 0; step < 4; step++) {
+        if (step === 2) {
+          // A state the kernel did not produce (as after a reset): copied in, not reused.
+          disposeState(slow);
+          disposeState(fast);
+          slow = randomState(arch, d, rng);
+          fast = { h: slow.h.map((t) => t.clone()), c: slow.c.map((t) => t.clone()) };
+        }
+        const g = gradients(d, rng);
+        const a = tidyState(() => lstmStep(weights, arch, g, slow));
+        const b = fusedLstmStep(packed, g, fast)!;
+        expect(maxAbsDiff(a.update, b.update)).toBeLessThan(1e-6);
+        for (let l = 0; l < arch.layers; l++) {
+          expect(maxAbsDiff(a.state.h[l]!, b.state.h[l]!)).toBeLessThan(2e-6);
+          expect(maxAbsDiff(a.state.c[l]!, b.state.c[l]!)).toBeLessThan(1e-5);
+        }
+        disposeState(slow);
+        disposeState(fast);
+        tf.dispose([g, a.update, b.update]);
+        slow = a.state;
+        fast = b.state;
+      }
+      disposeState(slow);
+      disposeState(fast);
+    }
+    disposeWeights(weights);
+  });
 
   it('does not change its inputs and keeps the tensor count flat', () => {
     const rng = Rng.seeded(3);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activeKernels, align16, CONSTANTS, onHeap } from './kernel/instance.js';
+import { parallelLstmStep, parallelWanted } from './kernel/parallel.js';
 import type { L2OState } from './lstm.js';
 import { GATES, INPUTS, type L2OArchitecture, type L2OWeights } from './weights.js';
 
@@ -67,20 +68,40 @@ export function fusedLstmStep(packed: PackedLstm, grads: tf.Tensor1D, state: L2O
   const cOut = Array.from({ length: L }, () => backend.makeOutput([d, H], 'float32'));
   const off = (info: tf.TensorInfo) => backend.getMemoryOffset(info.dataId);
 
-  // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
-  // [d, 2], the gates of a tile of coordinates [TILE, 4H].
-  const tableWords = 9 + 4 * L;
-  const constantsAt = 16 * Math.ceil((4 * tableWords) / 16);
-  const weightsAt = constantsAt + 4 * CONSTANTS.length;
-  const preAt = weightsAt + 16 * Math.ceil((4 * packed.data.length) / 16);
-  const gatesAt = preAt + 16 * Math.ceil((8 * d) / 16);
-  const base = k.scratch(gatesAt + 4 * TILE * 4 * H);
-  const table = [d, H, L, base + weightsAt, off(grads), off(update), base + preAt, base + constantsAt, base + gatesAt, ...[...state.h, ...state.c, ...hOut, ...cOut].map(off)];
-  const u32 = k.heapU32();
-  u32.set(table, base / 4);
-  u32.set(CONSTANTS, (base + constantsAt) / 4);
-  k.heapF32().set(packed.data, (base + weightsAt) / 4);
-  k.lstmStep(base, arch.preprocP, Math.exp(-arch.preprocP), Math.exp(arch.preprocP), arch.outScale);
+  const inputsAt = [...state.h, ...state.c].map(off);
+  const outputsAt = [...hOut, ...cOut].map(off);
+  const parallel =
+    parallelWanted(d) &&
+    parallelLstmStep(k, {
+      d,
+      H,
+      L,
+      weights: packed.data,
+      p: arch.preprocP,
+      outScale: arch.outScale,
+      grads: off(grads),
+      update: off(update),
+      stateIn: inputsAt,
+      stateOut: outputsAt,
+      stateKey: [...state.h, ...state.c].map((t) => t.dataId),
+      outKey: [...hOut, ...cOut].map((t) => t.dataId),
+    });
+  if (!parallel) {
+    // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
+    // [d, 2], the gates of a tile of coordinates [TILE, 4H].
+    const tableWords = 9 + 4 * L;
+    const constantsAt = align16(4 * tableWords);
+    const weightsAt = constantsAt + 4 * CONSTANTS.length;
+    const preAt = align16(weightsAt + 4 * packed.data.length);
+    const gatesAt = align16(preAt + 8 * d);
+    const base = k.scratch(gatesAt + 4 * TILE * 4 * H);
+    const table = [d, H, L, base + weightsAt, off(grads), off(update), base + preAt, base + constantsAt, base + gatesAt, ...inputsAt, ...outputsAt];
+    const u32 = k.heapU32();
+    u32.set(table, base / 4);
+    u32.set(CONSTANTS, (base + constantsAt) / 4);
+    k.heapF32().set(packed.data, (base + weightsAt) / 4);
+    k.lstmStep(base, arch.preprocP, Math.exp(-arch.preprocP), Math.exp(arch.preprocP), arch.outScale);
+  }
 
   const engine = tf.engine();
   const wrap = <T extends tf.Tensor>(info: tf.TensorInfo): T => engine.makeTensorFromTensorInfo(info, backend) as T;

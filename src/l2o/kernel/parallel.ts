@@ -1,0 +1,180 @@
+import { Worker } from 'node:worker_threads';
+import { align16, CONSTANTS, type Kernels } from './instance.js';
+import { KERNELS_SHARED_WASM_BASE64 } from './wasmBinary.js';
+
+/**
+ * The LSTM kernel on two threads: this one and a worker, each on half of the coordinates
+ * (the LSTM is coordinate-wise, so a half is the same kernel on shifted pointers). Both run
+ * the kernel build that imports a shared memory, since tfjs's heap cannot be shared: the
+ * state is copied in, unless it is the state this module produced last (it keeps that copy:
+ * a rollout chains its steps), and the new state is copied out to tfjs tensors.
+ */
+
+/** Below this many coordinates one thread is faster than handing half to a worker. */
+export const DEFAULT_MIN_PARALLEL = 4096;
+let minParallel = DEFAULT_MIN_PARALLEL;
+let threadsOn = true;
+
+/** Sets when the two-thread path runs (coordinates ≥ minCoordinates), or turns it off. */
+export function configureParallel(opts: { enabled?: boolean; minCoordinates?: number }): void {
+  if (opts.enabled !== undefined) threadsOn = opts.enabled;
+  if (opts.minCoordinates !== undefined) minParallel = opts.minCoordinates;
+}
+
+export const parallelWanted = (d: number): boolean => threadsOn && d >= minParallel;
+
+const PAGE = 65536;
+const MAX_PAGES = 16384; // the build's --max-memory (1 GiB)
+
+// Control words: [0] job (1 run, −1 quit), [1] table, [2..5] float arguments, [6] error, [7] done.
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { memory, binary, control } = workerData;
+const instance = new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory } });
+const ctl = new Int32Array(control);
+const args = new Float32Array(control);
+for (;;) {
+  Atomics.wait(ctl, 0, 0);
+  const job = Atomics.exchange(ctl, 0, 0);
+  if (job < 0) break;
+  try {
+    instance.exports.lstm_step(ctl[1], args[2], args[3], args[4], args[5]);
+    ctl[6] = 0;
+  } catch (e) {
+    ctl[6] = 1;
+  }
+  Atomics.store(ctl, 7, 1);
+  Atomics.notify(ctl, 7);
+}
+`;
+
+export interface ParallelArgs {
+  readonly d: number;
+  readonly H: number;
+  readonly L: number;
+  readonly weights: Float32Array;
+  readonly p: number;
+  readonly outScale: number;
+  /** Heap offsets (bytes) in tfjs's memory. */
+  readonly grads: number;
+  readonly update: number;
+  /** h of every layer, then c of every layer: inputs and outputs. */
+  readonly stateIn: readonly number[];
+  readonly stateOut: readonly number[];
+  /** Identity of the input state (its data ids), to skip copying it in when it is ours. */
+  readonly stateKey: readonly object[];
+  /** Identity the output state will have, for the next call. */
+  readonly outKey: readonly object[];
+}
+
+interface Pool {
+  readonly memory: WebAssembly.Memory;
+  readonly lstmStep: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
+  readonly ctl: Int32Array;
+  readonly args: Float32Array;
+  /** Which of the two state slots holds the state last produced, and its identity. */
+  last: { slot: number; key: readonly object[] } | null;
+}
+
+let pool: Pool | null | undefined;
+
+function startPool(): Pool | null {
+  try {
+    const binary = new Uint8Array(Buffer.from(KERNELS_SHARED_WASM_BASE64, 'base64'));
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory } });
+    const lstmStep: unknown = instance.exports['lstm_step'];
+    if (typeof lstmStep !== 'function') return null;
+    const control = new SharedArrayBuffer(64);
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory, binary, control } });
+    worker.unref(); // an idle worker must not keep the process alive
+    return {
+      memory,
+      lstmStep: (table, p, threshold, scale, outScale) => void lstmStep(table, p, threshold, scale, outScale),
+      ctl: new Int32Array(control),
+      args: new Float32Array(control),
+      last: null,
+    };
+  } catch {
+    return null; // no shared memory or no worker threads here: one thread it is
+  }
+}
+
+/**
+ * One LSTM step on two threads, reading inputs from and writing outputs to tfjs's heap
+ * (`k`). Returns false (nothing written) where the two-thread path cannot run.
+ */
+export function parallelLstmStep(k: Kernels, a: ParallelArgs): boolean {
+  if (pool === undefined) pool = startPool();
+  if (pool === null) return false;
+  const P = pool;
+  const { d, H, L } = a;
+  const stateBytes = 4 * d * H;
+  const half = Math.min(d, Math.ceil(d / 2 / 4) * 4);
+  // Layout: two tables, constants, weights, two state slots, grads, update, pre, two gate tiles.
+  const tableWords = 9 + 4 * L;
+  const tablesAt = 0;
+  const constantsAt = align16(2 * 4 * tableWords);
+  const weightsAt = constantsAt + 4 * CONSTANTS.length;
+  const slotAt = [align16(weightsAt + 4 * a.weights.length)];
+  slotAt.push(slotAt[0]! + 2 * L * stateBytes);
+  const gradsAt = slotAt[1]! + 2 * L * stateBytes;
+  const updateAt = align16(gradsAt + 4 * d);
+  const preAt = align16(updateAt + 4 * d);
+  const tileFloats = 32 * 4 * H; // TILE · 4H, as in the kernel
+  const tilesAt = align16(preAt + 8 * d);
+  const total = tilesAt + 2 * 4 * tileFloats;
+  const pages = Math.ceil(total / PAGE);
+  if (pages > MAX_PAGES) return false;
+  if (pages > P.memory.buffer.byteLength / PAGE) P.memory.grow(pages - P.memory.buffer.byteLength / PAGE);
+
+  const shared = new Float32Array(P.memory.buffer);
+  const heap = k.heapF32();
+  const sameKey = P.last !== null && P.last.key.length === a.stateKey.length && P.last.key.every((id, i) => id === a.stateKey[i]);
+  const inSlot = sameKey ? P.last!.slot : 0;
+  const outSlot = 1 - inSlot;
+  if (!sameKey) {
+    a.stateIn.forEach((off, i) => shared.set(heap.subarray(off / 4, off / 4 + d * H), (slotAt[inSlot]! + i * stateBytes) / 4));
+  }
+  shared.set(heap.subarray(a.grads / 4, a.grads / 4 + d), gradsAt / 4);
+  shared.set(a.weights, weightsAt / 4);
+  new Uint32Array(P.memory.buffer).set(CONSTANTS, constantsAt / 4);
+
+  const table = (c0: number, n: number, tileAt: number): number[] => [
+    n,
+    H,
+    L,
+    weightsAt,
+    gradsAt + 4 * c0,
+    updateAt + 4 * c0,
+    preAt + 8 * c0,
+    constantsAt,
+    tileAt,
+    ...Array.from({ length: 2 * L }, (_, i) => slotAt[inSlot]! + i * stateBytes + 4 * c0 * H),
+    ...Array.from({ length: 2 * L }, (_, i) => slotAt[outSlot]! + i * stateBytes + 4 * c0 * H),
+  ];
+  const u32 = new Uint32Array(P.memory.buffer);
+  u32.set(table(0, half, tilesAt), tablesAt / 4);
+  u32.set(table(half, d - half, tilesAt + 4 * tileFloats), (tablesAt + 4 * tableWords) / 4);
+
+  const threshold = Math.exp(-a.p);
+  const scale = Math.exp(a.p);
+  const { ctl, args } = P;
+  ctl[1] = tablesAt + 4 * tableWords;
+  args.set([a.p, threshold, scale, a.outScale], 2);
+  Atomics.store(ctl, 7, 0);
+  Atomics.store(ctl, 0, 1);
+  Atomics.notify(ctl, 0);
+  P.lstmStep(tablesAt, a.p, threshold, scale, a.outScale);
+  while (Atomics.load(ctl, 7) === 0) Atomics.wait(ctl, 7, 0);
+  if (ctl[6] !== 0) throw new Error('l2o kernels: the LSTM worker thread failed');
+
+  const out = k.heapF32(); // the tfjs heap may have grown since `heap`
+  out.set(shared.subarray(updateAt / 4, updateAt / 4 + d), a.update / 4);
+  a.stateOut.forEach((off, i) => {
+    const from = (slotAt[outSlot]! + i * stateBytes) / 4;
+    out.set(shared.subarray(from, from + d * H), off / 4);
+  });
+  P.last = { slot: outSlot, key: a.outKey };
+  return true;
+}
