@@ -98,7 +98,7 @@ export function exactQuadratic(opts: ExactQuadraticOptions, rng: Rng): ExactQuad
       for (let i = 0; i < d; i++) x[i] = xStar[i]! + scale * r.normal();
       return tf.tensor1d(x);
     },
-    perExampleLoss: (x) => lossOf(x).reshape([1]) as tf.Tensor1D,
+    perExampleLoss: (x) => tf.tidy(() => lossOf(x).reshape([1]) as tf.Tensor1D),
     lossAndGrad: (x: tf.Tensor1D, _batch: TensorBatch) => {
       const loss = lossOf(x);
       const grad = tf.tidy(() => tf.matMul(aTensor, x.sub(xStarTensor).reshape([d, 1])).reshape([d]) as tf.Tensor1D);
