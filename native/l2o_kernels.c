@@ -15,6 +15,17 @@ typedef v128_t v;
 
 #define INLINE __attribute__((always_inline)) static inline
 
+/*
+ * a·b + c. With -DRELAXED, one fused instruction (relaxed SIMD's f32x4.relaxed_madd: FMA where
+ * the CPU has it): clang 14 knows it only by its prototype opcode, f32x4.fma (0xfd 0xaf 0x01,
+ * operands in the same order), which build.sh rewrites to the standard 0xfd 0x85 0x02.
+ */
+#ifdef RELAXED
+#define MADD(a, b, c) __builtin_wasm_fma_f32x4(a, b, c)
+#else
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#endif
+
 /* ------------------------------------------------------------------ elementwise math */
 
 /*
@@ -46,11 +57,11 @@ INLINE v vexp(const float *K, v x) {
   v r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, C(K_LN2_HI)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, C(K_LN2_LO)));
   v p = C(K_P0);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 1));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 2));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 3));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 4));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), C(K_P0 + 5));
+  p = MADD(p, r, C(K_P0 + 1));
+  p = MADD(p, r, C(K_P0 + 2));
+  p = MADD(p, r, C(K_P0 + 3));
+  p = MADD(p, r, C(K_P0 + 4));
+  p = MADD(p, r, C(K_P0 + 5));
   v y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), C(K_ONE));
   /* 2^n: the low bits of t hold n (mod 2^9); n + 127 ∈ [1, 254] after the clamp. */
   v scale = wasm_i32x4_shl(wasm_i32x4_add(t, C(K_BIAS)), 23);
@@ -70,17 +81,17 @@ INLINE v vtanh_rational(const float *K, v x) {
   x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, C(K_TLO)), C(K_THI));
   v x2 = wasm_f32x4_mul(x, x);
   v p = C(K_A1 + 6);
-  for (int i = 5; i >= 0; i--) p = wasm_f32x4_add(wasm_f32x4_mul(p, x2), C(K_A1 + i));
+  for (int i = 5; i >= 0; i--) p = MADD(p, x2, C(K_A1 + i));
   p = wasm_f32x4_mul(p, x);
   v q = C(K_B0 + 3);
-  for (int i = 2; i >= 0; i--) q = wasm_f32x4_add(wasm_f32x4_mul(q, x2), C(K_B0 + i));
+  for (int i = 2; i >= 0; i--) q = MADD(q, x2, C(K_B0 + i));
   return wasm_f32x4_div(p, q);
 }
 
 /* sigmoid(2y) = ½ + ½ tanh y: the LSTM's sigmoid gates get y, their weights being pre-halved. */
 INLINE v vsigmoid_of_twice(const float *K, v y) {
   v half = C(K_HALF);
-  return wasm_f32x4_add(wasm_f32x4_mul(half, vtanh_rational(K, y)), half);
+  return MADD(half, vtanh_rational(K, y), half);
 }
 
 typedef union {
@@ -151,16 +162,16 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
 /* acc_g += w_g · s for the four gates. */
 #define MAC4(a, s)                                                                                                    \
   do {                                                                                                                \
-    a##0 = wasm_f32x4_add(a##0, wasm_f32x4_mul(w0, s));                                                             \
-    a##1 = wasm_f32x4_add(a##1, wasm_f32x4_mul(w1, s));                                                             \
-    a##2 = wasm_f32x4_add(a##2, wasm_f32x4_mul(w2, s));                                                             \
-    a##3 = wasm_f32x4_add(a##3, wasm_f32x4_mul(w3, s));                                                             \
+    a##0 = MADD(w0, s, a##0);                                                                           \
+    a##1 = MADD(w1, s, a##1);                                                                           \
+    a##2 = MADD(w2, s, a##2);                                                                           \
+    a##3 = MADD(w3, s, a##3);                                                                           \
   } while (0)
 
 /* The cell update of four hidden units from their gate pre-activations (i, f, g, o). */
 INLINE void cell(const float *K, v a0, v a1, v a2, v a3, const float *cPrev, float *cOut, float *hOut) {
   v i = vsigmoid_of_twice(K, a0), f = vsigmoid_of_twice(K, a1), g = vtanh_rational(K, a2), o = vsigmoid_of_twice(K, a3);
-  v c = wasm_f32x4_add(wasm_f32x4_mul(f, wasm_v128_load(cPrev)), wasm_f32x4_mul(i, g));
+  v c = MADD(f, wasm_v128_load(cPrev), wasm_f32x4_mul(i, g));
   wasm_v128_store(cOut, c);
   wasm_v128_store(hOut, wasm_f32x4_mul(o, vtanh_rational(K, c)));
 }
@@ -317,17 +328,17 @@ static void gemm(int M, int N, int K, const float *A, int sai, int sak, const fl
       const float *b = B + j;
       for (int k = 0; k < K; k++, b += N) {
         v s = wasm_v128_load32_splat(a + k * sak);
-        c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(s, wasm_v128_load(b)));
-        c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(s, wasm_v128_load(b + 4)));
-        c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(s, wasm_v128_load(b + 8)));
-        c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(s, wasm_v128_load(b + 12)));
+        c0 = MADD(s, wasm_v128_load(b), c0);
+        c1 = MADD(s, wasm_v128_load(b + 4), c1);
+        c2 = MADD(s, wasm_v128_load(b + 8), c2);
+        c3 = MADD(s, wasm_v128_load(b + 12), c3);
       }
       wasm_v128_store(c + j, c0), wasm_v128_store(c + j + 4, c1), wasm_v128_store(c + j + 8, c2), wasm_v128_store(c + j + 12, c3);
     }
     for (; j + 4 <= N; j += 4) {
       v c0 = bias ? wasm_v128_load(bias + j) : wasm_f32x4_splat(0.0f);
       const float *b = B + j;
-      for (int k = 0; k < K; k++, b += N) c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(wasm_v128_load32_splat(a + k * sak), wasm_v128_load(b)));
+      for (int k = 0; k < K; k++, b += N) c0 = MADD(wasm_v128_load32_splat(a + k * sak), wasm_v128_load(b), c0);
       wasm_v128_store(c + j, c0);
     }
     for (; j < N; j++) {

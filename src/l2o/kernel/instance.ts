@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KERNELS_WASM_BASE64 } from './wasmBinary.js';
+import v8 from 'node:v8';
+import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasmBinary.js';
 
 /**
  * The fused kernels of native/l2o_kernels.c, instantiated on the wasm backend's own memory:
@@ -26,19 +27,76 @@ export function setFastKernels(on: boolean): void {
   enabled = on;
 }
 
-let binary = new Uint8Array(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+export type KernelBuild = 'auto' | 'plain' | 'relaxed';
+let wantedBuild: KernelBuild = process.env['LGL2O_RELAXED_SIMD'] === '0' ? 'plain' : 'auto';
+let override: Uint8Array<ArrayBuffer> | null = null;
+let generation = 0;
+const decode = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 
-/** Uses another build of native/l2o_kernels.c (for comparing builds in one process). */
-export function setKernelBinary(bytes: Uint8Array): void {
-  binary = new Uint8Array(bytes);
+/**
+ * Whether the relaxed-SIMD builds (fused multiply-add) can run. Node 20's V8 has relaxed SIMD
+ * behind --experimental-wasm-relaxed-simd (on by default from V8 11.4, Node 22): the flag is
+ * set if needed, and if the module still does not validate the plain builds are used.
+ */
+function relaxedSimd(): boolean {
+  const probe = decode(KERNELS_RELAXED_WASM_BASE64);
+  if (WebAssembly.validate(probe)) return true;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(probe);
+}
+
+/** The modules in use: for tfjs's memory and for a shared one (parallel.ts), and which build. */
+interface Binaries {
+  readonly own: Uint8Array<ArrayBuffer>;
+  readonly shared: Uint8Array<ArrayBuffer>;
+  readonly build: 'plain' | 'relaxed';
+  readonly generation: number;
+}
+let binaries: Binaries | undefined;
+
+export function kernelBinaries(): Binaries {
+  if (binaries === undefined) {
+    const relaxed = wantedBuild !== 'plain' && relaxedSimd();
+    binaries = {
+      own: override ?? decode(relaxed ? KERNELS_RELAXED_WASM_BASE64 : KERNELS_WASM_BASE64),
+      shared: decode(relaxed ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_SHARED_WASM_BASE64),
+      build: relaxed ? 'relaxed' : 'plain',
+      generation,
+    };
+  }
+  return binaries;
+}
+
+/** Changes whenever the build changes (a worker on an older build must be replaced). */
+export const kernelGeneration = (): number => generation;
+
+function reload(): void {
   compiled = undefined;
+  binaries = undefined;
   backends = new WeakMap();
+  generation += 1;
+}
+
+/** Chooses the build: relaxed SIMD when available (auto, the default; LGL2O_RELAXED_SIMD=0: plain). */
+export function setKernelBuild(build: KernelBuild): void {
+  wantedBuild = build;
+  reload();
+}
+
+/** Uses another build of native/l2o_kernels.c for tfjs's memory (for comparing builds in one process). */
+export function setKernelBinary(bytes: Uint8Array | null): void {
+  override = bytes === null ? null : new Uint8Array(bytes);
+  reload();
 }
 
 function compile(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(binary);
+      compiled = new WebAssembly.Module(kernelBinaries().own);
     } catch {
       compiled = null; // no SIMD in this engine: the tfjs-op path stays
     }

@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { align16, CONSTANTS, type Kernels } from './instance.js';
-import { KERNELS_SHARED_WASM_BASE64 } from './wasmBinary.js';
+import { align16, CONSTANTS, kernelBinaries, kernelGeneration, type Kernels } from './instance.js';
 
 /**
  * The LSTM kernel on two threads: this one and a worker, each on half of the coordinates
@@ -68,10 +67,12 @@ export interface ParallelArgs {
 }
 
 interface Pool {
+  readonly generation: number;
   readonly memory: WebAssembly.Memory;
   readonly lstmStep: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
   readonly ctl: Int32Array;
   readonly args: Float32Array;
+  stop(): void;
   /** Which of the two state slots holds the state last produced, and its identity. */
   last: { slot: number; key: readonly object[] } | null;
 }
@@ -80,7 +81,7 @@ let pool: Pool | null | undefined;
 
 function startPool(): Pool | null {
   try {
-    const binary = new Uint8Array(Buffer.from(KERNELS_SHARED_WASM_BASE64, 'base64'));
+    const { shared: binary, generation } = kernelBinaries();
     const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(binary), { env: { memory } });
     const lstmStep: unknown = instance.exports['lstm_step'];
@@ -89,11 +90,17 @@ function startPool(): Pool | null {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory, binary, control } });
     worker.unref(); // an idle worker must not keep the process alive
     return {
+      generation,
       memory,
       lstmStep: (table, p, threshold, scale, outScale) => void lstmStep(table, p, threshold, scale, outScale),
       ctl: new Int32Array(control),
       args: new Float32Array(control),
       last: null,
+      stop: () => {
+        const ctl = new Int32Array(control);
+        Atomics.store(ctl, 0, -1);
+        Atomics.notify(ctl, 0);
+      },
     };
   } catch {
     return null; // no shared memory or no worker threads here: one thread it is
@@ -105,6 +112,10 @@ function startPool(): Pool | null {
  * (`k`). Returns false (nothing written) where the two-thread path cannot run.
  */
 export function parallelLstmStep(k: Kernels, a: ParallelArgs): boolean {
+  if (pool !== undefined && pool !== null && pool.generation !== kernelGeneration()) {
+    pool.stop();
+    pool = undefined;
+  }
   if (pool === undefined) pool = startPool();
   if (pool === null) return false;
   const P = pool;
