@@ -39,6 +39,8 @@ export interface ExperimentOptions {
   readonly signal?: AbortSignal;
   /** Only (re)write the report from the runs that are done. */
   readonly reportOnly?: boolean;
+  /** Run only these entries (ids) now; the others stay as they are, and the report covers what is done. */
+  readonly only?: readonly string[];
   /** How often running runs' logs are read for progress, in ms. */
   readonly pollMs?: number;
 }
@@ -129,7 +131,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
     });
     const release = takeLock(o.outDir);
     try {
-      ({ ran, skipped } = await executeRuns(o, planned));
+      const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
+      ({ ran, skipped } = await executeRuns(o, chosen));
     } finally {
       release();
     }

@@ -20,6 +20,7 @@ interface ExperimentFlags {
   jobs: number;
   trainSubset: number;
   report: boolean;
+  only?: string[];
 }
 
 /** How to start the CLI in a child process: LGL2O_CLI (a JSON array) or this package's bin with this node. */
@@ -61,11 +62,15 @@ export function experimentCommand(global: () => GlobalOptions): Command {
     .option('--jobs <n>', 'runs at once, each in its own process', integerAtLeast(1), 2)
     .option('--train-subset <n>', 'training examples on which the training loss is evaluated', integerAtLeast(1), TRAIN_SUBSET)
     .option('--report', 'only (re)write the report from the runs already done', false)
+    .option('--only <ids>', 'run only these optimizers now (comma-separated entry ids, e.g. sgd,adam); a later call runs the rest', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .action(async (name: string, flags: ExperimentFlags) => {
       const g = global();
       const setting = findSetting(name);
       if (E.isLeft(setting)) throw new CliError(setting.left.message);
       const steps = flags.steps ?? setting.right.defaultSteps;
+      const ids = setting.right.entries.map((e) => e.id);
+      const unknown = (flags.only ?? []).filter((id) => !ids.includes(id));
+      if (unknown.length > 0) throw new CliError(`--only ${unknown.join(',')}: not in experiment ${name} (its optimizers: ${ids.join(', ')})`);
       const out = flags.out ?? join('results', 'experiments', name);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
@@ -82,6 +87,7 @@ export function experimentCommand(global: () => GlobalOptions): Command {
           commandLine: commandLine(name, flags, steps, out),
           signal: abort.signal,
           reportOnly: flags.report,
+          ...(flags.only ? { only: flags.only } : {}),
         });
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {
