@@ -40,6 +40,7 @@ const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.flo
 
 interface Ours {
   readonly stepsPerSecond: number[];
+  readonly cpuMsPerStep: number[];
   readonly peakRssMiB: number;
   readonly loss: number;
   readonly backend: string;
@@ -190,8 +191,8 @@ async function main(): Promise<void> {
   lines.push(`load average (1 min) before / after the optimizer runs: ${loadBefore.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores`);
   lines.push(`reference: ${why ?? `PyTorch, ${PYTHON}, OpenBLAS, 2 threads, median of ${refRuns.length} runs; peak RSS is its whole process`}`);
   lines.push('');
-  lines.push('| optimizer | ours steps/s | reference steps/s | ours / reference | ours peak RSS MiB | reference peak RSS MiB |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| optimizer | ours steps/s | reference steps/s | ours / reference | ours peak RSS MiB | reference peak RSS MiB | ours CPU ms/step |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   const oursSps = (n: string) => (ours.has(n) ? median(ours.get(n)!.stepsPerSecond) : NaN);
   const refSps = (n: string) => (refRuns.length > 0 && refRuns.every((r) => n in r.stepsPerSecond) ? median(refRuns.map((r) => r.stepsPerSecond[n]!)) : NaN);
   const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '—');
@@ -199,7 +200,7 @@ async function main(): Promise<void> {
   for (const n of names) {
     const o = oursSps(n);
     const r = refSps(n);
-    lines.push(`| ${n} | ${fmt(o)} | ${fmt(r)} | ${fmt(o / r, 2)} | ${fmt(ours.get(n)!.peakRssMiB, 0)} | ${fmt(refRss, 0)} |`);
+    lines.push(`| ${n} | ${fmt(o)} | ${fmt(r)} | ${fmt(o / r, 2)} | ${fmt(ours.get(n)!.peakRssMiB, 0)} | ${fmt(refRss, 0)} | ${fmt(median(ours.get(n)!.cpuMsPerStep), 2)} |`);
   }
   lines.push('');
   const ratio = (f: (n: string) => number, a: string, b: string) => fmt(f(b) / f(a), 2);

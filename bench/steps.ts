@@ -56,17 +56,22 @@ async function main(): Promise<void> {
   run(Number(warmupArg));
   const tensorsBefore = tf.memory().numTensors;
   const stepsPerSecond: number[] = [];
+  // CPU milliseconds per step (all threads of this process): steadier than wall time on a busy machine.
+  const cpuMsPerStep: number[] = [];
   let loss = NaN;
   for (let r = 0; r < Number(repsArg); r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const done = run(Number(stepsArg));
     stepsPerSecond.push((done.steps * 1000) / (performance.now() - t0));
+    const c = process.cpuUsage(c0);
+    cpuMsPerStep.push((c.user + c.system) / 1000 / done.steps);
     loss = done.loss;
   }
   const leaked = tf.memory().numTensors - tensorsBefore;
   disposeAll(state);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ name, backend, stepsPerSecond, loss, peakRssMiB, leakedTensors: leaked }));
+  console.log(JSON.stringify({ name, backend, stepsPerSecond, cpuMsPerStep, loss, peakRssMiB, leakedTensors: leaked }));
 }
 
 await main();
