@@ -1,10 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { RUN_FILES } from '../src/checkpoint/runDir.js';
 import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
 import type { RoundState } from '../src/guard/round.js';
 import type { NdjsonWriter } from './ndjson.js';
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdirSync retries forever where mkdir
+ * keeps failing with ENOENT (under /proc, for one), so it cannot be trusted with user paths.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.push(d);
+  for (const d of missing.reverse()) mkdirSync(d);
+}
 
 /**
  * Replaces `path` atomically: the text goes to a temporary file that is flushed to disk and

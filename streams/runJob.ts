@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync, mkdirSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { map, tap, type Observable, type Subscription } from 'rxjs';
 import { RUN_FILES, type SavedRun } from '../src/checkpoint/runDir.js';
@@ -18,7 +18,7 @@ import { loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
-import { Checkpointer, writeJsonAtomic, type RoundPoint } from './checkpoint.js';
+import { Checkpointer, makeDirs, writeJsonAtomic, type RoundPoint } from './checkpoint.js';
 import { EventThinner } from './downsample.js';
 import type { StepEvent } from './events.js';
 import { trainEvaluator, trainSubset } from './experimentEval.js';
@@ -192,7 +192,7 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   const seed = config.seed ?? 0;
   const ck = resume?.checkpoint;
   const dir = opts.outDir;
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const eventsPath = join(dir, RUN_FILES.events);
   const metaPath = join(dir, RUN_FILES.meta);
   let meta: Record<string, unknown>;

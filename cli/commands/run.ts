@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readRunDir, RUN_FILES, type SavedRun } from '../../src/checkpoint/runDir.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/settings.js';
 import type { RunConfig } from '../../src/config/run.js';
 import { TASK_IDS } from '../../src/tasks/index.js';
+import { makeDirs } from '../../streams/checkpoint.js';
 import { InterruptedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
@@ -49,7 +50,7 @@ export function checkOutDir(dir: string, force: boolean): void {
 export function createOutDir(dir: string): void {
   const probe = join(dir, `.lgl2o-probe-${process.pid}`);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (err) {

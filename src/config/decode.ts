@@ -19,14 +19,26 @@ function describe(value: unknown): string {
   return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
+/**
+ * The field path of a decoding context (`optimizer.fallback.lr`), without the member indices
+ * io-ts inserts for intersections: a numeric key is kept only where the parent value holds it.
+ */
+export function fieldPath(context: t.Context): string {
+  const keys: string[] = [];
+  context.forEach((entry, j) => {
+    if (entry.key === '') return;
+    const parent: unknown = j > 0 ? context[j - 1]!.actual : undefined;
+    const member = /^\d+$/.test(entry.key) && typeof parent === 'object' && parent !== null && !Array.isArray(parent) && !Object.hasOwn(parent, entry.key);
+    if (!member) keys.push(entry.key);
+  });
+  return keys.join('.');
+}
+
 /** One line per failed leaf: `field.path: expected TYPE, got VALUE`. */
 export function formatErrors(errors: t.Errors): string[] {
   const lines = errors.map((e) => {
     if (e.message !== undefined) return e.message;
-    const path = e.context
-      .map((c) => c.key)
-      .filter((k) => k !== '')
-      .join('.');
+    const path = fieldPath(e.context);
     const expected = e.context[e.context.length - 1]?.type.name ?? 'a value';
     return `${path === '' ? '(top level)' : path}: expected ${expected}, got ${describe(e.value)}`;
   });
@@ -73,13 +85,14 @@ function exactWithUnknownCheck<A, O>(codec: t.Type<A, O, unknown>, props: t.Prop
     name,
     codec.is,
     (input, context) => {
-      if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
-        const unknownKeys = Object.keys(input).filter((k) => !(k in props));
-        if (unknownKeys.length > 0) {
-          const where = context.map((c) => c.key).filter((k) => k !== '').join('.');
-          const prefix = where === '' ? '' : `${where}.`;
-          return t.failure(input, context, `${prefix}${unknownKeys[0]}: unknown key (known: ${Object.keys(props).join(', ')})`);
-        }
+      const where = fieldPath(context);
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        return t.failure(input, context, `${where === '' ? '(top level)' : where}: expected an object (${name}), got ${describe(input)}`);
+      }
+      const unknownKeys = Object.keys(input).filter((k) => !Object.hasOwn(props, k));
+      if (unknownKeys.length > 0) {
+        const prefix = where === '' ? '' : `${where}.`;
+        return t.failure(input, context, `${prefix}${unknownKeys[0]}: unknown key (known: ${Object.keys(props).join(', ')})`);
       }
       return codec.validate(input, context);
     },
@@ -94,7 +107,7 @@ export function boundedNumber(name: string, min: number, max: number, integer = 
     (u): u is number => typeof u === 'number' && Number.isFinite(u) && u >= min && u <= max && (!integer || Number.isInteger(u)),
     (u, c) => {
       if (typeof u === 'number' && Number.isFinite(u) && u >= min && u <= max && (!integer || Number.isInteger(u))) return t.success(u);
-      const where = c.map((x) => x.key).filter((k) => k !== '').join('.');
+      const where = fieldPath(c);
       return t.failure(u, c, `${where}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(u)}`);
     },
     (a) => a,
@@ -111,7 +124,7 @@ export function taggedUnion<A>(members: Record<string, t.Mixed>, name: string): 
     name,
     (u): u is A => Object.values(members).some((m) => m.is(u)),
     (input, context) => {
-      const where = context.map((c) => c.key).filter((k) => k !== '').join('.');
+      const where = fieldPath(context);
       const prefix = where === '' ? '' : `${where}.`;
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         return t.failure(input, context, `${where === '' ? '(top level)' : where}: expected an object with "type" one of ${tags.join(', ')}, got ${describe(input)}`);
