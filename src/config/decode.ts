@@ -53,11 +53,14 @@ export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, s
   );
 }
 
+/** Control characters as escapes: an error message quoting outside text stays on one line. */
+const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** Parses JSON text, reporting the position of a syntax error. */
 export function parseJson(text: string, source: string): E.Either<DecodeError, unknown> {
   return E.tryCatch(
     () => JSON.parse(text) as unknown,
-    (err) => new DecodeError(source, [`invalid JSON (${err instanceof Error ? err.message : String(err)})`]),
+    (err) => new DecodeError(source, [`invalid JSON (${oneLine(err instanceof Error ? err.message : String(err))})`]),
   );
 }
 
