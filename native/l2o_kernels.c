@@ -252,31 +252,29 @@ INLINE float head(int H, const float *h, const float *w, float b, float outScale
 }
 
 /*
- * One step of the coordinate-wise LSTM (the inference twin of lstm.ts's lstmStep).
+ * One step of the coordinate-wise LSTM (the inference twin of lstm.ts's lstmStep) for the
+ * coordinates [from, to), with G as the gates' scratch ([TILE, 4H]).
  * table (int32 words): d, H, L, weights, grads, update, pre (scratch [d, 2]), constants,
- * gates (scratch [TILE, 4H]), then L pointers
- * each of hIn, cIn, hOut, cOut ([d, H] row-major, like the tfjs state).
- * Requires H % 4 == 0.
+ * gates (scratch [TILE, 4H], used by lstm_step), then L pointers each of hIn, cIn, hOut, cOut
+ * ([d, H] row-major, like the tfjs state). Requires H % 4 == 0.
  */
-__attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float p, float threshold, float scale,
-                                                         float outScale) {
-  const int d = table[0], H = table[1], L = table[2];
+static void lstm_range(const int *table, int from, int to, float *G, float p, float threshold, float scale, float outScale) {
+  const int H = table[1], L = table[2];
   const float *W = (const float *)table[3];
   const float *grads = (const float *)table[4];
   float *update = (float *)table[5];
   float *pre = (float *)table[6];
   const float *K = (const float *)table[7];
-  float *G = (float *)table[8];
   const int *states = table + 9;
-  preprocess(d, grads, pre, p, threshold, scale);
+  preprocess(to - from, grads + from, pre + 2 * from, p, threshold, scale);
 
   /* Where each layer's packed weights start, and the head after them. */
   const float *head_w = W;
   for (int l = 0; l < L; l++) head_w += (H / 4) * 16 * ((l == 0 ? 2 : H) + H + 1);
   const float head_b = head_w[H];
 
-  for (int c0 = 0; c0 < d; c0 += TILE) {
-    const int c1 = c0 + TILE < d ? c0 + TILE : d;
+  for (int c0 = from; c0 < to; c0 += TILE) {
+    const int c1 = c0 + TILE < to ? c0 + TILE : to;
     const float *Wl = W;
     for (int l = 0; l < L; l++) {
       const int Kin = l == 0 ? 2 : H;
@@ -288,6 +286,16 @@ __attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float
     const float *hLast = (const float *)states[3 * L - 1];
     for (int c = c0; c < c1; c++) update[c] = head(H, hLast + c * H, head_w, head_b, outScale);
   }
+}
+
+__attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float p, float threshold, float scale, float outScale) {
+  lstm_range(table, 0, table[0], (float *)table[8], p, threshold, scale, outScale);
+}
+
+/* A chunk [from, to) of a step, for threads sharing the work of one table (parallel.ts). */
+__attribute__((export_name("lstm_chunk"))) void lstm_chunk(const int *table, int from, int to, float *G, float p, float threshold,
+                                                           float scale, float outScale) {
+  lstm_range(table, from, to, G, p, threshold, scale, outScale);
 }
 
 /* ------------------------------------------------------------------ MLP (sigmoid hidden, softmax NLL) */

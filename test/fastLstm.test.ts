@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fusedLstmStep, packLstm } from '../src/l2o/fastLstm.js';
 import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/l2o/kernel/instance.js';
-import { configureParallel, DEFAULT_MIN_PARALLEL } from '../src/l2o/kernel/parallel.js';
+import { configureParallel, DEFAULT_CHUNK, DEFAULT_MIN_PARALLEL } from '../src/l2o/kernel/parallel.js';
 import { l2o, lstmStep, type L2OState } from '../src/l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -23,7 +23,7 @@ const disposeState = (s: L2OState) => tf.dispose([...s.h, ...s.c]);
 
 afterEach(() => {
   setFastKernels(true);
-  configureParallel({ enabled: true, minCoordinates: DEFAULT_MIN_PARALLEL });
+  configureParallel({ enabled: true, minCoordinates: DEFAULT_MIN_PARALLEL, chunk: DEFAULT_CHUNK });
 });
 
 for (const build of ['plain', 'relaxed'] as const) {
@@ -70,7 +70,7 @@ for (const build of ['plain', 'relaxed'] as const) {
     }
 
     it('on two threads equals lstmStep, on chained states (kept in shared memory) and fresh ones', () => {
-      configureParallel({ minCoordinates: 1 });
+      configureParallel({ minCoordinates: 1, chunk: 8 }); // many chunks: both threads take some
       const rng = Rng.seeded(9);
       const arch = DEFAULT_ARCHITECTURE;
       const weights = randomWeights(arch, rng);

@@ -1,0 +1,66 @@
+/**
+ * Wall time for LGL2O to reach a target training loss on conv-mnist, with and without probing
+ * back-off (lossGuard's `backoff`: after r lost rounds in a row the learned rollout runs only
+ * every 2^min(r, b) rounds). The learned optimizer is the given checkpoint (default: a random
+ * LSTM, which loses most rounds: the case back-off is for). The loss followed is the mean of
+ * the chosen candidate's comparison losses over the last 5 rounds.
+ * Run: `npx vite-node bench/backoff.ts [target=0.5] [maxSteps=3000] [backoff=4] [l2o=random:1]`.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { buildOptimizer } from '../src/config/build.js';
+import { BatchSampler } from '../src/data/sampler.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { selectBackend } from '../src/tensor/backend.js';
+import { Rng } from '../src/tensor/rng.js';
+import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
+import { loadTask } from '../src/tasks/index.js';
+
+const [targetArg = '0.5', maxStepsArg = '3000', backoffArg = '4', checkpoint = 'random:1'] = process.argv.slice(2);
+const target = Number(targetArg);
+const maxSteps = Number(maxStepsArg);
+const backend = await selectBackend();
+const loaded = loadTask('conv-mnist', { seed: 1 });
+if (E.isLeft(loaded)) throw loaded.left;
+const { task, splits, objective } = loaded.right;
+
+function timeToTarget(backoff: number | undefined) {
+  const built = buildOptimizer(
+    { type: 'lgl2o', learned: { type: 'l2o', checkpoint }, k: 10, m: 10, ...(backoff === undefined ? {} : { backoff }) },
+    task.defaults,
+  );
+  if (E.isLeft(built)) throw built.left;
+  const opt = built.right;
+  const sampler = new BatchSampler(splits.train, 128, 1001);
+  const x0 = objective.init(Rng.seeded(1));
+  let state = opt.init(x0);
+  x0.dispose();
+  const recent: number[] = [];
+  let steps = 0;
+  let rounds = 0;
+  let probed = 0;
+  let learnedWins = 0;
+  const t0 = performance.now();
+  while (steps < maxSteps) {
+    const batches = Array.from({ length: opt.batchesNeeded(state) }, () => toTensorBatch([sampler.next()]));
+    const result = opt.round(objective, state, batches);
+    batches.forEach(disposeTensorBatch);
+    if (E.isLeft(result)) throw new Error(result.left.message);
+    const [next, report] = result.right;
+    disposeReplaced(state, next);
+    state = next;
+    steps += report.steps;
+    rounds += 1;
+    if (report.probed !== false) probed += 1;
+    if (report.winner === 'learned') learnedWins += 1;
+    recent.push(report.loss);
+    if (recent.length > 5) recent.shift();
+    if (recent.length === 5 && recent.reduce((a, b) => a + b, 0) / 5 <= target) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  disposeAll(state);
+  const reached = recent.length === 5 && recent.reduce((a, b) => a + b, 0) / 5 <= target;
+  return { backoff: backoff ?? 'off', reached, seconds, steps, rounds, probedRounds: probed, learnedWins };
+}
+
+console.log(`conv-mnist (${objective.size} parameters), ${backend}, LGL2O k = m = 10, learned = ${checkpoint}, target loss ${target}`);
+for (const backoff of [undefined, Number(backoffArg)]) console.log(JSON.stringify(timeToTarget(backoff)));
