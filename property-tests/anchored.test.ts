@@ -6,13 +6,13 @@ import type { RoundOptimizer } from '../src/guard/round.js';
 import { erase } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adversary, proposalRuns, type Proposal } from './support/adversary.js';
-import { checkDescentAndRate, informative, Tally } from './support/claims.js';
+import { checkDescentAndRate, informativeAt, Tally } from './support/claims.js';
 import { buildProblem, gdStep64, problemSpecs, type ProblemSpec } from './support/exactProblem.js';
 import { checkBroken, fcParams } from './support/fcRun.js';
 import { distance, norm } from './support/linalg.js';
 import { alwaysLearned, ignoresAnchor } from './support/mutants.js';
 import { runRounds } from './support/theoryRun.js';
-import { driftPerStep, stepTolerance } from './support/tolerance.js';
+import { driftPerStep, stepTolerance } from '../src/verify/tolerance.js';
 
 /**
  * The anchored guard (ALGORITHMS §4b) in theory mode against an adversarial learned optimizer:
@@ -109,7 +109,7 @@ function anchoredClaims(makeGuard: MakeGuard, tally?: Tally, driftTally?: Tally)
           );
         }
         beta = checkDescentAndRate(p, t, xBefore, xAfter, beta, undefined, ` (winner ${report.winner})`);
-        if (tally && informative(p, xBefore)) tally.round(report.winner === 'learned', c.run[t % c.run.length]!.kind);
+        if (tally && informativeAt(p, xBefore)) tally.round(report.winner === 'learned', c.run[t % c.run.length]!.kind);
       });
       if (tally) tally.cases += 1;
     } finally {

@@ -7,7 +7,7 @@ import type { RoundOptimizer } from '../src/guard/round.js';
 import { erase } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adversary, proposalRuns, type Proposal } from './support/adversary.js';
-import { checkDescentAndRate, informative, Tally } from './support/claims.js';
+import { checkDescentAndRate, informativeAt, Tally } from './support/claims.js';
 import { buildProblem, problemSpecs, type ProblemSpec } from './support/exactProblem.js';
 import { checkBroken, fcParams } from './support/fcRun.js';
 import { alwaysLearned } from './support/mutants.js';
@@ -57,7 +57,7 @@ function theoryClaims(makeGuard: MakeGuard, tally?: Tally): (c: Case) => void {
       runRounds(guard, p, c.run.length, ({ t, xBefore, xAfter, report }) => {
         beta = checkDescentAndRate(p, t, xBefore, xAfter, beta, tally, ` (winner ${report.winner}, proposal ${JSON.stringify(c.run[t % c.run.length])})`);
         if (report.probed === false && report.winner !== 'fallback') throw new Error(`round ${t} was not probed yet kept ${report.winner}`);
-        if (tally && informative(p, xBefore)) tally.round(report.winner === 'learned', report.probed === false ? 'not probed' : c.run[t % c.run.length]!.kind);
+        if (tally && informativeAt(p, xBefore)) tally.round(report.winner === 'learned', report.probed === false ? 'not probed' : c.run[t % c.run.length]!.kind);
       });
       if (tally) tally.cases += 1;
     } finally {

@@ -12,7 +12,7 @@ import { checkBroken, fcParams } from './support/fcRun.js';
 import { norm } from './support/linalg.js';
 import { alwaysAccepts } from './support/mutants.js';
 import { runRounds } from './support/theoryRun.js';
-import { RESIDUAL_TOLERANCE, residualErrorUnit } from './support/tolerance.js';
+import { RESIDUAL_TOLERANCE, residualErrorUnit } from '../src/verify/tolerance.js';
 
 /**
  * GL2O (ALGORITHMS §5, Heaton et al. 2020) on the exact quadratics of theory mode, fallback

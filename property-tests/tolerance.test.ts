@@ -7,10 +7,10 @@ import { Tally } from './support/claims.js';
 import { buildProblem, problemSpecs, type ProblemSpec } from './support/exactProblem.js';
 import { fcParams } from './support/fcRun.js';
 import { norm } from './support/linalg.js';
-import { lossErrorUnit, residualErrorUnit, U32 } from './support/tolerance.js';
+import { lossErrorUnit, residualErrorUnit, U32 } from '../src/verify/tolerance.js';
 
 /**
- * The float32 error model behind the theory-mode tolerances (support/tolerance.ts), checked
+ * The float32 error model behind the theory-mode tolerances (src/verify/tolerance.ts), checked
  * on random points: the tfjs loss and the tfjs residual ‖x − (x − ∇f/L)‖ against their float64
  * values. The tolerances of the claims are multiples of these units.
  */

@@ -1,5 +1,7 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { checkStep } from '../../src/verify/theory.js';
+import { informative } from '../../src/verify/tolerance.js';
 import type { TheoryProblem } from './exactProblem.js';
-import { nextRateBound, stepTolerance } from './tolerance.js';
 
 /** Counts across the cases of one property: coverage and how much of the tolerance was used. */
 export class Tally {
@@ -38,32 +40,23 @@ export class Tally {
 const show = (v: number) => v.toPrecision(8);
 
 /**
- * The two claims of theory mode for one step x_t → x_{t+1} (ALGORITHMS §4):
- *   descent (Prop. C.1, eq. 2): f(x_{t+1}) ≤ f(x_t) − ‖∇f(x_t)‖²/(2L)
- *   rate (eq. 8):               f(x_{t+1}) − f* ≤ (1 − μ/L)^{t+1} (f(x_0) − f*), f* = 0,
- * each within the float32 tolerance of `tolerance.ts`. `beta` is the rate bound for x_t (with
- * the tolerances so far); returns the bound for x_{t+1}. Throws a message naming the step.
+ * The two claims of theory mode for one step x_t → x_{t+1} (ALGORITHMS §4), checked by the
+ * core's `checkStep` on the float64 f of the float32 iterates, with the float32 tolerance of
+ * src/verify/tolerance.ts. `beta` is the rate bound for x_t; returns the bound for x_{t+1}.
+ * Throws a message naming the step and the claim, with `what` appended.
  */
 export function checkDescentAndRate(p: TheoryProblem, t: number, xBefore: Float32Array, xAfter: Float32Array, beta: number, tally?: Tally, what = ''): number {
   const f = p.f(xBefore);
-  const fNext = p.f(xAfter);
-  const bound = f - p.gradNormSq(xBefore) / (2 * p.L);
-  const tol = stepTolerance(p, f);
-  tally?.use(fNext, bound, tol);
-  if (!(fNext <= bound + tol)) {
-    throw new Error(
-      `descent lemma fails at t = ${t}${what}: f(x_${t + 1}) = ${show(fNext)} > f(x_${t}) − ‖∇f(x_${t})‖²/(2L) = ${show(bound)} ` +
-        `(+ float32 tolerance ${show(tol)}); f(x_${t}) = ${show(f)}, d = ${p.dim}, κ = ${show(p.kappa)}`,
-    );
+  const checked = checkStep(p, t, f, p.gradNormSq(xBefore), p.f(xAfter), beta);
+  if (E.isLeft(checked)) {
+    const v = checked.left;
+    if (v.claim === 'descent') tally?.use(v.lhs, v.rhs, v.tolerance);
+    const claim = v.claim === 'descent' ? 'descent lemma' : 'linear rate';
+    throw new Error(`${claim} fails at t = ${t}${what}: ${v.message} (float32 tolerance ${show(v.tolerance)}); f(x_${t}) = ${show(f)}, d = ${p.dim}, κ = ${show(p.kappa)}`);
   }
-  const nextBeta = nextRateBound(p, beta);
-  if (!(fNext <= nextBeta)) {
-    throw new Error(`linear rate fails at t = ${t}${what}: f(x_${t + 1}) = ${show(fNext)} > (1 − μ/L)^${t + 1}·f(x_0) + tolerances = ${show(nextBeta)}`);
-  }
-  return nextBeta;
+  tally?.use(checked.right.lhs, checked.right.rhs, checked.right.tolerance);
+  return checked.right.beta;
 }
 
-/** Whether a step's promised decrease is well above its float32 tolerance (else it only checks rounding). */
-export function informative(p: TheoryProblem, xBefore: Float32Array): boolean {
-  return p.gradNormSq(xBefore) / (2 * p.L) > 4 * stepTolerance(p, p.f(xBefore));
-}
+/** `informative` of the core at x_t. */
+export const informativeAt = (p: TheoryProblem, xBefore: Float32Array): boolean => informative(p, p.f(xBefore), p.gradNormSq(xBefore));

@@ -5,6 +5,7 @@ import { disposeTensorBatch, EMPTY_BATCH, toTensorBatch } from '../optimizee/bat
 import { exactQuadratic, type ExactQuadratic } from '../optimizee/quadratic.js';
 import { Rng } from '../tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../tensor/state.js';
+import { informative, nextRateBound, stepTolerance, type ErrorScale } from './tolerance.js';
 
 /**
  * Theory mode of ALGORITHMS §4: the loss guard with k = 1 and the exact loss (m = 1 batch
@@ -55,50 +56,22 @@ export interface CaseSummary {
   readonly boundRatio: number;
 }
 
-/** What the float32 error model needs to know of a problem. */
-export interface ErrorScale {
-  readonly L: number;
-  readonly kappa: number;
-  /** ‖x*‖. */
-  readonly minimumNorm: number;
-}
-
-/** Unit roundoff of float32: the guard works in float32, the claims are checked in float64. */
-export const U32 = 2 ** -24;
-
-/**
- * The float32 error scale of f at points whose loss is at most f, u·[2(κ + √κ) f + 2√(2Lf) ‖x*‖]:
- * the guard compares tfjs losses ½ fl(y − x*₃₂)ᵀ fl(A₃₂ fl(y − x*₃₂)), off from the float64
- * f by about u·L‖e‖² (A rounded; relative u·κ in the flattest direction) plus
- * u·‖Ae‖(‖x*‖ + ‖y‖) (x* rounded, dominant near x*), e = y − x*. With f(y) ≲ f: L‖e‖² ≤ 2κf,
- * ‖Ae‖ ≤ √(2Lf), ‖y‖ ≤ ‖x*‖ + √(2f/μ). The same model as property-tests/ (measured there).
- */
-export function lossErrorUnit(p: ErrorScale, f: number): number {
-  const fPos = Math.max(f, 0);
-  return U32 * (2 * (p.kappa + Math.sqrt(p.kappa)) * fPos + 2 * Math.sqrt(2 * p.L * fPos) * p.minimumNorm);
-}
-
-/**
- * Slack of one step's claims, in error units: a wrong decision costs at most the errors of
- * the two losses compared, the fallback's own rounding about as much; 4 units keep a margin
- * over the worst case measured and stay below half the promised decrease for κ ≤ 1e3.
- */
-export const STEP_TOLERANCE = 4;
-export const stepTolerance = (p: ErrorScale, f: number): number => STEP_TOLERANCE * lossErrorUnit(p, f);
-
-/** The rate bound with each step's tolerance carried along: β_{t+1} = (1 − μ/L) β_t + tol(β_t). */
-export const nextRateBound = (p: ErrorScale, beta: number): number => (1 - 1 / p.kappa) * beta + stepTolerance(p, beta);
-
-/** Whether a step's promised decrease is well above its float32 tolerance (else it only checks rounding). */
-export const informative = (p: ErrorScale, f: number, gradNormSq: number): boolean => gradNormSq / (2 * p.L) > 4 * stepTolerance(p, f);
-
 const show = (v: number) => v.toPrecision(6);
 
+/** A step that kept both claims: the rate bound β_{t+1}, and the descent claim as checked (lhs ≤ rhs + tolerance). */
+export interface StepHeld {
+  readonly beta: number;
+  readonly lhs: number;
+  readonly rhs: number;
+  readonly tolerance: number;
+}
+
 /**
- * Both claims for one step x_t → x_{t+1}, from f(x_t), ‖∇f(x_t)‖², f(x_{t+1}) (float64) and
- * the rate bound β_t of x_t (β_0 = f(x_0)); gives β_{t+1} or the violated claim.
+ * Both claims for one step x_t → x_{t+1}, each within the float32 tolerance of tolerance.ts,
+ * from f(x_t), ‖∇f(x_t)‖², f(x_{t+1}) (float64) and the rate bound β_t of x_t (β_0 = f(x_0)):
+ * gives β_{t+1} or the violated claim.
  */
-export function checkStep(p: ErrorScale, t: number, f: number, gradNormSq: number, fNext: number, beta: number): E.Either<Violation, number> {
+export function checkStep(p: ErrorScale, t: number, f: number, gradNormSq: number, fNext: number, beta: number): E.Either<Violation, StepHeld> {
   const bound = f - gradNormSq / (2 * p.L);
   const tol = stepTolerance(p, f);
   if (!(fNext <= bound + tol)) {
@@ -110,7 +83,7 @@ export function checkStep(p: ErrorScale, t: number, f: number, gradNormSq: numbe
     const message = `f(x_${t + 1}) − f* = ${show(fNext)} > (1 − μ/L)^${t + 1} (f(x_0) − f*) with float32 tolerances = ${show(nextBeta)}`;
     return E.left({ claim: 'rate', step: t, lhs: fNext, rhs: nextBeta, tolerance: 0, message });
   }
-  return E.right(nextBeta);
+  return E.right({ beta: nextBeta, lhs: fNext, rhs: bound, tolerance: tol });
 }
 
 const norm = (v: ArrayLike<number>): number => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
@@ -119,7 +92,7 @@ const norm = (v: ArrayLike<number>): number => Math.sqrt(Array.from(v).reduce((s
 export function theoryProblem(c: TheoryCase): { q: ExactQuadratic; rng: Rng; scale: ErrorScale } {
   const rng = Rng.seeded(c.seed);
   const q = exactQuadratic({ dim: c.dim, mu: c.L / c.kappa, L: c.L }, rng);
-  return { q, rng, scale: { L: c.L, kappa: c.kappa, minimumNorm: norm(q.minimum) } };
+  return { q, rng, scale: { dim: c.dim, L: c.L, kappa: c.kappa, minimumNorm: norm(q.minimum) } };
 }
 
 /** Runs the guard in theory mode on one case, checking both claims (`checkStep`) at every step. */
@@ -148,7 +121,7 @@ export function checkTheoryCase(c: TheoryCase, opts: TheoryOptions): E.Either<Vi
       const fNext = q.exactLoss(x);
       const checked = checkStep(scale, t, f, g2, fNext, beta);
       if (E.isLeft(checked)) return E.left({ ...checked.left, message: `${checked.left.message} (kept: ${report.winner})` });
-      beta = checked.right;
+      beta = checked.right.beta;
       if (informative(scale, f, g2)) informativeSteps += 1;
       if (report.winner === 'learned') learnedWins += 1;
       f = fNext;
