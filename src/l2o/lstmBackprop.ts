@@ -17,10 +17,14 @@ import { unflattenWeights, type GateWeights, type L2OArchitecture } from './weig
 /** Gate order of the packed rows: the three sigmoid gates, then the candidate g. */
 const PACKED_GATES = ['i', 'f', 'o', 'g'] as const;
 
-/** One layer: W = [W_x | W_h] per gate block, [4H, in + H]; bias [4H, 1]; g's block doubled. */
+/**
+ * One layer: W = [W_x | W_h] per gate block, [4H, in + H]; bias [4H, 1]; g's block doubled.
+ * `wT` is Wᵀ for the forward product (absent in gradients).
+ */
 export interface PackedLayer {
   readonly w: tf.Tensor2D;
   readonly b: tf.Tensor2D;
+  readonly wT?: tf.Tensor2D;
 }
 export interface PackedWeights {
   readonly layers: readonly PackedLayer[];
@@ -36,7 +40,7 @@ export interface FMState {
 }
 
 interface LayerCache {
-  readonly z: tf.Tensor2D; // [in + H, d]: the layer's input stacked on h_prev
+  readonly zT: tf.Tensor2D; // [d, in + H]: the layer's input stacked on h_prev, transposed
   readonly act: tf.Tensor2D; // [4H, d]: i, f, o, (g + 1) / 2
   readonly cPrev: tf.Tensor2D; // belongs to the previous state
   readonly tc: tf.Tensor2D; // tanh(c)
@@ -56,10 +60,8 @@ export function packFM(arch: L2OArchitecture, list: readonly tf.Tensor[]): Packe
     const w = unflattenWeights(arch, list);
     const layers = w.layers.map((layer) => {
       const gates: Array<[GateWeights, number]> = PACKED_GATES.map((g) => [layer[g], gateScale(g)]);
-      return {
-        w: tf.concat(gates.map(([gw, s]) => tf.concat([gw.wx.transpose(), gw.wh.transpose()], 1).mul(s)), 0) as tf.Tensor2D,
-        b: tf.concat(gates.map(([gw, s]) => gw.b.mul(s)), 0).reshape([4 * arch.hidden, 1]) as tf.Tensor2D,
-      };
+      const w = tf.concat(gates.map(([gw, s]) => tf.concat([gw.wx.transpose(), gw.wh.transpose()], 1).mul(s)), 0) as tf.Tensor2D;
+      return { w, wT: w.transpose() as tf.Tensor2D, b: tf.concat(gates.map(([gw, s]) => gw.b.mul(s)), 0).reshape([4 * arch.hidden, 1]) as tf.Tensor2D };
     });
     return { layers, headW: w.head.w.transpose() as tf.Tensor2D, headB: w.head.b.reshape([1, 1]) as tf.Tensor2D };
   });
@@ -115,28 +117,30 @@ export function forwardFM(p: PackedWeights, arch: L2OArchitecture, grads: tf.Ten
     const layers: LayerCache[] = [];
     p.layers.forEach((layer, l) => {
       const cPrev = state.c[l]!;
-      const z = tf.concat([input, state.h[l]!], 0) as tf.Tensor2D;
-      const act = tf.matMul(layer.w, z).add(layer.b).sigmoid() as tf.Tensor2D;
+      // [d, K]·[K, 4H] then a transpose: the wasm matMul is slow when its right operand is the
+      // big one (it repacks it at every call) and fast with a small, reused right operand.
+      const zT = tf.concat([input, state.h[l]!], 0).transpose() as tf.Tensor2D;
+      const act = tf.matMul(zT, layer.wT!).transpose().add(layer.b).sigmoid() as tf.Tensor2D;
       const g = rows(act, 3 * H, H).mul(2).sub(1);
       const cNext = rows(act, H, H).mul(cPrev).add(rows(act, 0, H).mul(g)) as tf.Tensor2D;
       const tc = tanh(cNext);
       const hNext = rows(act, 2 * H, H).mul(tc) as tf.Tensor2D;
       h.push(hNext);
       c.push(cNext);
-      layers.push({ z, act, cPrev, tc });
+      layers.push({ zT, act, cPrev, tc });
       input = hNext;
     });
     const update = tf.matMul(p.headW, input).add(p.headB).reshape([d]).mul(arch.outScale) as tf.Tensor1D;
     out = { update, state: { h, c }, cache: { layers, hTop: input } };
     for (const t of [update, ...h, ...c]) tf.keep(t);
-    for (const lc of layers) for (const t of [lc.z, lc.act, lc.tc]) tf.keep(t);
+    for (const lc of layers) for (const t of [lc.zT, lc.act, lc.tc]) tf.keep(t);
   });
   return out!;
 }
 
 /** Frees a cache's own tensors (cPrev and hTop belong to the states). */
 export function disposeCache(cache: StepCache): void {
-  for (const lc of cache.layers) disposeAll([lc.z, lc.act, lc.tc]);
+  for (const lc of cache.layers) disposeAll([lc.zT, lc.act, lc.tc]);
 }
 
 /**
@@ -157,7 +161,7 @@ export function backwardFM(p: PackedWeights, arch: L2OArchitecture, cache: StepC
     const dhPrev: tf.Tensor2D[] = [];
     const dcPrev: tf.Tensor2D[] = [];
     for (let l = p.layers.length - 1; l >= 0; l--) {
-      const { z, act, cPrev, tc } = cache.layers[l]!;
+      const { zT, act, cPrev, tc } = cache.layers[l]!;
       const dh = dNext === undefined ? dhAbove : (dhAbove.add(dNext.h[l]!) as tf.Tensor2D);
       const i = rows(act, 0, H);
       const g = rows(act, 3 * H, H).mul(2).sub(1);
@@ -167,11 +171,9 @@ export function backwardFM(p: PackedWeights, arch: L2OArchitecture, cache: StepC
       const dAct = tf.concat([dc.mul(g), dc.mul(cPrev), dh.mul(tc), dc.mul(i).mul(2)], 0);
       const dPre = dAct.mul(act.sub(act.square())) as tf.Tensor2D; // [4H, d]
       const layer = p.layers[l]!;
-      layerGrads[l] = { w: tf.matMul(dPre, z.transpose()) as tf.Tensor2D, b: dPre.sum(1).reshape([4 * H, 1]) as tf.Tensor2D };
-      const inputs = z.shape[0] - H;
-      // One product for both parts: a matMul with a [4H, d] right operand costs about the same
-      // whatever its row count, so two smaller products would cost twice.
-      const dz = tf.matMul(layer.w.transpose(), dPre) as tf.Tensor2D; // [in + H, d]
+      layerGrads[l] = { w: tf.matMul(dPre, zT) as tf.Tensor2D, b: dPre.sum(1).reshape([4 * H, 1]) as tf.Tensor2D };
+      const inputs = zT.shape[1] - H;
+      const dz = tf.matMul(dPre.transpose(), layer.w).transpose() as tf.Tensor2D; // [in + H, d], as in the forward pass
       dhPrev[l] = rows(dz, inputs, H);
       dcPrev[l] = dc.mul(rows(act, H, H)) as tf.Tensor2D;
       if (l > 0) dhAbove = rows(dz, 0, inputs);
@@ -184,7 +186,7 @@ export function backwardFM(p: PackedWeights, arch: L2OArchitecture, cache: StepC
 }
 
 export function packedTensors(p: PackedWeights): tf.Tensor[] {
-  return [...p.layers.flatMap((l) => [l.w, l.b]), p.headW, p.headB];
+  return [...p.layers.flatMap((l) => (l.wT ? [l.w, l.b, l.wT] : [l.w, l.b])), p.headW, p.headB];
 }
 
 /** Elementwise sum of two packed gradients (fresh tensors). */
