@@ -78,6 +78,20 @@ describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
     disposeAll([x0, s1]);
   });
 
+  it('restarts a learned optimizer whose rollout went non-finite, whatever the state policy', () => {
+    // Offsets by call count: NaN, NaN, 1. Its own state after round 1 (calls = 1) would give NaN
+    // again; its reset state (calls = 2) gives +1.
+    const nanOnce = { ...scripted([NaN, NaN, 1]), reset: () => ({ calls: 2 }) };
+    const guard = lossGuard({ learned: erase(nanOnce), fallback: half, k: 1, m: 1 });
+    const x0 = tf.tensor1d([0]);
+    let [s, report] = mustRound(guard, centering, guard.init(x0), [targets(2), targets(2)]);
+    expect(report.winner).toBe('fallback');
+    expect(s.learned['calls']).toBe(2); // reset, not the rollout's own state
+    [s, report] = mustRound(guard, centering, s, [targets(2), targets(2)]);
+    expect(report).toMatchObject({ winner: 'learned', l2oLoss: 0 }); // from x = 1, +1 lands on the target
+    disposeAll([x0, s]);
+  });
+
   it('picks the learned candidate when only the fallback is non-finite', () => {
     const guard = lossGuard({ learned: erase(scripted([1])), fallback: erase(sgd({ lr: Infinity })), k: 1, m: 1 });
     const x0 = tf.tensor1d([0]);

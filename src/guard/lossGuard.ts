@@ -126,12 +126,15 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       const keepOrReset = (opt: AnyOptimizer, own: StateRecord, isWinner: boolean) =>
         isWinner || statePolicy === 'keep' ? own : resetState(opt, chosen.x, own);
       const [k, m] = nextKM(s, losses.learned, losses.fallback);
+      const learnedFinite = losses.learned !== null && Number.isFinite(mean(losses.learned));
       const learnedWon = winner === 'learned';
       const lostInRow = !probe ? s.lostInRow : learnedWon ? 0 : s.lostInRow + 1;
       const next: LossGuardState = {
         x: chosen.x,
         step: s.step + s.k,
-        learned: cand.learned ? keepOrReset(learned, cand.learned.opt, learnedWon) : s.learned,
+        // A rollout that went non-finite leaves a state that can never recover (NaN in an
+        // LSTM's cells stays NaN): it restarts from the chosen point whatever the policy.
+        learned: !cand.learned ? s.learned : learnedFinite ? keepOrReset(learned, cand.learned.opt, learnedWon) : resetState(learned, chosen.x, cand.learned.opt),
         fallback: keepOrReset(fallback, cand.fallback.opt, winner === 'fallback'),
         anchor: cand.anchor,
         k,
