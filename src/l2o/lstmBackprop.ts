@@ -19,7 +19,7 @@ const PACKED_GATES = ['i', 'f', 'o', 'g'] as const;
 
 /**
  * One layer: W = [W_x | W_h] per gate block, [4H, in + H]; bias [4H, 1]; g's block doubled.
- * `wT` is Wᵀ for the forward product (absent in gradients).
+ * `wT` is Wᵀ for the backward product (absent in gradients).
  */
 export interface PackedLayer {
   readonly w: tf.Tensor2D;
@@ -40,7 +40,7 @@ export interface FMState {
 }
 
 interface LayerCache {
-  readonly zT: tf.Tensor2D; // [d, in + H]: the layer's input stacked on h_prev, transposed
+  readonly z: tf.Tensor2D; // [in + H, d]: the layer's input stacked on h_prev
   readonly act: tf.Tensor2D; // [4H, d]: i, f, o, (g + 1) / 2
   readonly cPrev: tf.Tensor2D; // belongs to the previous state
   readonly tc: tf.Tensor2D; // tanh(c)
@@ -104,6 +104,27 @@ export function zeroFMState(arch: L2OArchitecture, d: number): FMState {
 const tanh = (x: tf.Tensor): tf.Tensor2D => x.mul(2).sigmoid().mul(2).sub(1) as tf.Tensor2D;
 const rows = (t: tf.Tensor2D, from: number, count: number): tf.Tensor2D => t.slice([from, 0], [count, t.shape[1]]);
 
+/** The cell of one layer from its pre-activations [4H, d]: gates, c, tanh c and h. */
+function cellForward(H: number, pre: tf.Tensor2D, bias: tf.Tensor2D, cPrev: tf.Tensor2D) {
+  const act = pre.add(bias).sigmoid() as tf.Tensor2D;
+  const g = rows(act, 3 * H, H).mul(2).sub(1);
+  const c = rows(act, H, H).mul(cPrev).add(rows(act, 0, H).mul(g)) as tf.Tensor2D;
+  const tc = tanh(c);
+  return { act, c, tc, h: rows(act, 2 * H, H).mul(tc) as tf.Tensor2D };
+}
+
+/** The cell's backward pass: dPre [4H, d] and the adjoint of cPrev. */
+function cellBackward(H: number, act: tf.Tensor2D, tc: tf.Tensor2D, cPrev: tf.Tensor2D, dh: tf.Tensor2D, dhNext: tf.Tensor2D | undefined, dcNext: tf.Tensor2D | undefined) {
+  const dhAll = dhNext === undefined ? dh : dh.add(dhNext);
+  const i = rows(act, 0, H);
+  const g = rows(act, 3 * H, H).mul(2).sub(1);
+  const dcFromH = dhAll.mul(rows(act, 2 * H, H)).mul(tc.square().neg().add(1));
+  const dc = dcNext === undefined ? dcFromH : dcFromH.add(dcNext);
+  // d(act) per block: i, f, o, and 2·dg for the doubled candidate rows; then σ'.
+  const dAct = tf.concat([dc.mul(g), dc.mul(cPrev), dhAll.mul(tc), dc.mul(i).mul(2)], 0);
+  return { dPre: dAct.mul(act.sub(act.square())) as tf.Tensor2D, dcPrev: dc.mul(rows(act, H, H)) as tf.Tensor2D };
+}
+
 /** One step: the update s·out (length d), the next state and the cache for `backwardFM`. */
 export function forwardFM(p: PackedWeights, arch: L2OArchitecture, grads: tf.Tensor1D, state: FMState): { update: tf.Tensor1D; state: FMState; cache: StepCache } {
   const H = arch.hidden;
@@ -117,30 +138,25 @@ export function forwardFM(p: PackedWeights, arch: L2OArchitecture, grads: tf.Ten
     const layers: LayerCache[] = [];
     p.layers.forEach((layer, l) => {
       const cPrev = state.c[l]!;
-      // [d, K]·[K, 4H] then a transpose: the wasm matMul is slow when its right operand is the
-      // big one (it repacks it at every call) and fast with a small, reused right operand.
-      const zT = tf.concat([input, state.h[l]!], 0).transpose() as tf.Tensor2D;
-      const act = tf.matMul(zT, layer.wT!).transpose().add(layer.b).sigmoid() as tf.Tensor2D;
-      const g = rows(act, 3 * H, H).mul(2).sub(1);
-      const cNext = rows(act, H, H).mul(cPrev).add(rows(act, 0, H).mul(g)) as tf.Tensor2D;
-      const tc = tanh(cNext);
-      const hNext = rows(act, 2 * H, H).mul(tc) as tf.Tensor2D;
+      const z = tf.concat([input, state.h[l]!], 0) as tf.Tensor2D;
+      const pre = tf.matMul(layer.w, z) as tf.Tensor2D;
+      const { act, c: cNext, tc, h: hNext } = cellForward(H, pre, layer.b, cPrev);
       h.push(hNext);
       c.push(cNext);
-      layers.push({ zT, act, cPrev, tc });
+      layers.push({ z, act, cPrev, tc });
       input = hNext;
     });
     const update = tf.matMul(p.headW, input).add(p.headB).reshape([d]).mul(arch.outScale) as tf.Tensor1D;
     out = { update, state: { h, c }, cache: { layers, hTop: input } };
     for (const t of [update, ...h, ...c]) tf.keep(t);
-    for (const lc of layers) for (const t of [lc.zT, lc.act, lc.tc]) tf.keep(t);
+    for (const lc of layers) for (const t of [lc.z, lc.act, lc.tc]) tf.keep(t);
   });
   return out!;
 }
 
 /** Frees a cache's own tensors (cPrev and hTop belong to the states). */
 export function disposeCache(cache: StepCache): void {
-  for (const lc of cache.layers) disposeAll([lc.zT, lc.act, lc.tc]);
+  for (const lc of cache.layers) disposeAll([lc.z, lc.act, lc.tc]);
 }
 
 /**
@@ -161,21 +177,16 @@ export function backwardFM(p: PackedWeights, arch: L2OArchitecture, cache: StepC
     const dhPrev: tf.Tensor2D[] = [];
     const dcPrev: tf.Tensor2D[] = [];
     for (let l = p.layers.length - 1; l >= 0; l--) {
-      const { zT, act, cPrev, tc } = cache.layers[l]!;
-      const dh = dNext === undefined ? dhAbove : (dhAbove.add(dNext.h[l]!) as tf.Tensor2D);
-      const i = rows(act, 0, H);
-      const g = rows(act, 3 * H, H).mul(2).sub(1);
-      const dcFromH = dh.mul(rows(act, 2 * H, H)).mul(tc.square().neg().add(1));
-      const dc = dNext === undefined ? dcFromH : dcFromH.add(dNext.c[l]!);
-      // d(act) per block: i, f, o, and 2·dg for the doubled candidate rows; then σ'.
-      const dAct = tf.concat([dc.mul(g), dc.mul(cPrev), dh.mul(tc), dc.mul(i).mul(2)], 0);
-      const dPre = dAct.mul(act.sub(act.square())) as tf.Tensor2D; // [4H, d]
+      const { z, act, cPrev, tc } = cache.layers[l]!;
+      const cell = cellBackward(H, act, tc, cPrev, dhAbove, dNext?.h[l], dNext?.c[l]);
+      const dPre = cell.dPre; // [4H, d]
       const layer = p.layers[l]!;
-      layerGrads[l] = { w: tf.matMul(dPre, zT) as tf.Tensor2D, b: dPre.sum(1).reshape([4 * H, 1]) as tf.Tensor2D };
-      const inputs = zT.shape[1] - H;
-      const dz = tf.matMul(dPre.transpose(), layer.w).transpose() as tf.Tensor2D; // [in + H, d], as in the forward pass
+      // Untransposed products only (a transposed operand makes the wasm matMul ~6× slower).
+      layerGrads[l] = { w: tf.matMul(dPre, z.transpose()) as tf.Tensor2D, b: dPre.sum(1).reshape([4 * H, 1]) as tf.Tensor2D };
+      const inputs = z.shape[0] - H;
+      const dz = tf.matMul(layer.wT!, dPre) as tf.Tensor2D; // [in + H, d]
       dhPrev[l] = rows(dz, inputs, H);
-      dcPrev[l] = dc.mul(rows(act, H, H)) as tf.Tensor2D;
+      dcPrev[l] = cell.dcPrev;
       if (l > 0) dhAbove = rows(dz, 0, inputs);
     }
     result = { grads: { layers: layerGrads, headW, headB }, dPrev: needState ? { h: dhPrev, c: dcPrev } : undefined };
