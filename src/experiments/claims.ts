@@ -28,8 +28,8 @@ export interface Results {
   readonly runs: ReadonlyMap<string, readonly RunResult[]>;
 }
 
-/** The early steps at which the learned optimizer's lead is measured (paper §4.1: "between steps 0 and 100"). */
-export const EARLY_STEPS = [100, 200] as const;
+/** The early phase in which the learned optimizer's lead is measured (paper §4.1: "between steps 0 and 100"). */
+export const EARLY_END = 100;
 /** Share of the horizon that counts as late training. */
 export const LATE_FRACTION = 0.1;
 
@@ -51,7 +51,11 @@ function need(r: Results, ids: readonly string[]): { ok: true; runs: RunResult[]
   return missing.length > 0 ? { ok: false, missing } : { ok: true, runs };
 }
 
-const earlySteps = (r: Results): number[] => EARLY_STEPS.filter((s) => s <= r.horizon);
+/** The steps up to EARLY_END at which all of `runs` evaluated. */
+const earlySteps = (r: Results, runs: readonly RunResult[]): number[] => commonSteps(runs, r.grid.filter((s) => s <= EARLY_END));
+/** Σ over `steps` of mean(a) − mean(b): the area between two curves (positive when b is lower). */
+const gap = (steps: readonly number[], a: readonly RunResult[], b: readonly RunResult[]): number =>
+  steps.reduce((acc, s) => acc + statsExactlyAt(a, s)!.mean - statsExactlyAt(b, s)!.mean, 0);
 const meanAt = (runs: readonly RunResult[], step: number): number => statsAt(runs, step)?.mean ?? NaN;
 const finalStats = (r: Results, runs: readonly RunResult[]): Stats => statsAt(runs, r.horizon) ?? { mean: NaN, min: NaN, max: NaN, values: [] };
 /** Mean over seeds of each seed's mean evaluated loss over the last LATE_FRACTION of the horizon. */
@@ -69,15 +73,19 @@ const stepsText = (xs: readonly number[]): string => (xs.length <= 6 ? xs.join('
 const SRC = { s41: 'paper §4.1', s4: 'paper §4, §5', ood: 'paper §4.3-4.5', s42: 'paper §4.2', s46: 'paper §4.6', appH: 'paper §4.2, App. H', ours: 'ALGORITHMS §4b (this project)' };
 
 function l2oEarly(r: Results): Claim {
-  const statement = `L2O's mean loss is below SGDnm's early (steps ${EARLY_STEPS.join(', ')}) in distribution`;
+  const statement = `L2O's mean loss is below SGDnm's early (logged steps up to ${EARLY_END}) in distribution`;
   const got = need(r, ['l2o', 'sgd']);
   if (!got.ok) return notMeasured('l2o-early', SRC.s41, statement, got.missing);
   const [l2o, sgd] = got.runs as [RunResult[], RunResult[]];
-  const steps = earlySteps(r);
-  const wins = steps.filter((s) => meanAt(l2o, s) < meanAt(sgd, s));
-  const verdict: Verdict = steps.length === 0 ? 'not measured' : wins.length === steps.length ? 'supported' : wins.length === 0 ? 'contradicted' : 'partly';
-  const measured = steps.map((s) => `step ${s}: L2O ${fmt(meanAt(l2o, s))} vs SGDnm ${fmt(meanAt(sgd, s))}`).join('; ');
-  return claim('l2o-early', SRC.s41, statement, verdict, measured, Object.fromEntries(steps.flatMap((s) => [[`l2o@${s}`, num(meanAt(l2o, s))], [`sgd@${s}`, num(meanAt(sgd, s))]])));
+  const steps = earlySteps(r, [...l2o, ...sgd]);
+  const below = steps.filter((s) => statsExactlyAt(l2o, s)!.mean < statsExactlyAt(sgd, s)!.mean);
+  const share = below.length / steps.length;
+  const verdict: Verdict = steps.length === 0 ? 'not measured' : share >= 0.75 ? 'supported' : share <= 0.25 ? 'contradicted' : 'partly';
+  const last = steps[steps.length - 1] ?? NaN;
+  const measured =
+    `L2O below SGDnm at ${below.length} of ${steps.length} logged steps up to ${EARLY_END}; mean gap SGDnm − L2O ${fmt(gap(steps, sgd, l2o) / steps.length)}; ` +
+    `step ${last}: L2O ${fmt(meanAt(l2o, last))} vs SGDnm ${fmt(meanAt(sgd, last))}`;
+  return claim('l2o-early', SRC.s41, statement, verdict, measured, { earlySteps: steps.length, l2oBelow: below.length, meanGap: num(gap(steps, sgd, l2o) / steps.length), [`l2o@${last}`]: num(meanAt(l2o, last)), [`sgd@${last}`]: num(meanAt(sgd, last)) });
 }
 
 function l2oLate(r: Results): Claim {
@@ -128,17 +136,16 @@ function bestOfBoth(r: Results, guard = 'lgl2o', label = 'LGL2O'): Claim {
 }
 
 function gl2oEarly(r: Results): Claim {
-  const statement = "GL2O loses much (over half) of L2O's early lead over SGDnm (step 100)";
+  const statement = `GL2O loses much (over half) of L2O's early lead over SGDnm (area between the curves, logged steps up to ${EARLY_END})`;
   const got = need(r, ['gl2o', 'l2o', 'sgd']);
   if (!got.ok) return notMeasured('gl2o-early', SRC.s41, statement, got.missing);
   const [gl2o, l2o, sgd] = got.runs as [RunResult[], RunResult[], RunResult[]];
-  const s = EARLY_STEPS[0];
-  const [g, l, f] = [meanAt(gl2o, s), meanAt(l2o, s), meanAt(sgd, s)];
-  const lead = f - l;
-  const kept = (f - g) / lead;
-  const numbers = { [`gl2o@${s}`]: num(g), [`l2o@${s}`]: num(l), [`sgd@${s}`]: num(f), keptShare: num(kept) };
-  const text = `step ${s}: GL2O ${fmt(g)}, L2O ${fmt(l)}, SGDnm ${fmt(f)}`;
-  if (!(lead > 0)) return claim('gl2o-early', SRC.s41, statement, 'not applicable', `${text}: L2O has no lead to lose`, numbers);
+  const steps = earlySteps(r, [...gl2o, ...l2o, ...sgd]);
+  const lead = gap(steps, sgd, l2o);
+  const kept = gap(steps, sgd, gl2o) / lead;
+  const numbers = { earlySteps: steps.length, l2oLead: num(lead), gl2oLead: num(gap(steps, sgd, gl2o)), keptShare: num(kept) };
+  const text = `over ${steps.length} logged steps up to ${EARLY_END}: Σ(SGDnm − L2O) ${fmt(lead)}, Σ(SGDnm − GL2O) ${fmt(gap(steps, sgd, gl2o))}`;
+  if (!(lead > 0)) return claim('gl2o-early', SRC.s41, statement, steps.length ? 'not applicable' : 'not measured', `${text}: L2O has no lead to lose`, numbers);
   const verdict: Verdict = kept < 0.5 ? 'supported' : kept < 0.9 ? 'partly' : 'contradicted';
   return claim('gl2o-early', SRC.s41, statement, verdict, `${text}: GL2O keeps ${pct(kept)} of L2O's lead`, numbers);
 }
@@ -220,7 +227,7 @@ function kmStability(r: Results): Claim {
 }
 
 function anchored(r: Results): Claim {
-  const statement = "The anchored LGL2O's mean loss is at or below SGDnm's at every logged step and keeps at least half of L2O's early lead (steps 100, 200)";
+  const statement = `The anchored LGL2O's mean loss is at or below SGDnm's at every logged step and keeps at least half of L2O's early lead (area, logged steps up to ${EARLY_END})`;
   const got = need(r, ['lgl2o-anchor', 'sgd', 'l2o']);
   if (!got.ok) return notMeasured('anchored', SRC.ours, statement, got.missing);
   const [a, sgd, l2o] = got.runs as [RunResult[], RunResult[], RunResult[]];
@@ -230,15 +237,13 @@ function anchored(r: Results): Claim {
   const spread = everyStep(steps, (s) => !(at(a, s).mean <= at(sgd, s).max));
   const excess = steps.map((s) => at(a, s).mean / at(sgd, s).mean - 1);
   const worst = Math.max(...excess);
-  const leads = earlySteps(r).map((s) => {
-    const [m, l, f] = [meanAt(a, s), meanAt(l2o, s), meanAt(sgd, s)];
-    return { s, kept: f - l > 0 ? (f - m) / (f - l) : NaN, m, l, f };
-  });
-  const withLead = leads.filter((x) => Number.isFinite(x.kept));
-  const keeps = withLead.every((x) => x.kept >= 0.5);
+  const early = earlySteps(r, [...a, ...sgd, ...l2o]);
+  const lead = gap(early, sgd, l2o);
+  const kept = lead > 0 ? gap(early, sgd, a) / lead : NaN;
+  const keeps = !(lead > 0) || kept >= 0.5;
   const below = strict.violations.length === 0;
   const verdict: Verdict = steps.length === 0 ? 'not measured' : below && keeps ? 'supported' : (spread.violations.length === 0 && keeps) || below ? 'partly' : 'contradicted';
-  const leadText = withLead.length === 0 ? 'L2O has no early lead here' : withLead.map((x) => `step ${x.s}: anchored ${fmt(x.m)} (L2O ${fmt(x.l)}, SGDnm ${fmt(x.f)}) keeps ${pct(x.kept)} of the lead`).join('; ');
+  const leadText = lead > 0 ? `keeps ${pct(kept)} of L2O's early lead (Σ over ${early.length} logged steps up to ${EARLY_END}: SGDnm − anchored ${fmt(gap(early, sgd, a))}, SGDnm − L2O ${fmt(lead)})` : 'L2O has no early lead here';
   const measured =
     `above SGDnm's mean at ${strict.violations.length} of ${steps.length} logged steps${strict.violations.length ? ` (${stepsText(strict.violations)}; worst +${pct(worst)}; above SGDnm's seed max at ${spread.violations.length})` : ''}; ${leadText}`;
   return claim('anchored', SRC.ours, statement, verdict, measured, {
@@ -246,7 +251,8 @@ function anchored(r: Results): Claim {
     aboveSgdMean: strict.violations.length,
     aboveSgdMax: spread.violations.length,
     worstExcess: num(worst),
-    ...Object.fromEntries(leads.map((x) => [`leadKept@${x.s}`, num(x.kept)])),
+    l2oLead: num(lead),
+    leadKept: num(kept),
   });
 }
 
