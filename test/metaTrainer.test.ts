@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { evaluateL2O, MetaTrainer, type MetaEvent, type MetaTrainSettings } from
 import { flattenWeights } from '../src/l2o/weights.js';
 import { leastSquares } from '../src/optimizee/quadratic.js';
 import { disposeAll } from '../src/tensor/state.js';
+import { cliInProcess } from './cliProcess.js';
 
 const SETTINGS: MetaTrainSettings = {
   task: 'quadratic',
@@ -34,7 +35,7 @@ const SETTINGS: MetaTrainSettings = {
 const data = leastSquaresData({ dim: 10, count: 2000, noise: 0.1 }, 3);
 const objective = leastSquares(10);
 const splits = { train: data.train, evaluation: data.test };
-const PROVENANCE = { command: 'test', backend: 'wasm', versions: {} };
+const PROVENANCE = { command: 'test', resumedWith: [], backend: 'wasm', versions: {} };
 
 function newTrainer(settings: MetaTrainSettings): MetaTrainer {
   const w0 = MetaTrainer.randomInitialWeights(settings);
@@ -120,5 +121,50 @@ describe('MetaTrainer', () => {
     expect(E.isLeft(point) && point.left.message).toMatch(/meta\.resume\.adam\.m: expected shape \[\d+\], got \[2\]/);
     disposeAll(weights);
     trainer.dispose();
+  });
+});
+
+describe('lgl2o meta-train', () => {
+  const read = (dir: string) =>
+    readFileSync(join(dir, 'meta.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const { wallMs: _w, ...rest } = JSON.parse(l) as MetaEvent;
+        return rest;
+      });
+  const flags = ['--task', 'quadratic', '--rollout', '10', '--truncation', '5', '--eval-every', '4', '--eval-steps', '10', '--meta-lr', '0.01'];
+
+  it('--resume continues a run from last.json, cutting the log back, with the same numbers as one run', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lgl2o-meta-cli-'));
+    const straight = join(root, 'straight');
+    const split = join(root, 'split');
+    expect((await cliInProcess(['--quiet', 'meta-train', ...flags, '--meta-steps', '12', '--out', straight])).code).toBe(0);
+    expect((await cliInProcess(['--quiet', 'meta-train', ...flags, '--meta-steps', '6', '--out', split])).code).toBe(0);
+    // an interruption after last.json was written leaves later lines (and half a line) behind
+    appendFileSync(join(split, 'meta.ndjson'), '{"metaStep":7,"metaLoss":1}\n{"metaSt');
+    const resumed = await cliInProcess(['--quiet', 'meta-train', '--resume', split, '--meta-steps', '12']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(read(split)).toEqual(read(straight));
+    const last = JSON.parse(readFileSync(join(split, 'last.json'), 'utf8')) as { meta: { metaTraining: { command: string; resumedWith: string[] } } };
+    expect(last.meta.metaTraining.command).toMatch(/^lgl2o .*meta-train .*--meta-steps 6/);
+    expect(last.meta.metaTraining.resumedWith).toHaveLength(1);
+    // a finished best.json is a checkpoint the run command accepts
+    const run = await cliInProcess(['--quiet', 'run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', join(straight, 'best.json'), '--steps', '5', '--out', join(root, 'run')]);
+    expect(run.code, run.stderr).toBe(0);
+  });
+
+  it('refuses an output directory that holds another run, and flags that would change a resumed run', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'lgl2o-meta-cli-')), 'run');
+    expect((await cliInProcess(['--quiet', 'meta-train', ...flags, '--meta-steps', '2', '--out', dir])).code).toBe(0);
+    const again = await cliInProcess(['--quiet', 'meta-train', ...flags, '--meta-steps', '2', '--out', dir]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/--out .*holds another meta-training run/);
+    const changed = await cliInProcess(['--quiet', 'meta-train', '--resume', dir, '--meta-lr', '0.1']);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toMatch(/drop --meta-lr/);
+    const badRollout = await cliInProcess(['--quiet', 'meta-train', '--task', 'quadratic', '--rollout', '30', '--truncation', '20', '--out', `${dir}-2`]);
+    expect(badRollout.code).toBe(2);
+    expect(badRollout.stderr).toMatch(/rollout 30: must be a multiple of --truncation 20/);
   });
 });

@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../../src/l2o/checkpoint.js';
-import { loadResumePoint } from '../../src/l2o/metaCheckpoint.js';
+import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/l2o/metaCheckpoint.js';
 import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/l2o/metaTrain.js';
 import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/l2o/metaTrainer.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, flattenWeights } from '../../src/l2o/weights.js';
@@ -57,9 +57,33 @@ function checkSettings(s: MetaTrainSettings): void {
 /** Flags that may go with --resume: --meta-steps extends (or shortens) the run. */
 const RESUME_FLAGS = new Set(['resume', 'metaSteps', 'data']);
 
-function provenance(backend: string) {
+/** The command that starts a run with these settings, every setting spelled out. */
+export function commandFor(s: MetaTrainSettings, out: string): string {
+  const flags = [
+    ['--task', s.task],
+    ['--meta-steps', s.metaSteps],
+    ['--rollout', s.rollout],
+    ['--truncation', s.truncation],
+    ['--meta-lr', s.metaLr],
+    ['--clip', s.clip],
+    ['--meta-loss', s.lossKind],
+    ['--backward', s.backward],
+    ...(s.curriculum.length > 0 ? [['--curriculum', s.curriculum.map((c) => `${c.from}:${c.rollout}`).join(',')]] : []),
+    ['--seed', s.seed],
+    ['--batch-size', s.batchSize],
+    ['--eval-every', s.evalEvery],
+    ['--eval-episodes', s.evalEpisodes],
+    ['--eval-steps', s.evalSteps],
+    ...(s.init !== null ? [['--init', s.init]] : []),
+    ['--out', out],
+  ];
+  return ['lgl2o meta-train', ...flags.map(([f, v]) => `${f} ${v}`)].join(' ');
+}
+
+function provenance(backend: string, command: string, history?: ResumePoint['history']): Provenance {
   return {
-    command: ['lgl2o', ...process.argv.slice(2)].join(' '),
+    command: history?.command ?? command,
+    resumedWith: history ? [...history.resumedWith, command] : [],
     backend,
     versions: { lgl2o: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
   };
@@ -72,13 +96,15 @@ function loadData(settings: MetaTrainSettings, dataDir: string | undefined) {
   return { objective, train: splits.train, evaluation: splits.validation ?? splits.test };
 }
 
-async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, backend: string, dataDir: string | undefined, resume: boolean): Promise<void> {
+async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, backend: string, dataDir: string | undefined, command: string, resume: boolean): Promise<void> {
   const { objective, train, evaluation } = loadData(settings, dataDir);
   let trainer: MetaTrainer;
+  let history: ResumePoint['history'] | undefined;
   if (resume) {
     const point = loadResumePoint(join(dir, META_FILES.last));
     if (E.isLeft(point)) throw point.left;
     trainer = new MetaTrainer(objective, { train, evaluation }, settings, { opt: point.right.opt, position: point.right.position });
+    history = point.right.history;
     truncateLog(join(dir, META_FILES.log), point.right.position.metaStep);
     if (!g.quiet) process.stderr.write(`lgl2o: resuming ${dir} at meta-step ${point.right.position.metaStep} of ${settings.metaSteps}\n`);
   } else {
@@ -101,7 +127,7 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const last = await runMetaTraining(trainer, { dir, provenance: provenance(backend), progress: g.progress, append: resume, signal: controller.signal });
+    const last = await runMetaTraining(trainer, { dir, provenance: provenance(backend, command, history), progress: g.progress, append: resume, signal: controller.signal });
     if (controller.signal.aborted) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, EXIT.interrupted);
     const best = trainer.best;
     const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
@@ -148,7 +174,8 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
       tf.dispose([point.right.opt.weights, point.right.opt.adam.m, point.right.opt.adam.v]);
       const saved = point.right.settings;
       const settings = cmd.getOptionValueSource('metaSteps') === 'cli' ? { ...saved, metaSteps: flags.metaSteps } : saved;
-      return run(settings, flags.resume, g, backend, flags.data, true);
+      const command = `lgl2o meta-train --resume ${flags.resume}${settings === saved ? '' : ` --meta-steps ${settings.metaSteps}`}`;
+      return run(settings, flags.resume, g, backend, flags.data, command, true);
     }
     if (flags.out === undefined) throw new CliError('--out <dir> is required (or --resume <dir>)');
     if (existsSync(join(flags.out, META_FILES.log)) && !flags.force) {
@@ -174,6 +201,6 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
     };
     checkSettings(settings);
     mkdirSync(flags.out, { recursive: true });
-    return run(settings, flags.out, g, backend, flags.data, false);
+    return run(settings, flags.out, g, backend, flags.data, commandFor(settings, flags.out), false);
   });
 }

@@ -60,11 +60,17 @@ const PositionCodec = strictObject(
   'TrainerPosition',
 );
 
-const ResumeMetaCodec = t.type({ metaTraining: t.type({ settings: t.unknown }), resume: t.type({ position: t.unknown, adam: t.unknown }) });
+const ResumeMetaCodec = t.type({
+  metaTraining: t.intersection([t.type({ settings: t.unknown }), t.partial({ command: t.string, resumedWith: t.array(t.string) })]),
+  resume: t.type({ position: t.unknown, adam: t.unknown }),
+});
 
 /** Provenance written with every meta-training checkpoint. */
 export interface Provenance {
+  /** The command that started the run. */
   readonly command: string;
+  /** The commands that resumed it, in order. */
+  readonly resumedWith: readonly string[];
   readonly backend: string;
   readonly versions: Record<string, string>;
 }
@@ -90,6 +96,8 @@ export function metaCheckpointJson(
 
 export interface ResumePoint {
   readonly settings: MetaTrainSettings;
+  /** The run's command and earlier resumes, as last.json records them (absent in older files). */
+  readonly history: { readonly command?: string; readonly resumedWith: readonly string[] };
   readonly position: TrainerPosition;
   /** The meta-optimizer state: weights and Adam moments (the caller owns the tensors). */
   readonly opt: MetaOptState;
@@ -109,9 +117,10 @@ export function loadResumePoint(path: string): E.Either<DecodeError, ResumePoint
             E.apS('settings', decodeWith(MetaTrainSettingsCodec, meta.metaTraining.settings, `${path} (meta.metaTraining.settings)`)),
             E.apS('position', decodeWith(PositionCodec, meta.resume.position, `${path} (meta.resume.position)`)),
             E.apS('adam', decodeState(meta.resume.adam, path, 'meta.resume.adam')),
+            E.apS('history', E.right({ ...(meta.metaTraining.command !== undefined ? { command: meta.metaTraining.command } : {}), resumedWith: meta.metaTraining.resumedWith ?? [] })),
           ),
         ),
-        E.chain(({ settings, position, adam }) => {
+        E.chain(({ settings, position, adam, history }) => {
           const weights = packWeights(flattenWeights(ck.weights));
           const template = { t: 0, m: weights, v: weights };
           const problems = stateProblems(template, adam, 'meta.resume.adam');
@@ -130,7 +139,7 @@ export function loadResumePoint(path: string): E.Either<DecodeError, ResumePoint
             return E.left(new DecodeError(path, ['meta.resume.adam: expected {t, m, v}']));
           }
           const opt: MetaOptState = { weights, adam: { t: step, m: m as tf.Tensor1D, v: v as tf.Tensor1D } };
-          return E.right({ settings, position, opt });
+          return E.right({ settings, position, opt, history });
         }),
       );
       release();

@@ -216,7 +216,8 @@ export class MetaTrainer {
     const metaStepNow = this.position.metaStep + 1;
     const lastStep = metaStepNow >= s.metaSteps;
     const diverged = !result.losses.every(Number.isFinite) || !Number.isFinite(result.metaLoss);
-    // A run ends at an episode boundary so that its last checkpoint can be resumed.
+    // A run ends at an episode boundary so that its last checkpoint can be resumed (cutting the
+    // episode short when the run's length is not a whole number of episodes).
     if (diverged || lastStep || this.window >= this.rollout / s.truncation) {
       disposeWindowStart(this.start);
       this.start = undefined;
@@ -234,7 +235,9 @@ export class MetaTrainer {
       wallMs: 0,
     };
     this.position = { ...this.position, metaStep: metaStepNow, episode: this.position.episode + (this.start === undefined ? 1 : 0) };
-    if (this.start === undefined && (metaStepNow >= this.position.nextEval || lastStep)) {
+    // Evaluations fall on the schedule only (not at a run's end), so that a run extended with
+    // --resume --meta-steps evaluates where a longer run would have.
+    if (this.start === undefined && metaStepNow >= this.position.nextEval) {
       const evaluation = this.evaluate();
       const best = this.position.best === null || evaluation.loss < this.position.best.evalLoss;
       let nextEval = this.position.nextEval;
