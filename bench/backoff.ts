@@ -59,7 +59,8 @@ function timeToTarget(backoff: number | undefined) {
   const seconds = (performance.now() - t0) / 1000;
   disposeAll(state);
   const reached = recent.length === 5 && recent.reduce((a, b) => a + b, 0) / 5 <= target;
-  return { backoff: backoff ?? 'off', reached, seconds, steps, rounds, probedRounds: probed, learnedWins };
+  const finalLoss = recent.reduce((a, b) => a + b, 0) / recent.length;
+  return { backoff: backoff ?? 'off', reached, seconds, steps, rounds, probedRounds: probed, learnedWins, finalLoss };
 }
 
 console.log(`conv-mnist (${objective.size} parameters), ${backend}, LGL2O k = m = 10, learned = ${checkpoint}, target loss ${target}`);
