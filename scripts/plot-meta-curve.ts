@@ -4,6 +4,9 @@
  * held-out evaluation loss at each evaluation.
  *
  *   npx tsx scripts/plot-meta-curve.ts --dir results/meta-A --out checkpoints/mlp-mnist.svg [--block 50]
+ *
+ * A run started with --init from another run's best.json at meta-step N: --before OTHER_DIR:N
+ * draws that run up to N first, and this one after it.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
@@ -15,22 +18,30 @@ import { lineFigureSpec, type Series } from '../src/report/figure.js';
 import { renderSvg } from '../streams/plot.js';
 
 const { values: args } = parseArgs({
-  options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' } },
+  options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' }, before: { type: 'string' } },
 });
 if (args.dir === undefined || args.out === undefined) throw new Error('usage: --dir RUN_DIR --out FILE.svg [--block N] [--title T] [--until META_STEP]');
 
 const Line = t.intersection([t.type({ metaStep: t.number, meanLoss: t.number }), t.partial({ evalLoss: t.number })]);
-const path = join(args.dir, 'meta.ndjson');
-const until = args.until === undefined ? Infinity : Number(args.until);
-const events = readFileSync(path, 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l, i) => {
-    const d = decodeWith(Line, JSON.parse(l), `${path}:${i + 1}`);
-    if (E.isLeft(d)) throw d.left;
-    return d.right;
-  })
-  .filter((e) => e.metaStep <= until);
+
+function readLog(dir: string, until: number) {
+  const path = join(dir, 'meta.ndjson');
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      const d = decodeWith(Line, JSON.parse(l), `${path}:${i + 1}`);
+      if (E.isLeft(d)) throw d.left;
+      return d.right;
+    })
+    .filter((e) => e.metaStep <= until);
+}
+
+const [beforeDir, beforeUntil] = args.before === undefined ? [undefined, 0] : [args.before.slice(0, args.before.lastIndexOf(':')), Number(args.before.slice(args.before.lastIndexOf(':') + 1))];
+const events = [
+  ...(beforeDir === undefined ? [] : readLog(beforeDir, beforeUntil)),
+  ...readLog(args.dir, args.until === undefined ? Infinity : Number(args.until)).map((e) => ({ ...e, metaStep: e.metaStep + beforeUntil })),
+];
 
 const block = Number(args.block);
 const blocks = new Map<number, number[]>();
@@ -39,13 +50,13 @@ for (const e of events) {
   blocks.set(k, [...(blocks.get(k) ?? []), e.meanLoss]);
 }
 const metaSeries: Series = {
-  name: `meta-loss per term (${block}-step blocks)`,
+  name: 'meta-loss per term',
   points: [...blocks.entries()].map(([x, v]) => ({ x, mean: v.reduce((a, b) => a + b, 0) / v.length, min: Math.min(...v), max: Math.max(...v) })),
 };
 const evalSeries: Series = {
   name: 'evaluation loss',
   points: events.filter((e) => e.evalLoss !== undefined && Number.isFinite(e.evalLoss)).map((e) => ({ x: e.metaStep, mean: e.evalLoss!, min: e.evalLoss!, max: e.evalLoss! })),
 };
-const spec = lineFigureSpec({ title: args.title ?? `meta-training: ${args.dir}`, xTitle: 'meta-step', yTitle: 'loss', series: [metaSeries, evalSeries], logY: true });
+const spec = lineFigureSpec({ title: args.title ?? `meta-training: ${args.dir}`, xTitle: `meta-step (meta-loss: mean and min–max over blocks of ${block})`, yTitle: 'loss', series: [metaSeries, evalSeries], logY: true });
 writeFileSync(args.out, await renderSvg(spec));
 process.stderr.write(`wrote ${args.out} (${events.length} meta-steps)\n`);
