@@ -1,6 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { defaultCheckpointPath } from '../src/paths.js';
 import { decodeWith, parseJson } from '../src/config/decode.js';
 import { fmt } from '../src/experiments/claims.js';
 import { formatDuration } from '../src/experiments/eta.js';
@@ -62,6 +64,13 @@ function readManifest(dir: string): Manifest | undefined {
   return m.right;
 }
 
+/** SHA-256 of the learned optimizer's checkpoint file (none for `random:SEED` or a missing file). */
+export function checkpointSha256(l2o: string): string | undefined {
+  if (/^random:\d+$/.test(l2o)) return undefined;
+  const path = l2o === 'default' ? defaultCheckpointPath() : l2o;
+  return existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : undefined;
+}
+
 /** Checks or writes DIR/experiment.json: a rerun must ask for the same experiment (more seeds are fine). */
 function checkManifest(dir: string, now: Manifest): void {
   const path = join(dir, 'experiment.json');
@@ -118,6 +127,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
   const planned = planRuns(setting, params);
   let ran = 0;
   let skipped = 0;
+  const sha = saved ? saved.l2oSha256 : checkpointSha256(params.l2o);
   if (!o.reportOnly) {
     checkManifest(o.outDir, {
       setting: setting.id,
@@ -126,6 +136,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
       l2o: params.l2o,
       trainSubset: params.trainSubset,
       ...(params.dataDir !== undefined ? { dataDir: params.dataDir } : {}),
+      ...(sha !== undefined ? { l2oSha256: sha } : {}),
       command: o.commandLine,
       createdAt: new Date().toISOString(),
     });
@@ -138,7 +149,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
     }
   }
   const commandLine = saved?.command ?? o.commandLine;
-  return { ...(await writeReport({ ...o, params, commandLine }, planned)), ran, skipped };
+  return { ...(await writeReport({ ...o, params, commandLine }, planned, sha ?? readManifest(o.outDir)?.l2oSha256)), ran, skipped };
 }
 
 async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[]): Promise<{ ran: number; skipped: number }> {
@@ -237,11 +248,11 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
 }
 
 /** Reads the runs that are done and writes DIR/claims.md, claims.json, curves.json and the figures. */
-async function writeReport(o: ExperimentOptions, planned: readonly PlannedRun[]): Promise<Omit<ExperimentOutcome, 'ran' | 'skipped'>> {
+async function writeReport(o: ExperimentOptions, planned: readonly PlannedRun[], l2oSha256: string | undefined): Promise<Omit<ExperimentOutcome, 'ran' | 'skipped'>> {
   const results = collectResults(o.outDir, o.setting, o.params.steps, planned);
   if (results.runs.size === 0) throw new ExperimentError(`${o.outDir}: no finished runs to report on`, 1);
   const seeds = seedList(o.params.seeds);
-  const report = buildReport(results, { seeds, l2o: o.params.l2o, trainSubset: o.params.trainSubset, command: o.commandLine });
+  const report = buildReport(results, { seeds, l2o: o.params.l2o, trainSubset: o.params.trainSubset, command: o.commandLine, ...(l2oSha256 ? { l2oSha256 } : {}) });
   const files: string[] = [];
   const figures = figureSpecs(results, seeds.length);
   for (const f of figures) {

@@ -58,17 +58,18 @@ export const Manifest = strictShape(
     l2o: t.string,
     trainSubset: boundedNumber('trainSubset', 1, Number.MAX_SAFE_INTEGER, true),
   },
-  { dataDir: t.string, command: t.string, createdAt: t.string },
+  { dataDir: t.string, command: t.string, createdAt: t.string, l2oSha256: t.string },
   'Manifest',
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
 
 /**
  * Why an existing experiment directory cannot be resumed with new parameters, or undefined
- * when it can: the setting, horizon, learned optimizer and subset must match (more seeds may be added).
+ * when it can: the setting, horizon, learned optimizer (path and content) and subset must
+ * match (more seeds may be added).
  */
 export function manifestConflict(old: Manifest, now: Manifest): string | undefined {
-  const fields = ['setting', 'steps', 'l2o', 'trainSubset'] as const;
+  const fields = ['setting', 'steps', 'l2o', 'l2oSha256', 'trainSubset'] as const;
   const diff = fields.filter((f) => old[f] !== now[f]);
   if (diff.length === 0) return undefined;
   return diff.map((f) => `${f} ${JSON.stringify(old[f])} there, ${JSON.stringify(now[f])} asked`).join('; ');

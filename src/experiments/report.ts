@@ -10,6 +10,8 @@ export interface RunInfo {
   readonly l2o: string;
   readonly trainSubset: number;
   readonly command: string;
+  /** SHA-256 of the learned optimizer's checkpoint file. */
+  readonly l2oSha256?: string;
 }
 
 export interface TableRow {
@@ -32,6 +34,7 @@ export interface Report {
   readonly horizon: number;
   readonly seeds: readonly number[];
   readonly l2o: string;
+  readonly l2oSha256?: string;
   readonly trainSubset: number;
   readonly command: string;
   readonly table: readonly TableRow[];
@@ -77,6 +80,7 @@ export function buildReport(r: Results, info: RunInfo): Report {
     horizon: r.horizon,
     seeds: info.seeds,
     l2o: info.l2o,
+    ...(info.l2oSha256 ? { l2oSha256: info.l2oSha256 } : {}),
     trainSubset: info.trainSubset,
     command: info.command,
     table: lossTable(r),
@@ -189,7 +193,7 @@ export function reportMarkdown(rep: Report, figures: readonly string[]): string 
   return [
     `# ${rep.title} (\`${rep.setting}\`)`,
     '',
-    `Source: ${rep.source}. Task \`${rep.task}\`, horizon ${rep.horizon} steps, seeds ${rep.seeds.join(', ')}, learned optimizer \`${rep.l2o}\`.`,
+    `Source: ${rep.source}. Task \`${rep.task}\`, horizon ${rep.horizon} steps, seeds ${rep.seeds.join(', ')}, learned optimizer \`${rep.l2o}\`${rep.l2oSha256 ? ` (sha256 ${rep.l2oSha256.slice(0, 12)}…)` : ''}.`,
     '',
     `Command: \`${rep.command}\``,
     '',
