@@ -14,7 +14,7 @@ import { BatchSampler } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Batch, Objective } from '../src/optimizee/objective.js';
 import { packageVersion } from '../src/paths.js';
-import { loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
+import { LIVE_TASK_ID, liveMlpTask, loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
@@ -104,6 +104,14 @@ const asInputError = (source: string) => (err: unknown): DecodeError =>
   err instanceof DecodeError ? err : new DecodeError(source, [err instanceof Error ? err.message : String(err)]);
 
 export function loadTaskOrThrow(config: RunConfig): LoadedTask {
+  const live = config.task === LIVE_TASK_ID;
+  if (live !== (config.input !== undefined)) {
+    throw new DecodeError('task', [live ? `${LIVE_TASK_ID}: trains on a live feed; name it with --input live:stdin|live:file:PATH|live:tcp:PORT` : `${config.task}: a live input trains the task ${LIVE_TASK_ID}`]);
+  }
+  if (config.input) {
+    if (config.evalEvery !== undefined || config.trainEval !== undefined) throw new DecodeError('evalEvery', ['a live feed has no fixed test or training subset to evaluate on']);
+    return liveMlpTask(config.input.features, config.input.classes);
+  }
   const loaded = loadTask(config.task, { seed: config.seed ?? 0, ...(config.dataDir ? { dataDir: config.dataDir } : {}) });
   if (E.isLeft(loaded)) throw asInputError(`task ${config.task}`)(loaded.left);
   return loaded.right;

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readRunDir, RUN_FILES, type SavedRun } from '../../src/checkpoint/runDir.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/settings.js';
 import type { RunConfig } from '../../src/config/run.js';
-import { TASK_IDS } from '../../src/tasks/index.js';
+import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { makeDirs } from '../../streams/checkpoint.js';
 import { InterruptedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
@@ -14,6 +14,7 @@ import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 import type { GlobalOptions } from '../main.js';
 import { startBackend } from '../backend.js';
 import { runConfigFrom, type RunFlags } from './runConfig.js';
+import { liveInputOf } from './liveInput.js';
 
 const OWN_FILES: readonly string[] = Object.values(RUN_FILES);
 
@@ -107,10 +108,15 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
   if (resume?.checkpoint && resume.checkpoint.backend !== backend && !g.quiet) {
     process.stderr.write(`lgl2o: note: the checkpoint was saved on the ${resume.checkpoint.backend} backend, this is ${backend}; the numbers will not continue bit for bit\n`);
   }
-  const job = prepareJob(config, { settings, ...(resume ? { resume } : {}) });
+  const live = liveInputOf(config);
+  const job = prepareJob(config, { settings, ...(resume ? { resume } : {}), ...(live ? { source: live.batches$ } : {}) });
   try {
     createOutDir(out);
-    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal }));
+    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) }));
+    if (live && !g.quiet) {
+      const s = live.stats();
+      process.stderr.write(`lgl2o: live input: ${s.records} records, ${s.malformed} malformed lines${s.lastError ? ` (last: ${s.lastError})` : ''}\n`);
+    }
     report(g, out, backend, summary);
   } catch (err) {
     if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
@@ -140,7 +146,11 @@ export function runCommand(global: () => GlobalOptions): Command {
   return new Command('run')
     .description('train one optimizee with one optimizer or guard, writing DIR/events.ndjson and DIR/run.json')
     .option('--config <file>', 'a JSON run config (see README); flags below are then ignored')
-    .addOption(new Option('--task <id>', 'the optimizee and its data').choices(TASK_IDS).default('mlp-spirals'))
+    .addOption(new Option('--task <id>', `the optimizee and its data (${LIVE_TASK_ID}: an MLP on --input)`).choices([...TASK_IDS, LIVE_TASK_ID]).default('mlp-spirals'))
+    .option('--input <source>', 'train on a live NDJSON feed {"x": [...], "y": label}: live:stdin, live:file:PATH (followed as it grows) or live:tcp:PORT (127.0.0.1); needs --task mlp')
+    .option('--features <n>', 'live input: values per record', integerAtLeast(1))
+    .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))
+    .option('--strict', 'live input: a malformed line stops the run, naming its line number (default: counted and skipped)')
     .addOption(new Option('--optimizer <name>', 'optimizer or guard').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'))
     .option('--steps <n>', 'optimizer steps', integerAtLeast(1), 1000)
     .option('--seed <n>', 'seed of the initial parameters and the batch order', integerAtLeast(0), 0)

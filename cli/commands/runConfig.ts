@@ -15,6 +15,10 @@ export interface RunFlags {
   batchSize: number;
   evalEvery?: number;
   data?: string;
+  input?: string;
+  features?: number;
+  classes?: number;
+  strict?: boolean;
   l2o?: string;
   fallback: string;
   lr?: number;
@@ -76,6 +80,12 @@ function optimizerFromFlags(f: RunFlags): OptimizerConfig {
   }
 }
 
+function liveInputFromFlags(f: RunFlags): { live: string; features: number; classes: number; strict?: boolean } {
+  if (f.features === undefined) throw new CliError(`--input ${f.input}: needs --features (values per record)`);
+  if (f.classes === undefined) throw new CliError(`--input ${f.input}: needs --classes (number of labels)`);
+  return { live: f.input!, features: f.features, classes: f.classes, ...(f.strict ? { strict: true } : {}) };
+}
+
 /** The run's config: decoded from `--config FILE`, or assembled from the flags. */
 export function runConfigFrom(flags: RunFlags): RunConfig {
   const raw: unknown = flags.config
@@ -96,6 +106,7 @@ export function runConfigFrom(flags: RunFlags): RunConfig {
         seed: flags.seed,
         batchSize: flags.batchSize,
         ...defined({ evalEvery: flags.evalEvery, dataDir: flags.data }),
+        ...(flags.input !== undefined ? { input: liveInputFromFlags(flags) } : {}),
       };
   return pipe(
     decodeWith(RunConfig, raw, flags.config ?? 'flags'),

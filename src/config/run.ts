@@ -52,6 +52,17 @@ export const OptimizerConfig = taggedUnion<OptimizerConfig>(
 export type HandDesignedConfig = HandDesigned;
 export type L2OConfig = t.TypeOf<typeof L2OConfig>;
 
+/**
+ * A live feed instead of a task's dataset: `stdin`, `file:PATH` or `tcp:PORT`, with NDJSON
+ * records {"x": [features numbers], "y": label in [0, classes)}; trains the task `mlp`.
+ */
+export const LiveInputConfig = strictShape(
+  { live: t.string, features: positiveInt('features'), classes: boundedNumber('classes', 2, 1_000_000, true) },
+  { strict: t.boolean },
+  'LiveInputConfig',
+);
+export type LiveInputConfig = t.TypeOf<typeof LiveInputConfig>;
+
 /** A whole run: what `lgl2o run --config FILE` reads and what `run.json` records. */
 export const RunConfig = strictShape(
   { task: t.string, optimizer: OptimizerConfig, steps: positiveInt('steps') },
@@ -60,6 +71,7 @@ export const RunConfig = strictShape(
     batchSize: positiveInt('batchSize'),
     evalEvery: positiveInt('evalEvery'),
     dataDir: t.string,
+    input: LiveInputConfig,
     /** Training loss on a fixed subset of `size` training examples at the given steps (experiments' curves). */
     trainEval: strictObject({ steps: t.array(positiveInt('trainEval.steps')), size: positiveInt('trainEval.size') }, 'TrainEval'),
   },
