@@ -1,7 +1,8 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { lineFigureSpec, type Series } from '../report/figure.js';
 import { evaluateClaims, fmt, LATE_FRACTION, type Claim, type Results } from './claims.js';
-import { lossSeries, statsAt, useL2OSeries } from './curves.js';
+import { lossSeries, statsAt, useL2OSeries, type RunResult } from './curves.js';
+import { evalSteps } from './grid.js';
 import { tableSteps } from './settings.js';
 
 /** How the experiment was run, for the report's header. */
@@ -105,12 +106,22 @@ const PALETTE = ['#1f77b4', '#9467bd', '#d62728', '#ff7f0e', '#2ca02c', '#17becf
 
 const entriesWithRuns = (r: Results) => r.setting.entries.filter((e) => (r.runs.get(e.id) ?? []).length > 0);
 
-/** Loss lines and use_l2o tracks, named by the entries' labels (the track reuses its line's color). */
+/**
+ * Loss lines at `targets` and use_l2o tracks in coarser intervals (10 per decade, and 1/40 of
+ * the horizon late: tens of rounds each, so the seeds' band says something), named by the
+ * entries' labels (a track reuses its line's color).
+ */
 function seriesOf(r: Results, targets: readonly number[]): { loss: Series[]; track: Series[] } {
   const withRuns = entriesWithRuns(r);
+  const first = targets[0] ?? 1;
+  const bins = evalSteps(r.horizon, { perDecade: 10, linear: 40 });
+  const track = (label: string, runs: readonly RunResult[]): Series => {
+    const s = useL2OSeries(label, runs, bins);
+    return { ...s, points: s.points.filter((p) => p.x >= first) };
+  };
   return {
     loss: withRuns.map((e) => lossSeries(e.label, r.runs.get(e.id)!, targets)),
-    track: withRuns.filter((e) => e.guard).map((e) => useL2OSeries(e.label, r.runs.get(e.id)!, targets)),
+    track: withRuns.filter((e) => e.guard).map((e) => track(e.label, r.runs.get(e.id)!)),
   };
 }
 
