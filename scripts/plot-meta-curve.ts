@@ -6,7 +6,7 @@
  *   npx tsx scripts/plot-meta-curve.ts --dir results/meta-A --out checkpoints/mlp-mnist.svg [--block 50]
  *
  * A run started with --init from another run's best.json at meta-step N: --before OTHER_DIR:N
- * draws that run up to N first, and this one after it.
+ * draws that run up to N first, and this one after it (repeat --before for a longer chain).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
@@ -18,7 +18,7 @@ import { lineFigureSpec, type Series } from '../src/report/figure.js';
 import { renderSvg } from '../streams/plot.js';
 
 const { values: args } = parseArgs({
-  options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' }, before: { type: 'string' } },
+  options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' }, before: { type: 'string', multiple: true } },
 });
 if (args.dir === undefined || args.out === undefined) throw new Error('usage: --dir RUN_DIR --out FILE.svg [--block N] [--title T] [--until META_STEP]');
 
@@ -37,11 +37,13 @@ function readLog(dir: string, until: number) {
     .filter((e) => e.metaStep <= until);
 }
 
-const [beforeDir, beforeUntil] = args.before === undefined ? [undefined, 0] : [args.before.slice(0, args.before.lastIndexOf(':')), Number(args.before.slice(args.before.lastIndexOf(':') + 1))];
-const events = [
-  ...(beforeDir === undefined ? [] : readLog(beforeDir, beforeUntil)),
-  ...readLog(args.dir, args.until === undefined ? Infinity : Number(args.until)).map((e) => ({ ...e, metaStep: e.metaStep + beforeUntil })),
-];
+const chain = [...(args.before ?? []).map((b) => ({ dir: b.slice(0, b.lastIndexOf(':')), until: Number(b.slice(b.lastIndexOf(':') + 1)) })), { dir: args.dir, until: args.until === undefined ? Infinity : Number(args.until) }];
+let offset = 0;
+const events = chain.flatMap(({ dir, until }) => {
+  const part = readLog(dir, until).map((e) => ({ ...e, metaStep: e.metaStep + offset }));
+  offset += until;
+  return part;
+});
 
 const block = Number(args.block);
 const blocks = new Map<number, number[]>();
