@@ -11,7 +11,7 @@ import { lastProgress } from '../src/experiments/records.js';
 import { buildReport, curvesData, figureSpecs, reportMarkdown, type Report } from '../src/experiments/report.js';
 import type { Setting } from '../src/experiments/settings.js';
 import type { Executor, RunExit } from './experimentExec.js';
-import { collectResults, runState, type RunState } from './experimentResults.js';
+import { collectResults, readTiming, runState, type RunState } from './experimentResults.js';
 import { progressDisplay, type RunView } from './experimentProgress.js';
 import { writeFigure } from './plot.js';
 import { writeJsonAtomic } from './runJob.js';
@@ -195,6 +195,10 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
     const v = views.get(run.id)!;
     const message = r.message;
     const at = new Date().toISOString();
+    if (r.cpuMs !== undefined) {
+      const before = readTiming(dir);
+      writeJsonAtomic(join(dir, 'timing.json'), { cpuMs: (before?.cpuMs ?? 0) + r.cpuMs, processes: (before?.processes ?? 0) + 1 });
+    }
     if (r.code === 0) {
       const p = tailProgress(join(dir, 'events.ndjson'));
       views.set(run.id, { ...v, done: v.total, elapsedMs: p?.elapsedMs ?? r.wallMs, state: 'done' });
@@ -225,7 +229,10 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
       // An interrupted run continues from its checkpoint; a failed one starts again.
       const mode = states.get(run.id)?.kind === 'started' ? 'resume' : 'fresh';
       rmSync(join(dir, 'status.json'), { force: true });
-      if (mode === 'fresh') writeJsonAtomic(join(dir, 'config.json'), run.config);
+      if (mode === 'fresh') {
+        rmSync(join(dir, 'timing.json'), { force: true });
+        writeJsonAtomic(join(dir, 'config.json'), run.config);
+      }
       display.log(`${mode === 'resume' ? 'resuming' : 'starting'} ${run.id}`);
       const child = { run, ...o.executor(run, dir, mode) };
       children.add(child);

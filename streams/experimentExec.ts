@@ -1,3 +1,5 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,22 @@ export interface RunExit {
   readonly code: number;
   readonly message: string;
   readonly wallMs: number;
+  /** CPU time (user + system) of the run's process, when it reported it. */
+  readonly cpuMs?: number;
+}
+
+/** The one field of `lgl2o --json run`'s summary line the runner reads. */
+const Summary = t.type({ cpuMs: t.number });
+
+/** CPU time from the last stdout line of `lgl2o --json run`, if it has one. */
+export function cpuFromSummary(stdout: string): number | undefined {
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    const decoded = Summary.decode(JSON.parse(last));
+    return E.isRight(decoded) ? decoded.right.cpuMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A run being executed: stop it (it checkpoints and exits), or wait for its end. */
@@ -48,7 +66,11 @@ export function processExecutor(cli: readonly string[]): Executor {
         ? [...prefix, '--quiet', '--json', 'run', '--resume', dir]
         : [...prefix, '--quiet', '--json', 'run', '--config', join(dir, 'config.json'), '--out', dir, '--force', '--checkpoint-every', `${s.checkpointEvery}`, '--log-dense', `${s.log.dense}`];
     const started = performance.now();
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout = (stdout + chunk.toString('utf8')).slice(-65_536);
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -60,7 +82,8 @@ export function processExecutor(cli: readonly string[]): Executor {
       const end = (code: number, extra = '') => {
         if (settled) return;
         settled = true;
-        resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started });
+        const cpuMs = cpuFromSummary(stdout);
+        resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) });
       };
       child.on('close', (code, signal) => end(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
       child.on('error', (err) => end(1, `\nlgl2o: cannot start ${cmd}: ${err.message}`));
@@ -77,7 +100,11 @@ export function inProcessExecutor(backend: string): Executor {
   return (run, dir) => {
     const abort = new AbortController();
     const started = performance.now();
-    const exit = (code: number, message = '') => ({ code, message, wallMs: performance.now() - started });
+    const cpu0 = process.cpuUsage();
+    const exit = (code: number, message = ''): RunExit => {
+      const cpu = process.cpuUsage(cpu0);
+      return { code, message, wallMs: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000 };
+    };
     const done = runJob(run.config, { outDir: dir, backend, progress: false, settings: jobSettings(run), signal: abort.signal }).then(
       () => exit(0),
       (err: unknown) => {

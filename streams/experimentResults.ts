@@ -6,7 +6,7 @@ import { DecodeError, decodeWith, parseJson } from '../src/config/decode.js';
 import type { Results } from '../src/experiments/claims.js';
 import type { RunResult } from '../src/experiments/curves.js';
 import { evalSteps } from '../src/experiments/grid.js';
-import { RunStatus, type PlannedRun } from '../src/experiments/plan.js';
+import { RunStatus, RunTiming, type PlannedRun } from '../src/experiments/plan.js';
 import { parseEventLog, RunMeta } from '../src/experiments/records.js';
 import type { Setting } from '../src/experiments/settings.js';
 
@@ -27,6 +27,15 @@ function readJson<A>(path: string, decode: (raw: unknown) => E.Either<DecodeErro
     E.chain((text) => parseJson(text, path)),
     E.chain(decode),
   );
+}
+
+/** DIR/timing.json, if the runner wrote one. */
+export function readTiming(dir: string): RunTiming | undefined {
+  const path = join(dir, 'timing.json');
+  if (!existsSync(path)) return undefined;
+  const timing = readJson(path, (raw) => decodeWith(RunTiming, raw, path));
+  if (E.isLeft(timing)) throw timing.left;
+  return timing.right;
 }
 
 /** A run's state from its directory: run.json with finishedAt, or the runner's status.json, or neither. */
@@ -51,8 +60,9 @@ export function readRun(root: string, run: PlannedRun, state: RunState): RunResu
   const diverged = state.kind === 'diverged';
   const log = parseEventLog(existsSync(path) ? readFileSync(path, 'utf8') : '', path, { partialTail: diverged });
   if (E.isLeft(log)) throw log.left;
+  const timing = readTiming(join(root, run.dir));
   // The last event's elapsed time adds up the compute of every process a resumed run took.
-  return { entry: run.entry.id, seed: run.seed, log: log.right, status: diverged ? 'diverged' : 'finished', wallMs: log.right.elapsedMs };
+  return { entry: run.entry.id, seed: run.seed, log: log.right, status: diverged ? 'diverged' : 'finished', wallMs: log.right.elapsedMs, ...(timing ? { cpuMs: timing.cpuMs } : {}) };
 }
 
 /** The experiment's finished and diverged runs, grouped by entry; unfinished runs are left out. */

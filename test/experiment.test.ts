@@ -219,6 +219,7 @@ if (config.optimizer.type === 'l2o' && config.seed === 1) {
 writeFileSync(join(out, 'events.ndjson'), lines.join('\\n') + '\\n');
 writeFileSync(join(out, 'run.json'), JSON.stringify({ finishedAt: new Date().toISOString(), wallMs: 300 }));
 appendFileSync(join(out, 'calls.ndjson'), JSON.stringify({ end: Date.now() }) + '\\n');
+process.stdout.write(JSON.stringify({ out, cpuMs: 123 }) + '\\n');
 `;
 
 describe('experiment runner (processes)', () => {
@@ -251,6 +252,8 @@ describe('experiment runner (processes)', () => {
     expect(calls[0]![0]!.args).toEqual(expect.arrayContaining(['run', '--config', '--log-dense', '20', '--checkpoint-every', '1000']));
     const status = JSON.parse(readFileSync(join(dir, 'runs', 'l2o', 'seed-1', 'status.json'), 'utf8')) as { status: string; message: string };
     expect(status).toMatchObject({ status: 'diverged', message: 'l2o: loss is NaN at step 2' });
+    expect(JSON.parse(readFileSync(join(dir, 'runs', 'sgd', 'seed-0', 'timing.json'), 'utf8'))).toEqual({ cpuMs: 123, processes: 1 });
+    expect(first.report.table.find((r) => r.entry === 'sgd')).toMatchObject({ cpuSeconds: 0.123, cpuRatio: null });
     const l2oRow = first.report.table.find((r) => r.entry === 'l2o')!;
     expect(l2oRow).toMatchObject({ seeds: 2, diverged: 1 });
     expect(l2oRow.at.find((a) => a.step === 20)!.mean).toBeNull(); // +∞ after the divergence
@@ -261,6 +264,8 @@ describe('experiment runner (processes)', () => {
     expect([second.ran, second.skipped]).toEqual([1, 3]);
     const resumed = readFileSync(join(dir, 'runs', 'sgd', 'seed-1', 'calls.ndjson'), 'utf8').trim().split('\n');
     expect(JSON.parse(resumed[resumed.length - 2]!)).toMatchObject({ args: expect.arrayContaining(['run', '--resume', join(dir, 'runs', 'sgd', 'seed-1')]) });
+    // the CPU time of both processes of the resumed run adds up
+    expect(JSON.parse(readFileSync(join(dir, 'runs', 'sgd', 'seed-1', 'timing.json'), 'utf8'))).toEqual({ cpuMs: 246, processes: 2 });
     await expect(runExperiment({ ...options(dir), params: { ...options(dir).params, steps: 30 } })).rejects.toThrow(/holds another experiment \(steps 20 there, 30 asked\)/);
   });
 
@@ -281,6 +286,7 @@ const TableCodec = t.type({
     t.type({
       entry: t.string,
       seeds: t.number,
+      cpuRatio: t.union([t.number, t.null]),
       at: t.array(t.type({ step: t.number, mean: t.union([t.number, t.null]), min: t.union([t.number, t.null]), max: t.union([t.number, t.null]) })),
     }),
   ),
@@ -357,6 +363,7 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
       return hit!.trainLoss!;
     };
     expect(r.table.map((row) => row.entry)).toEqual(['sgd', 'adam', 'l2o', 'gl2o', 'lgl2o', 'lgl2o-anchor']);
+    expect(r.table.find((row) => row.entry === 'lgl2o')).toMatchObject({ cpuRatio: 1 });
     for (const row of r.table) {
       expect(row.at.map((a) => a.step)).toEqual([100, 200]);
       for (const a of row.at) {

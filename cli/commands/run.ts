@@ -94,7 +94,9 @@ function settingsFrom(flags: CommandFlags): JobSettings {
 }
 
 function report(g: GlobalOptions, out: string, backend: string, summary: RunSummary): void {
-  if (g.json) process.stdout.write(`${JSON.stringify({ out, backend, wallMs: summary.wallMs, last: summary.last })}\n`);
+  // cpuMs: this process's CPU time (user + system), for cost comparisons on a shared machine.
+  const cpu = process.cpuUsage();
+  if (g.json) process.stdout.write(`${JSON.stringify({ out, backend, wallMs: summary.wallMs, cpuMs: (cpu.user + cpu.system) / 1000, last: summary.last })}\n`);
   else {
     const l = summary.last;
     const acc = l.testAccuracy === undefined ? '' : `, test accuracy ${(100 * l.testAccuracy).toFixed(2)}%`;

@@ -9,6 +9,8 @@ export interface RunResult {
   /** A diverged run stopped early (exit code 3); its loss counts as +∞ from then on. */
   readonly status: 'finished' | 'diverged';
   readonly wallMs: number;
+  /** CPU time of the run's processes, when recorded (timing.json). */
+  readonly cpuMs?: number;
 }
 
 /** A run's loss at `target`: its first evaluation at or after it. */

@@ -75,6 +75,10 @@ export function manifestConflict(old: Manifest, now: Manifest): string | undefin
   return diff.map((f) => `${f} ${JSON.stringify(old[f])} there, ${JSON.stringify(now[f])} asked`).join('; ');
 }
 
+/** DIR/runs/.../timing.json: CPU time of the run's processes that reported it (an interrupted process does not). */
+export const RunTiming = strictShape({ cpuMs: t.number, processes: t.number }, {}, 'RunTiming');
+export type RunTiming = t.TypeOf<typeof RunTiming>;
+
 /** DIR/runs/.../status.json, written by the runner when a run ends without finishing normally. */
 export const RunStatus = strictShape(
   { status: t.keyof({ diverged: null, failed: null }), exitCode: t.number, message: t.string },

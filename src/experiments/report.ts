@@ -25,6 +25,9 @@ export interface TableRow {
   /** Mean wall time of a run, and its ratio to plain LGL2O's (null without LGL2O runs). */
   readonly wallSeconds: number;
   readonly wallRatio: number | null;
+  /** Mean CPU time of a run and its ratio to plain LGL2O's (null where not recorded for every run). */
+  readonly cpuSeconds: number | null;
+  readonly cpuRatio: number | null;
 }
 
 export interface Report {
@@ -53,6 +56,11 @@ export function lossTable(r: Results): TableRow[] {
     return runs.length ? meanOf(runs.map((x) => x.wallMs)) / 1000 : NaN;
   };
   const base = wall('lgl2o');
+  const cpu = (id: string) => {
+    const runs = r.runs.get(id) ?? [];
+    return runs.length && runs.every((x) => x.cpuMs !== undefined) ? meanOf(runs.map((x) => x.cpuMs!)) / 1000 : NaN;
+  };
+  const cpuBase = cpu('lgl2o');
   return r.setting.entries
     .filter((e) => (r.runs.get(e.id) ?? []).length > 0)
     .map((e) => {
@@ -68,6 +76,8 @@ export function lossTable(r: Results): TableRow[] {
         }),
         wallSeconds: wall(e.id),
         wallRatio: Number.isFinite(base) ? wall(e.id) / base : null,
+        cpuSeconds: finiteOrNull(cpu(e.id)),
+        cpuRatio: finiteOrNull(cpu(e.id) / cpuBase),
       };
     });
 }
@@ -190,11 +200,12 @@ export function claimsTable(claims: readonly Claim[]): string {
 export function lossTableMarkdown(rows: readonly TableRow[]): string {
   if (rows.length === 0) return '(no finished runs)';
   const steps = rows[0]!.at.map((a) => a.step);
-  const head = `| optimizer | seeds | ${steps.map((s) => `step ${s}`).join(' | ')} | wall time per run | × LGL2O |`;
-  const sep = `| --- | --- | ${steps.map(() => '---').join(' | ')} | --- | --- |`;
+  const ratio = (x: number | null) => (x === null ? '–' : x.toFixed(2));
+  const head = `| optimizer | seeds | ${steps.map((s) => `step ${s}`).join(' | ')} | wall per run | × LGL2O | CPU per run | × LGL2O |`;
+  const sep = `| --- | --- | ${steps.map(() => '---').join(' | ')} | --- | --- | --- | --- |`;
   const body = rows.map(
     (r) =>
-      `| ${r.label} | ${r.seeds}${r.diverged ? ` (${r.diverged} diverged)` : ''} | ${r.at.map(cell).join(' | ')} | ${r.wallSeconds.toFixed(0)} s | ${r.wallRatio === null ? '–' : r.wallRatio.toFixed(2)} |`,
+      `| ${r.label} | ${r.seeds}${r.diverged ? ` (${r.diverged} diverged)` : ''} | ${r.at.map(cell).join(' | ')} | ${r.wallSeconds.toFixed(0)} s | ${ratio(r.wallRatio)} | ${r.cpuSeconds === null ? '–' : `${r.cpuSeconds.toFixed(0)} s`} | ${ratio(r.cpuRatio)} |`,
   );
   return [head, sep, ...body].join('\n');
 }
@@ -225,7 +236,8 @@ export function reportMarkdown(rep: Report, figures: readonly string[]): string 
     '',
     lossTableMarkdown(rep.table),
     '',
-    'Wall times are for runs sharing 2 cores with each other (and with other work on the machine); ratios are indicative.',
+    'Wall times are the runs\' own elapsed time, two runs sharing 2 cores with each other and with other work on the machine; ' +
+      'CPU times (user + system of the run\'s processes, where recorded) are the better measure of cost there. Both include loading the data and the training-loss evaluations.',
     '',
   ].join('\n');
 }
