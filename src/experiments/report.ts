@@ -111,9 +111,6 @@ export interface FigureSpec {
   readonly spec: TopLevelSpec;
 }
 
-/** Line colors by entry, in the order of the legend. */
-const PALETTE = ['#1f77b4', '#9467bd', '#d62728', '#ff7f0e', '#2ca02c', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
-
 const entriesWithRuns = (r: Results) => r.setting.entries.filter((e) => (r.runs.get(e.id) ?? []).length > 0);
 
 /**
@@ -165,7 +162,7 @@ export function figureSpecs(r: Results, seeds: number): FigureSpec[] {
   const { loss, track } = seriesOf(r, r.grid);
   const title = `${r.setting.title}: training loss, ${seeds} seeds, mean and min-max${divergenceNote(r)}`;
   const yTitle = 'training loss (fixed training subset)';
-  const colors = entriesWithRuns(r).map((e, i) => ({ name: e.label, color: PALETTE[i % PALETTE.length]! }));
+  const colors = entriesWithRuns(r).map((e) => ({ name: e.label, color: e.color }));
   const domain = xDomain(loss);
   const common = { xTitle: 'optimization step', yTitle, colors, ...(domain ? { xDomain: domain } : {}) };
   const main = lineFigureSpec({ ...common, title, series: loss, logX: true, logY: spansDecades(loss) }, track.length ? { title: 'use_l2o', series: track } : undefined);

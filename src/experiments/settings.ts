@@ -11,6 +11,8 @@ export interface Entry {
   readonly config: (learned: L2OConfig) => OptimizerConfig;
   /** Whether the entry is a loss guard whose rounds carry use_l2o (plotted on the track). */
   readonly guard?: boolean;
+  /** Its line's color, the same in every figure. */
+  readonly color: string;
 }
 
 /** Which claims of the paper (and of this project) an experiment measures. */
@@ -46,25 +48,26 @@ const ADAM = { type: 'adam' } as const;
 export const ADAPTIVE_MAX_K = 100;
 
 /** A loss guard with the paper's k = m = 10 unless `extra` says otherwise. */
-const lgl2o = (id: string, label: string, extra: GuardSettings = {}, fallback: HandDesignedConfig = SGD): Entry => ({
+const lgl2o = (id: string, label: string, color: string, extra: GuardSettings = {}, fallback: HandDesignedConfig = SGD): Entry => ({
   id,
   label,
+  color,
   guard: true,
   config: (learned) => ({ type: 'lgl2o', learned, fallback, k: 10, m: 10, ...extra }),
 });
 
 export const ENTRIES = {
-  sgd: { id: 'sgd', label: 'SGDnm', config: () => SGD },
-  adam: { id: 'adam', label: 'Adam', config: () => ADAM },
-  l2o: { id: 'l2o', label: 'L2O', config: (learned) => learned },
-  gl2o: { id: 'gl2o', label: 'GL2O', config: (learned) => ({ type: 'gl2o', learned, fallback: SGD }) },
-  lgl2o: lgl2o('lgl2o', 'LGL2O'),
-  anchor: lgl2o('lgl2o-anchor', 'LGL2O anchored', { anchor: true }),
-  adamFallback: lgl2o('lgl2o-adam', 'LGL2O (Adam fallback)', {}, ADAM),
-  k30: lgl2o('lgl2o-k30', 'LGL2O k=m=30', { k: 30, m: 30 }),
-  k100: lgl2o('lgl2o-k100', 'LGL2O k=m=100', { k: 100, m: 100 }),
-  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', { decision: 'paired', z: 1.64 }),
-  adaptive: lgl2o('lgl2o-adaptive', 'LGL2O adaptive', { adaptive: { growth: 2, maxK: ADAPTIVE_MAX_K, shrink: false } }),
+  sgd: { id: 'sgd', label: 'SGDnm', color: '#1f77b4', config: () => SGD },
+  adam: { id: 'adam', label: 'Adam', color: '#9467bd', config: () => ADAM },
+  l2o: { id: 'l2o', label: 'L2O', color: '#d62728', config: (learned) => learned },
+  gl2o: { id: 'gl2o', label: 'GL2O', color: '#ff7f0e', config: (learned) => ({ type: 'gl2o', learned, fallback: SGD }) },
+  lgl2o: lgl2o('lgl2o', 'LGL2O', '#2ca02c'),
+  anchor: lgl2o('lgl2o-anchor', 'LGL2O anchored', '#17becf', { anchor: true }),
+  adamFallback: lgl2o('lgl2o-adam', 'LGL2O (Adam fallback)', '#8c564b', {}, ADAM),
+  k30: lgl2o('lgl2o-k30', 'LGL2O k=m=30', '#e377c2', { k: 30, m: 30 }),
+  k100: lgl2o('lgl2o-k100', 'LGL2O k=m=100', '#8c564b', { k: 100, m: 100 }),
+  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', '#7f7f7f', { decision: 'paired', z: 1.64 }),
+  adaptive: lgl2o('lgl2o-adaptive', 'LGL2O adaptive', '#bcbd22', { adaptive: { growth: 2, maxK: ADAPTIVE_MAX_K, shrink: false } }),
 } satisfies Record<string, Entry>;
 
 const STANDARD: readonly Entry[] = [ENTRIES.sgd, ENTRIES.adam, ENTRIES.l2o, ENTRIES.gl2o, ENTRIES.lgl2o, ENTRIES.anchor];
