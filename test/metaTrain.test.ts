@@ -86,7 +86,8 @@ function problem(dim: number, batches: number, seed: number) {
  * The first-order meta-loss as a plain function of the weights: the LSTM sees the gradients
  * recorded along the trajectory of `w0` (constants), the losses are taken at the actual points.
  */
-function frozenMetaLoss(objective: ReturnType<typeof leastSquares>, arch: L2OArchitecture, x0: tf.Tensor1D, batches: readonly TensorBatch[], T: number, kind: MetaLossKind, frozen: readonly tf.Tensor1D[]) {
+function frozenMetaLoss(objective: ReturnType<typeof leastSquares>, arch: L2OArchitecture, x0: tf.Tensor1D, batches: readonly TensorBatch[], T: number, kind: MetaLossKind, frozen: readonly tf.Tensor1D[], log = false) {
+  const term = (f: number) => (log ? Math.log(f) : f);
   return (weights: readonly tf.Tensor[]): number =>
     tf.tidy(() => {
       const w = unflattenWeights(arch, weights);
@@ -94,12 +95,12 @@ function frozenMetaLoss(objective: ReturnType<typeof leastSquares>, arch: L2OArc
       let s = zeroState(arch, x0.shape[0]);
       let total = 0;
       for (let t = 0; t < T; t++) {
-        total += objective.perExampleLoss(x, batches[t]!).mean().dataSync()[0]!;
+        total += term(objective.perExampleLoss(x, batches[t]!).mean().dataSync()[0]!);
         const out = lstmStep(w, arch, frozen[t]!, s);
         x = x.add(out.update) as tf.Tensor1D;
         s = out.state;
       }
-      if (kind === 'final') total += objective.perExampleLoss(x, batches[T]!).mean().dataSync()[0]!;
+      if (kind === 'final') total += term(objective.perExampleLoss(x, batches[T]!).mean().dataSync()[0]!);
       return total;
     });
 }
@@ -122,8 +123,12 @@ function recordGradients(objective: ReturnType<typeof leastSquares>, arch: L2OAr
 }
 
 describe('metaWindow', () => {
-  for (const kind of ['window', 'final'] as const) {
-    it(`the meta-gradient of a 2-step window (${kind}) matches central finite differences`, () => {
+  for (const [kind, log] of [
+    ['window', false],
+    ['final', false],
+    ['final', true],
+  ] as const) {
+    it(`the meta-gradient of a 2-step window (${kind}${log ? ', log terms' : ''}) matches central finite differences`, () => {
       const dim = 5;
       const T = 2;
       const { objective, batches } = problem(dim, T + 1, 10);
@@ -131,9 +136,9 @@ describe('metaWindow', () => {
       const weights = flattenWeights(randomWeights(ARCH, rng));
       const x0 = objective.init(rng);
       const start = episodeStart(ARCH, x0);
-      const result = metaWindow(objective, ARCH, weights, start, kind === 'final' ? batches : batches.slice(0, T), { lossKind: kind });
+      const result = metaWindow(objective, ARCH, weights, start, kind === 'final' ? batches : batches.slice(0, T), { lossKind: kind, logLoss: log });
       const frozen = recordGradients(objective, ARCH, weights, x0, batches, T);
-      const f = frozenMetaLoss(objective, ARCH, x0, batches, T, kind, frozen);
+      const f = frozenMetaLoss(objective, ARCH, x0, batches, T, kind, frozen, log);
       expect(result.metaLoss).toBeCloseTo(f(weights), 4);
       // directional derivatives along random directions, and along single coordinates
       const eps = 1e-2;
@@ -146,7 +151,7 @@ describe('metaWindow', () => {
         expect(Math.abs(analytic - fd), `trial ${trial}: analytic ${analytic}, fd ${fd}`).toBeLessThan(2e-5 + 3e-3 * Math.abs(fd));
         disposeAll([dirs, plus, minus]);
       }
-      // the window's losses are those of the trajectory (the first is f(x0))
+      // the window's losses are those of the trajectory (the first is f(x0)), logs or not
       expect(result.losses[0]).toBeCloseTo(objective.perExampleLoss(x0, batches[0]!).mean().dataSync()[0]!, 5);
       disposeAll([weights, x0, result.grads, frozen]);
       disposeWindowStart(start);

@@ -24,6 +24,7 @@ interface Flags {
   metaLr: number;
   clip: number;
   metaLoss: MetaLossKind;
+  logLoss: boolean;
   backward: BackwardKind;
   curriculum: CurriculumStage[];
   seed: number;
@@ -67,6 +68,7 @@ export function commandFor(s: MetaTrainSettings, out: string): string {
     ['--meta-lr', s.metaLr],
     ['--clip', s.clip],
     ['--meta-loss', s.lossKind],
+    ...(s.logLoss === true ? [['--log-loss']] : []),
     ['--backward', s.backward],
     ...(s.curriculum.length > 0 ? [['--curriculum', s.curriculum.map((c) => `${c.from}:${c.rollout}`).join(',')]] : []),
     ['--seed', s.seed],
@@ -77,7 +79,7 @@ export function commandFor(s: MetaTrainSettings, out: string): string {
     ...(s.init !== null ? [['--init', s.init]] : []),
     ['--out', out],
   ];
-  return ['lgl2o meta-train', ...flags.map(([f, v]) => `${f} ${v}`)].join(' ');
+  return ['lgl2o meta-train', ...flags.map(([f, v]) => (v === undefined ? `${f}` : `${f} ${v}`))].join(' ');
 }
 
 function provenance(backend: string, command: string, history?: ResumePoint['history']): Provenance {
@@ -151,6 +153,7 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
     .option('--meta-lr <x>', "the meta-optimizer's (Adam) learning rate", positiveNumber, 0.001)
     .option('--clip <x>', "clip the meta-gradient's global norm (0: no clipping)", numberIn(0, Number.MAX_VALUE), 0)
     .addOption(new Option('--meta-loss <kind>', 'window: the window losses (spec); final: also the loss after the last update').choices(['window', 'final']).default('window'))
+    .option('--log-loss', 'sum the logs of the losses in the meta-loss (not in the spec)', false)
     .addOption(new Option('--backward <kind>', 'hand-written (fused) or tf.grads (autodiff) backward pass').choices(['fused', 'autodiff']).default('fused'))
     .option('--curriculum <stages>', 'rollout-length curriculum FROM:ROLLOUT,... (from meta-step FROM on)', parseCurriculum, [])
     .option('--seed <n>', 'seed of the initial weights, optimizee initialisations and batch order', integerAtLeast(0), 0)
@@ -189,6 +192,7 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
       metaLr: flags.metaLr,
       clip: flags.clip,
       lossKind: flags.metaLoss,
+      ...(flags.logLoss ? { logLoss: true } : {}),
       backward: flags.backward,
       seed: flags.seed,
       batchSize: flags.batchSize,

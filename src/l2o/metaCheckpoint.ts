@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { DecodeError, boundedNumber, decodeWith, strictObject } from '../config/decode.js';
+import { DecodeError, boundedNumber, decodeWith, strictObject, strictShape } from '../config/decode.js';
 import { decodeState, encodeState, materializeState, stateProblems } from '../tensor/serialize.js';
 import { disposeAll } from '../tensor/state.js';
 import { encodeCheckpoint, loadCheckpoint, type L2OCheckpoint } from './checkpoint.js';
@@ -22,7 +22,7 @@ const count = (name: string) => boundedNumber(name, 0, Number.MAX_SAFE_INTEGER, 
 const word = boundedNumber('rng word', -(2 ** 31), 2 ** 32 - 1, true);
 const RngStateCodec = t.tuple([word, word, word, word]);
 
-export const MetaTrainSettingsCodec = strictObject(
+export const MetaTrainSettingsCodec = strictShape(
   {
     task: t.string,
     metaSteps: count('metaSteps'),
@@ -44,6 +44,7 @@ export const MetaTrainSettingsCodec = strictObject(
     ),
     init: t.union([t.string, t.null]),
   },
+  { logLoss: t.boolean },
   'MetaTrainSettings',
 );
 

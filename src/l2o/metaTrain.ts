@@ -30,7 +30,7 @@ export interface WindowStart {
 }
 
 export interface WindowResult {
-  /** The meta-loss of the window (sum of its loss terms). */
+  /** The meta-loss of the window (sum of its terms: losses, or their logs). */
   readonly metaLoss: number;
   /** f_{B_t}(x_t) for t = 0..T−1 (the loss each step's gradient was taken at). */
   readonly losses: readonly number[];
@@ -42,6 +42,11 @@ export interface WindowResult {
 
 export interface WindowOptions {
   readonly lossKind?: MetaLossKind;
+  /**
+   * Sum log f instead of f (each term's gradient is g_t / f_t): every phase of an episode
+   * counts by its relative progress, not by the size of its losses. Not in the spec.
+   */
+  readonly logLoss?: boolean;
   readonly backward?: BackwardKind;
 }
 
@@ -52,8 +57,9 @@ export interface WindowOptions {
  * from the weights to the meta-loss run through x_{t+1} = x_t + s·u_t and the LSTM state.
  * The gradient of the loss term f_{B_t}(x_t) with respect to x_t is g_t itself, which the
  * forward pass already has: no optimizee op is differentiated twice. Reverse accumulation:
- * λ_T = ∇f_{B_T}(x_T) (`final`) or 0, λ_t = λ_{t+1} + g_t, and each step's weight gradient is
- * the vector–Jacobian product of the LSTM step with (λ_{t+1}, adjoint of the next state).
+ * λ_T = w_T ∇f_{B_T}(x_T) (`final`) or 0, λ_t = λ_{t+1} + w_t g_t (w = 1, or 1/f for log
+ * terms), and each step's weight gradient is the vector–Jacobian product of the LSTM step with
+ * (λ_{t+1}, adjoint of the next state).
  * Needs T batches (T + 1 for `final`). `start` is not disposed.
  */
 export function metaWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], opts: WindowOptions = {}): WindowResult {
@@ -61,7 +67,26 @@ export function metaWindow(objective: Objective, arch: L2OArchitecture, weights:
   const T = lossKind === 'final' ? batches.length - 1 : batches.length;
   if (T < 1) throw new RangeError(`metaWindow: needs at least ${lossKind === 'final' ? 2 : 1} batches, got ${batches.length}`);
   const run = (opts.backward ?? 'fused') === 'fused' ? fusedWindow : autodiffWindow;
-  return run(objective, arch, weights, start, batches, T, lossKind);
+  return run(objective, arch, weights, start, batches, T, { kind: lossKind, log: opts.logLoss ?? false });
+}
+
+/** The meta-loss terms: which losses (window, final) and whether their logs. */
+interface Terms {
+  readonly kind: MetaLossKind;
+  readonly log: boolean;
+}
+
+/** The smallest loss a log term takes (a loss of exactly 0 would have no log). */
+const LOG_FLOOR = 1e-12;
+const termValue = (terms: Terms, f: number) => (terms.log ? Math.log(Math.max(f, LOG_FLOOR)) : f);
+/** d term / d f: 1, or 1/f for a log term. */
+const termWeight = (terms: Terms, f: number) => (terms.log ? 1 / Math.max(f, LOG_FLOOR) : 1);
+
+/** λ + w·g as a fresh tensor (λ is disposed). */
+function accumulate(dx: tf.Tensor1D, g: tf.Tensor1D, w: number): tf.Tensor1D {
+  const next = tf.tidy(() => (w === 1 ? dx.add(g) : dx.add(g.mul(w))) as tf.Tensor1D);
+  dx.dispose();
+  return next;
 }
 
 /** The loss and gradient at x as a number and a tensor. */
@@ -72,17 +97,26 @@ function lossAndGradAt(objective: Objective, x: tf.Tensor1D, batch: TensorBatch)
   return { loss: value, grad };
 }
 
+/** w·g as a fresh tensor. */
+const scaled = (g: tf.Tensor1D, w: number): tf.Tensor1D => tf.tidy(() => (w === 1 ? g.clone() : (g.mul(w) as tf.Tensor1D)));
+
 /** The adjoint of x_T before the backward loop; without a final term, step T−1 is skipped. */
-function initialAdjoint(objective: Objective, xT: tf.Tensor1D, batches: readonly TensorBatch[], T: number, gs: readonly tf.Tensor1D[], lossKind: MetaLossKind) {
-  if (lossKind === 'final') {
+function initialAdjoint(objective: Objective, xT: tf.Tensor1D, batches: readonly TensorBatch[], T: number, gs: readonly tf.Tensor1D[], losses: readonly number[], terms: Terms) {
+  if (terms.kind === 'final') {
     const { loss, grad } = lossAndGradAt(objective, xT, batches[T]!);
-    return { dx: grad, last: T - 1, extraLoss: loss };
+    const dx = scaled(grad, termWeight(terms, loss));
+    grad.dispose();
+    return { dx, last: T - 1, extra: termValue(terms, loss) };
   }
-  // x_T is in no loss term, so step T−1 has a zero meta-gradient: λ_{T−1} = g_{T−1}.
-  return { dx: gs[T - 1]!.clone(), last: T - 2, extraLoss: 0 };
+  // x_T is in no loss term, so step T−1 has a zero meta-gradient: λ_{T−1} = w_{T−1} g_{T−1}.
+  return { dx: scaled(gs[T - 1]!, termWeight(terms, losses[T - 1]!)), last: T - 2, extra: 0 };
 }
 
-function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, lossKind: MetaLossKind): WindowResult {
+function windowMetaLoss(terms: Terms, losses: readonly number[], extra: number): number {
+  return losses.reduce((a, f) => a + termValue(terms, f), 0) + extra;
+}
+
+function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, terms: Terms): WindowResult {
   installFastSlice();
   const p = packFM(arch, weights);
   const xs: tf.Tensor1D[] = [start.x];
@@ -100,7 +134,7 @@ function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: reado
     states.push(state);
     caches.push(cache);
   }
-  const { dx: dx0, last, extraLoss } = initialAdjoint(objective, xs[T]!, batches, T, gs, lossKind);
+  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
   let dx = dx0;
   let dState: FMState | undefined;
   let acc: PackedWeights | undefined;
@@ -114,24 +148,20 @@ function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: reado
     }
     if (dState !== undefined) disposeAll(dState);
     dState = dPrev;
-    if (t > 0) {
-      const next = tf.tidy(() => dx.add(gs[t]!) as tf.Tensor1D);
-      dx.dispose();
-      dx = next;
-    }
+    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
   }
   const grads = acc === undefined ? weights.map((w) => tf.zerosLike(w)) : unpackGradFM(arch, acc);
   if (acc !== undefined) disposeAll(packedTensors(acc));
   disposeAll([dx, dState, gs, packedTensors(p)]);
   caches.forEach(disposeCache);
   for (let t = 1; t < T; t++) disposeAll([xs[t], states[t]]);
-  return { metaLoss: losses.reduce((a, b) => a + b, 0) + extraLoss, losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
+  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
 }
 
 const innerProduct = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => a.mul(b).sum();
 
 /** The reference path: `lstmStep` on a tape, one step at a time (checkpointing at step boundaries). */
-function autodiffWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, lossKind: MetaLossKind): WindowResult {
+function autodiffWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, terms: Terms): WindowResult {
   registerMatMulGradient();
   const w = unflattenWeights(arch, weights);
   const xs: tf.Tensor1D[] = [start.x];
@@ -149,7 +179,7 @@ function autodiffWindow(objective: Objective, arch: L2OArchitecture, weights: re
     xs.push(next.x);
     states.push(next.state);
   }
-  const { dx: dx0, last, extraLoss } = initialAdjoint(objective, xs[T]!, batches, T, gs, lossKind);
+  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
   let dx = dx0;
   let dState: L2OState | undefined;
   let dW: tf.Tensor[] = weights.map((v) => tf.zerosLike(v));
@@ -176,16 +206,12 @@ function autodiffWindow(objective: Objective, arch: L2OArchitecture, weights: re
     disposeAll([dW, grads.slice(0, n), dState]);
     dW = nextDW;
     dState = withState ? { h: grads.slice(n, n + L) as tf.Tensor2D[], c: grads.slice(n + L) as tf.Tensor2D[] } : undefined;
-    if (t > 0) {
-      const next = tf.tidy(() => dx.add(gs[t]!) as tf.Tensor1D);
-      dx.dispose();
-      dx = next;
-    }
+    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
   }
   const endState = toFM(states[T]!);
   disposeAll([dx, dState, gs, states]);
   for (let t = 1; t < T; t++) xs[t]!.dispose();
-  return { metaLoss: losses.reduce((a, b) => a + b, 0) + extraLoss, losses, grads: dW, end: { x: xs[T]!, lstm: endState } };
+  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads: dW, end: { x: xs[T]!, lstm: endState } };
 }
 
 /** Global-norm clipping: scales the gradient down to norm `maxNorm` (0: no clipping). */

@@ -27,6 +27,8 @@ export interface MetaTrainSettings {
   /** Global-norm clip of the meta-gradient (0: none). */
   readonly clip: number;
   readonly lossKind: MetaLossKind;
+  /** Log terms in the meta-loss (absent: false; not in the spec). */
+  readonly logLoss?: boolean;
   readonly backward: BackwardKind;
   readonly seed: number;
   readonly batchSize: number;
@@ -206,7 +208,7 @@ export class MetaTrainer {
     }
     const count = s.lossKind === 'final' ? s.truncation + 1 : s.truncation;
     const batches = Array.from({ length: count }, () => toTensorBatch([this.sampler.next()]));
-    const result = metaStep(this.objective, s.architecture, this.opt, this.start, batches, { metaLr: s.metaLr, clip: s.clip, lossKind: s.lossKind, backward: s.backward });
+    const result = metaStep(this.objective, s.architecture, this.opt, this.start, batches, { metaLr: s.metaLr, clip: s.clip, lossKind: s.lossKind, logLoss: s.logLoss ?? false, backward: s.backward });
     batches.forEach(disposeTensorBatch);
     disposeAll(this.opt);
     this.opt = result.next;
