@@ -22,6 +22,19 @@ async function until(what: string, ok: () => boolean, timeoutMs = 60_000): Promi
   }
 }
 
+/** Polls without the 10 ms sleep of `until`: a round can take under 5 ms. */
+async function untilFast(ok: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+}
+
+/** Whole lines in the run's event log (0 before it exists). */
+function logLines(dir: string): number {
+  const path = join(dir, 'events.ndjson');
+  if (!existsSync(path)) return 0;
+  return readFileSync(path, 'utf8').split('\n').length - 1;
+}
+
 /** run.json is (re)written just before training starts: for the first run it appears, each resume adds an entry. */
 function started(dir: string, attempt: number): boolean {
   try {
@@ -83,13 +96,16 @@ describe('checkpoints and resume', () => {
     for (let attempt = 0; attempt < 3; attempt++) {
       const proc: CliProcess = await startCli(attempt === 0 ? ['-q', 'run', ...RUN, '--out', dir] : ['-q', 'run', '--resume', dir]);
       await until(`attempt ${attempt} to start`, () => started(dir, attempt) || proc.child.exitCode !== null);
-      const before = existsSync(join(dir, 'events.ndjson')) ? statSync(join(dir, 'events.ndjson')).size : 0;
-      const delay = rng.between(0, 1000);
+      const before = logLines(dir);
+      // Kill at a random point of progress rather than a random time: a fast machine finishes the run in under a second.
+      const target = Math.min(75, before + 5 + Math.floor(rng.between(0, 20)));
+      await untilFast(() => logLines(dir) >= target || proc.child.exitCode !== null);
+      const delay = rng.between(0, 15);
       await sleep(delay);
       proc.child.kill('SIGKILL');
       const end = await proc.done;
-      const after = existsSync(join(dir, 'events.ndjson')) ? statSync(join(dir, 'events.ndjson')).size : 0;
-      outcomes.push(`attempt ${attempt}: killed after ${delay.toFixed(0)} ms, ${end.signal ?? `exit ${end.code}`}, log ${before} → ${after} bytes`);
+      const after = logLines(dir);
+      outcomes.push(`attempt ${attempt}: killed ${delay.toFixed(0)} ms after ${target} logged rounds, ${end.signal ?? `exit ${end.code}`}, log ${before} → ${after} lines`);
       if (end.signal === 'SIGKILL' && after > before) killedMidRun += 1;
       if (end.signal !== 'SIGKILL') expect(end.code, end.stderr).toBe(0);
     }
@@ -103,7 +119,7 @@ describe('checkpoints and resume', () => {
   it('on SIGINT writes a checkpoint, flushes the log and exits 130; a torn line and later rounds are cut on resume', async () => {
     const dir = join(root, 'interrupted');
     const proc = await startCli(['-q', 'run', ...RUN, '--out', dir]);
-    await until('the first checkpoint', () => existsSync(join(dir, 'checkpoints.ndjson')));
+    await untilFast(() => existsSync(join(dir, 'checkpoints.ndjson')));
     proc.child.kill('SIGINT');
     const end = await proc.done;
     expect(end.code, end.stderr).toBe(130);
