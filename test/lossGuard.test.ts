@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { lossGuard } from '../src/guard/lossGuard.js';
+import { decide } from '../src/guard/decide.js';
 import { erase } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adam } from '../src/optim/adam.js';
@@ -186,6 +187,18 @@ describe('anchored guard (ALGORITHMS §4b)', () => {
     // from x = 2: xL = 4 (loss 2), xG = 2 (at the target: loss 0), anchor 1.5 (loss 0.125)
     expect(report).toMatchObject({ winner: 'fallback', l2oLoss: 2, fallbackLoss: 0, anchorLoss: 0.125 });
     disposeAll([x0, s]);
+  });
+
+  it('under the paired test leaves the anchor only on a significant difference', () => {
+    // learned vs fallback: differences −0.4, −0.2, −0.3 (significant at z = 1.64)
+    const learned = [0.1, 0.3, 0.2];
+    const fallback = [0.5, 0.5, 0.5];
+    // learned vs anchor: −0.11, +0.11, −0.03: mean −0.01, stderr ≈ 0.064 — a lucky draw, not a difference
+    const noisyAnchor = [0.21, 0.19, 0.23];
+    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'strict', 1.64)).toEqual({ kind: 'chosen', winner: 'learned' });
+    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'paired', 1.64)).toEqual({ kind: 'chosen', winner: 'anchor' });
+    // every batch 0.3 lower than the anchor: significant
+    expect(decide({ learned, fallback, anchor: [0.4, 0.6, 0.5] }, 'paired', 1.64)).toEqual({ kind: 'chosen', winner: 'learned' });
   });
 });
 

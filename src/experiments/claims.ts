@@ -256,11 +256,14 @@ function anchored(r: Results): Claim {
   });
 }
 
-function anchoredTarget(r: Results): Claim {
-  const statement = "Issue 5 target: the anchored guard's mean is at or below SGDnm's at every reported step from 500 on, and at or below the better of L2O and SGDnm at steps 100 and 200";
+const anchoredTarget = (r: Results): Claim => targetOf(r, 'anchored-target', 'lgl2o-anchor', 'the anchored guard');
+const anchoredPairedTarget = (r: Results): Claim => targetOf(r, 'anchored-paired-target', 'lgl2o-anchor-paired', 'the anchored guard with the paired test');
+
+function targetOf(r: Results, id: ClaimId, entry: string, who: string): Claim {
+  const statement = `Issue 5 target: ${who}'s mean is at or below SGDnm's at every reported step from 500 on, and at or below the better of L2O and SGDnm at steps 100 and 200`;
   const source = 'issue 5';
-  const got = need(r, ['lgl2o-anchor', 'sgd', 'l2o']);
-  if (!got.ok) return notMeasured('anchored-target', source, statement, got.missing);
+  const got = need(r, [entry, 'sgd', 'l2o']);
+  if (!got.ok) return notMeasured(id, source, statement, got.missing);
   const [a, sgd, l2o] = got.runs as [RunResult[], RunResult[], RunResult[]];
   const reported = (r.setting.tableSteps ?? []).filter((s) => s <= r.horizon);
   const checks = reported.map((s) => {
@@ -271,7 +274,7 @@ function anchoredTarget(r: Results): Claim {
   const failed = checks.filter((c) => !c.ok);
   const verdict: Verdict = reported.length === 0 ? 'not measured' : failed.length === 0 ? 'supported' : 'contradicted';
   const measured = checks.map((c) => `${c.s}: ${fmt(c.m)} ${c.ok ? '≤' : '>'} ${fmt(c.target)}`).join('; ');
-  return claim('anchored-target', source, statement, verdict, measured, Object.fromEntries(checks.flatMap((c) => [[`anchor@${c.s}`, num(c.m)], [`target@${c.s}`, num(c.target)]])));
+  return claim(id, source, statement, verdict, measured, Object.fromEntries(checks.flatMap((c) => [[`anchor@${c.s}`, num(c.m)], [`target@${c.s}`, num(c.target)]])));
 }
 
 const CLAIMS: Record<ClaimId, (r: Results) => Claim> = {
@@ -285,6 +288,7 @@ const CLAIMS: Record<ClaimId, (r: Results) => Claim> = {
   'km-stability': kmStability,
   anchored,
   'anchored-target': anchoredTarget,
+  'anchored-paired-target': anchoredPairedTarget,
 };
 
 /** The setting's claims, each with its measured verdict. */

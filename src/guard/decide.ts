@@ -28,16 +28,22 @@ function learnedVsFallback(losses: CandidateLosses, rule: DecisionRule, z: numbe
   if (!lOk && !gOk) return { kind: 'diverged', message: 'both candidates have non-finite losses' };
   if (!lOk) return { kind: 'chosen', winner: 'fallback', reason: `learned loss is ${mean(learned)}` };
   if (!gOk) return { kind: 'chosen', winner: 'learned', reason: `fallback loss is ${mean(fallback)}` };
-  if (rule === 'strict') return { kind: 'chosen', winner: mean(learned) < mean(fallback) ? 'learned' : 'fallback' };
-  const diffs = learned.map((l, j) => l - fallback[j]!);
-  const stderr = stdDev(diffs) / Math.sqrt(diffs.length);
-  return { kind: 'chosen', winner: mean(diffs) < -z * stderr ? 'learned' : 'fallback' };
+  return { kind: 'chosen', winner: beats(learned, fallback, rule, z) ? 'learned' : 'fallback' };
+}
+
+/** Whether `a` beats `b` under the rule: strictly lower mean, or (paired) a mean per-batch difference below −z·stderr. */
+function beats(a: readonly number[], b: readonly number[], rule: DecisionRule, z: number): boolean {
+  if (rule === 'strict') return mean(a) < mean(b);
+  const diffs = a.map((x, j) => x - b[j]!);
+  return mean(diffs) < -z * (stdDev(diffs) / Math.sqrt(diffs.length));
 }
 
 /**
- * The guard's decision. With an anchor (ALGORITHMS §4b) the anchor run wins whenever its
- * mean loss is at or below the pick of the learned-vs-fallback rule (ties: anchor, then
- * fallback), so the kept point is never worse than the fallback's own run.
+ * The guard's decision. With an anchor (ALGORITHMS §4b) the anchor run wins unless the pick of
+ * the learned-vs-fallback rule beats it under the same rule (ties: anchor, then fallback), so
+ * the kept point is never worse than the fallback's own run. Under `paired` the guard thus
+ * leaves the anchor only on a significant difference: picking the lowest of three noisy means
+ * favours a lucky candidate (the winner's curse).
  */
 export function decide(losses: CandidateLosses, rule: DecisionRule, z: number): Decision {
   const pick = learnedVsFallback(losses, rule, z);
@@ -48,7 +54,7 @@ export function decide(losses: CandidateLosses, rule: DecisionRule, z: number): 
   }
   if (pick.kind === 'diverged') return { kind: 'chosen', winner: 'anchor', reason: pick.message };
   const picked = pick.winner === 'learned' ? losses.learned! : losses.fallback;
-  return finite(picked) && mean(picked) < mean(anchor) ? pick : { kind: 'chosen', winner: 'anchor' };
+  return finite(picked) && beats(picked, anchor, rule, z) ? pick : { kind: 'chosen', winner: 'anchor' };
 }
 
 /** Whether the candidates' mean ± one standard deviation over the m batches overlap. */
