@@ -1,7 +1,7 @@
 /**
- * Batches per second of the seeded MNIST stream source (sample 128 examples, gather them) and
- * of the source followed by turning each batch into tensors, on the wasm and cpu backends in
- * the same run. Run: `npx vite-node bench/streamSource.ts [batches]`.
+ * Batches per second of the seeded MNIST stream source (sample 128 examples; their features
+ * are gathered when first read, on wasm straight into the tensor) and of the source followed
+ * by turning each batch into tensors, on the wasm and cpu backends in the same run. Run: `npx vite-node bench/streamSource.ts [batches]`.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { lastValueFrom, take, tap, count } from 'rxjs';

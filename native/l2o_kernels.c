@@ -481,3 +481,70 @@ __attribute__((export_name("mlp"))) void mlp(const int *table) {
     da = t;
   }
 }
+
+/* ------------------------------------------------------------------ optimizer updates */
+
+/*
+ * The plain optimizers' updates (sgd.ts, adam.ts) in one pass each, instead of 2 (SGD), 4
+ * (momentum) and ~10 (Adam) tfjs ops. Each float operation is the one the tfjs ops do, in the same order (explicit mul then
+ * add, never a fused multiply-add, even in the relaxed build), so the results are the same
+ * float32 numbers. Outputs may not alias inputs (fresh tensors, the optimizers being pure).
+ */
+
+/* out = x − lr · g */
+__attribute__((export_name("sgd_update"))) void sgd_update(int n, const float *x, const float *g, float *out, float lr) {
+  const v l = wasm_f32x4_splat(lr);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(out + i, wasm_f32x4_sub(wasm_v128_load(x + i), wasm_f32x4_mul(wasm_v128_load(g + i), l)));
+  for (; i < n; i++) out[i] = x[i] - g[i] * lr;
+}
+
+/* Heavy-ball momentum: vOut = β v + g, out = x − lr · vOut. */
+__attribute__((export_name("momentum_update"))) void momentum_update(int n, const float *x, const float *g, const float *w, float *out,
+                                                                     float *vOut, float lr, float beta) {
+  const v l = wasm_f32x4_splat(lr), b = wasm_f32x4_splat(beta);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(w + i), b), wasm_v128_load(g + i));
+    wasm_v128_store(vOut + i, vi);
+    wasm_v128_store(out + i, wasm_f32x4_sub(wasm_v128_load(x + i), wasm_f32x4_mul(vi, l)));
+  }
+  for (; i < n; i++) {
+    const float vi = w[i] * beta + g[i];
+    vOut[i] = vi;
+    out[i] = x[i] - vi * lr;
+  }
+}
+
+/*
+ * Adam with bias correction: m' = β1 m + (1 − β1) g, v' = β2 v + (1 − β2) g²,
+ * x' = x − (m' · stepSize) / (√(v' · vScale) + ε), with stepSize = η / (1 − β1^t) and
+ * vScale = 1 / (1 − β2^t) from the caller. table (int32 words): n, x, g, m, v, xOut, mOut, vOut;
+ * c (floats): β1, 1 − β1, β2, 1 − β2, stepSize, vScale, ε.
+ */
+__attribute__((export_name("adam_update"))) void adam_update(const int *table, const float *c) {
+  const int n = table[0];
+  const float *x = (const float *)table[1], *g = (const float *)table[2], *m = (const float *)table[3], *w = (const float *)table[4];
+  float *xOut = (float *)table[5], *mOut = (float *)table[6], *vOut = (float *)table[7];
+  const v b1 = wasm_v128_load32_splat(c), c1 = wasm_v128_load32_splat(c + 1), b2 = wasm_v128_load32_splat(c + 2),
+          c2 = wasm_v128_load32_splat(c + 3), step = wasm_v128_load32_splat(c + 4), vs = wasm_v128_load32_splat(c + 5),
+          eps = wasm_v128_load32_splat(c + 6);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v gi = wasm_v128_load(g + i);
+    const v mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), b1), wasm_f32x4_mul(gi, c1));
+    const v vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(w + i), b2), wasm_f32x4_mul(wasm_f32x4_mul(gi, gi), c2));
+    const v den = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_mul(vi, vs)), eps);
+    wasm_v128_store(mOut + i, mi);
+    wasm_v128_store(vOut + i, vi);
+    wasm_v128_store(xOut + i, wasm_f32x4_sub(wasm_v128_load(x + i), wasm_f32x4_div(wasm_f32x4_mul(mi, step), den)));
+  }
+  for (; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] * c[0] + gi * c[1];
+    const float vi = w[i] * c[2] + gi * gi * c[3];
+    mOut[i] = mi;
+    vOut[i] = vi;
+    xOut[i] = x[i] - mi * c[4] / (__builtin_sqrtf(vi * c[5]) + c[6]);
+  }
+}

@@ -22,15 +22,24 @@ export const featureSize = (shape: readonly number[]): number => shape.reduce((a
 
 /** The examples at `indices` as one batch (copied). */
 export function gather(ds: Dataset, indices: ArrayLike<number>): Batch {
+  const x = new Float32Array(indices.length * featureSize(ds.shape));
+  gatherFeatures(ds, indices, x, 0);
+  return { x, y: gatherLabels(ds, indices), shape: ds.shape, size: indices.length };
+}
+
+/** Copies the features of the examples at `indices`, in order, into `out` from `offset` on. */
+export function gatherFeatures(ds: Dataset, indices: ArrayLike<number>, out: Float32Array, offset: number): void {
   const f = featureSize(ds.shape);
-  const x = new Float32Array(indices.length * f);
-  const y = ds.y instanceof Int32Array ? new Int32Array(indices.length) : new Float32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i]!;
-    x.set(ds.x.subarray(j * f, (j + 1) * f), i * f);
-    y[i] = ds.y[j]!;
+    out.set(ds.x.subarray(j * f, (j + 1) * f), offset + i * f);
   }
-  return { x, y, shape: ds.shape, size: indices.length };
+}
+
+export function gatherLabels(ds: Dataset, indices: ArrayLike<number>): Int32Array | Float32Array {
+  const y = ds.y instanceof Int32Array ? new Int32Array(indices.length) : new Float32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) y[i] = ds.y[indices[i]!]!;
+  return y;
 }
 
 /** Rows [start, end) as a dataset sharing memory with `ds`. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate } from '../l2o/kernel/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
 import { constant, type Schedule } from './schedule.js';
 
@@ -19,11 +20,14 @@ export function adam(opts: AdamOptions): Optimizer<AdamState> {
     name: 'adam',
     init: (params) => ({ t: 0, m: tf.zerosLike(params), v: tf.zerosLike(params) }),
     step: (params, grads, { t, m, v }) => {
-      const m1 = tf.tidy(() => m.mul(beta1).add(grads.mul(1 - beta1)) as tf.Tensor1D);
-      const v1 = tf.tidy(() => v.mul(beta2).add(grads.square().mul(1 - beta2)) as tf.Tensor1D);
       const n = t + 1;
       const stepSize = lr(t) / (1 - Math.pow(beta1, n));
       const vScale = 1 / (1 - Math.pow(beta2, n));
+      // On the wasm backend one fused kernel call (l2o/kernel/fusedUpdate.ts), same numbers.
+      const fused = fusedAdamUpdate(params, grads, m, v, { beta1, beta2, epsilon, stepSize, vScale });
+      if (fused !== null) return [fused.x, { t: n, m: fused.m, v: fused.v }];
+      const m1 = tf.tidy(() => m.mul(beta1).add(grads.mul(1 - beta1)) as tf.Tensor1D);
+      const v1 = tf.tidy(() => v.mul(beta2).add(grads.square().mul(1 - beta2)) as tf.Tensor1D);
       const next = tf.tidy(() => params.sub(m1.mul(stepSize).div(v1.mul(vScale).sqrt().add(epsilon))) as tf.Tensor1D);
       return [next, { t: n, m: m1, v: v1 }];
     },

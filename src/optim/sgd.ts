@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedMomentumUpdate, fusedSgdUpdate } from '../l2o/kernel/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
 import { constant, type Schedule } from './schedule.js';
 
@@ -13,7 +14,8 @@ export function sgd(opts: { lr: number | Schedule }): Optimizer<SgdState> {
   return {
     name: 'sgd',
     init: () => ({ t: 0 }),
-    step: (params, grads, { t }) => [tf.tidy(() => params.sub(grads.mul(lr(t)))), { t: t + 1 }],
+    // On the wasm backend one fused kernel call (l2o/kernel/fusedUpdate.ts), same numbers.
+    step: (params, grads, { t }) => [fusedSgdUpdate(params, grads, lr(t)) ?? tf.tidy(() => params.sub(grads.mul(lr(t)))), { t: t + 1 }],
     reset: (_params, state) => state,
   };
 }
@@ -26,6 +28,8 @@ export function momentum(opts: { lr: number | Schedule; beta?: number }): Optimi
     name: 'momentum',
     init: (params) => ({ t: 0, velocity: tf.zerosLike(params) }),
     step: (params, grads, { t, velocity }) => {
+      const fused = fusedMomentumUpdate(params, grads, velocity, lr(t), beta);
+      if (fused !== null) return [fused.x, { t: t + 1, velocity: fused.velocity }];
       const v = tf.tidy(() => velocity.mul(beta).add(grads) as tf.Tensor1D);
       return [tf.tidy(() => params.sub(v.mul(lr(t)))), { t: t + 1, velocity: v }];
     },

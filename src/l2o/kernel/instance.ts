@@ -11,6 +11,9 @@ export interface Kernels {
   readonly backend: BackendWasm;
   readonly lstmStep: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
   readonly mlp: (table: number) => void;
+  readonly sgdUpdate: (n: number, x: number, g: number, out: number, lr: number) => void;
+  readonly momentumUpdate: (n: number, x: number, g: number, velocity: number, out: number, velocityOut: number, lr: number, beta: number) => void;
+  readonly adamUpdate: (table: number, constants: number) => void;
   /** Views of the heap, fresh after any allocation (a growing heap replaces the buffer). */
   heapF32(): Float32Array;
   heapU32(): Uint32Array;
@@ -121,12 +124,18 @@ function instantiate(backend: BackendWasm): Kernels | null {
   const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
   const lstmStep: unknown = instance.exports['lstm_step'];
   const mlp: unknown = instance.exports['mlp'];
-  if (typeof lstmStep !== 'function' || typeof mlp !== 'function') return null;
+  const sgdUpdate: unknown = instance.exports['sgd_update'];
+  const momentumUpdate: unknown = instance.exports['momentum_update'];
+  const adamUpdate: unknown = instance.exports['adam_update'];
+  if (typeof lstmStep !== 'function' || typeof mlp !== 'function' || typeof sgdUpdate !== 'function' || typeof momentumUpdate !== 'function' || typeof adamUpdate !== 'function') return null;
   let block = { ptr: 0, bytes: 0 };
   return {
     backend,
     lstmStep: (table, p, threshold, scale, outScale) => void lstmStep(table, p, threshold, scale, outScale),
     mlp: (table) => void mlp(table),
+    sgdUpdate: (n, x, g, out, lr) => void sgdUpdate(n, x, g, out, lr),
+    momentumUpdate: (n, x, g, velocity, out, velocityOut, lr, beta) => void momentumUpdate(n, x, g, velocity, out, velocityOut, lr, beta),
+    adamUpdate: (table, constants) => void adamUpdate(table, constants),
     heapF32: () => new Float32Array(heap.memory.buffer),
     heapU32: () => new Uint32Array(heap.memory.buffer),
     scratch: (bytes) => {
