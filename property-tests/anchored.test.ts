@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { DecisionRule } from '../src/guard/decide.js';
 import { lossGuard, type LossGuardOptions, type LossGuardState } from '../src/guard/lossGuard.js';
 import type { RoundOptimizer } from '../src/guard/round.js';
 import { erase } from '../src/optim/optimizer.js';
@@ -26,12 +27,15 @@ interface Case {
   readonly problem: ProblemSpec;
   readonly run: readonly Proposal[];
   readonly backoff: number | undefined;
+  /** With m = 1 exact comparisons the paired test has no spread to discount: it must keep every claim too. */
+  readonly decision: DecisionRule;
 }
 
 const generalCases: fc.Arbitrary<Case> = fc.record({
   problem: problemSpecs(),
   run: proposalRuns(30),
   backoff: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+  decision: fc.constantFrom<DecisionRule>('strict', 'paired'),
 });
 
 /**
@@ -53,6 +57,7 @@ const trapCases: fc.Arbitrary<Case> = fc.record({
     )
     .map(([trap, losers]) => [trap, ...losers]),
   backoff: fc.constant(undefined),
+  decision: fc.constantFrom<DecisionRule>('strict', 'paired'),
 });
 
 const cases = fc.oneof({ weight: 3, arbitrary: generalCases }, { weight: 1, arbitrary: trapCases });
@@ -75,6 +80,7 @@ function anchoredClaims(makeGuard: MakeGuard, tally?: Tally, driftTally?: Tally)
         k: 1,
         m: 1,
         anchor: true,
+        decision: c.decision,
         ...(c.backoff !== undefined ? { backoff: c.backoff } : {}),
       });
       let ref64: Float64Array = Float64Array.from(p.x0.dataSync());
