@@ -46,10 +46,20 @@ export function jobSettings(run: PlannedRun) {
   return { checkpointEvery: Math.max(1, Math.round(1000 / k)), log: { dense: run.config.steps, perDecade: 100 } };
 }
 
-/** The CLI's `lgl2o: …` lines of a stderr text (or its last lines). */
+/**
+ * The CLI's `lgl2o: …` messages in a stderr text, each with its continuation lines (a missing
+ * dataset lists every path it tried on the lines after), or the text's last lines.
+ */
 export function cliMessage(stderr: string): string {
-  const lines = stderr.split('\n').filter((l) => l.startsWith('lgl2o: ') && !/^lgl2o: (backend|resuming|note)/.test(l));
-  return lines.map((l) => l.slice(7)).join('\n') || stderr.trim().split('\n').slice(-3).join('\n');
+  const messages: string[][] = [];
+  let current: string[] | null = null;
+  for (const line of stderr.split('\n')) {
+    if (line.startsWith('lgl2o: ')) {
+      current = /^lgl2o: (backend|resuming|note)/.test(line) ? null : [line.slice(7)];
+      if (current) messages.push(current);
+    } else if (current !== null && line.trim() !== '' && !line.startsWith('(node:')) current.push(line);
+  }
+  return messages.map((m) => m.join('\n')).join('\n') || stderr.trim().split('\n').slice(-3).join('\n');
 }
 
 /**

