@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeKernels, align16, CONSTANTS, onHeap } from './kernel/instance.js';
+import { activeKernels, align16, CONSTANTS, heapOffset, onHeap } from './kernel/instance.js';
 import { parallelLstmStep, parallelWanted } from './kernel/parallel.js';
 import type { L2OState } from './lstm.js';
 import { GATES, INPUTS, type L2OArchitecture, type L2OWeights } from './weights.js';
@@ -66,7 +66,7 @@ export function fusedLstmStep(packed: PackedLstm, grads: tf.Tensor1D, state: L2O
   const update = backend.makeOutput([d], 'float32');
   const hOut = Array.from({ length: L }, () => backend.makeOutput([d, H], 'float32'));
   const cOut = Array.from({ length: L }, () => backend.makeOutput([d, H], 'float32'));
-  const off = (info: tf.TensorInfo) => backend.getMemoryOffset(info.dataId);
+  const off = (info: tf.TensorInfo) => heapOffset(k, info);
 
   const inputsAt = [...state.h, ...state.c].map(off);
   const outputsAt = [...hOut, ...cOut].map(off);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeKernels, align16, CONSTANTS, onHeap, type Kernels } from './instance.js';
+import { activeKernels, align16, CONSTANTS, heapOffset, onHeap, type Kernels } from './instance.js';
 
 /**
  * mlp.ts's sigmoid MLP with softmax negative log-likelihood, as one call of the fused wasm
@@ -31,7 +31,7 @@ function prepare(widths: readonly number[], params: tf.Tensor1D, x: tf.Tensor, y
 function run(call: Call, widths: readonly number[], losses: tf.TensorInfo, grad: tf.TensorInfo | null): void {
   const { k, size: B } = call;
   const L = widths.length - 1;
-  const off = (t: { dataId: object }) => k.backend.getMemoryOffset(t.dataId);
+  const off = (t: { dataId: object }) => heapOffset(k, t);
   const hidden = widths.slice(1);
   const maxw = Math.max(...hidden);
   const maxW = Math.max(0, ...widths.slice(1, -1).map((w, i) => w * widths[i + 2]!));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeKernels, onHeap, type Kernels } from './instance.js';
+import { activeKernels, heapOffset, onHeap, type Kernels } from './instance.js';
 
 /**
  * The updates of sgd.ts (SGD, momentum) and adam.ts as one call each of the wasm kernels
@@ -26,8 +26,7 @@ export function fusedSgdUpdate(params: tf.Tensor1D, grads: tf.Tensor1D, lr: numb
   const k = kernelsFor([params, grads]);
   if (k === null) return null;
   const out = fresh(k, params.size);
-  const off = (t: { dataId: object }) => k.backend.getMemoryOffset(t.dataId);
-  k.sgdUpdate(params.size, off(params), off(grads), off(out), lr);
+  k.sgdUpdate(params.size, heapOffset(k, params), heapOffset(k, grads), heapOffset(k, out), lr);
   return asTensor(k, out);
 }
 
@@ -43,8 +42,7 @@ export function fusedMomentumUpdate(
   if (k === null) return null;
   const out = fresh(k, params.size);
   const vOut = fresh(k, params.size);
-  const off = (t: { dataId: object }) => k.backend.getMemoryOffset(t.dataId);
-  k.momentumUpdate(params.size, off(params), off(grads), off(velocity), off(out), off(vOut), lr, beta);
+  k.momentumUpdate(params.size, heapOffset(k, params), heapOffset(k, grads), heapOffset(k, velocity), heapOffset(k, out), heapOffset(k, vOut), lr, beta);
   return { x: asTensor(k, out), velocity: asTensor(k, vOut) };
 }
 
@@ -70,10 +68,9 @@ export function fusedAdamUpdate(
   if (k === null) return null;
   const n = params.size;
   const outs = [fresh(k, n), fresh(k, n), fresh(k, n)] as const;
-  const off = (t: { dataId: object }) => k.backend.getMemoryOffset(t.dataId);
   const table = k.scratch(4 * 16); // 8 words of pointers, then 7 float coefficients
   // Views after every allocation: a growing heap replaces its buffer.
-  k.heapU32().set([n, off(params), off(grads), off(m), off(v), ...outs.map(off)], table / 4);
+  k.heapU32().set([n, heapOffset(k, params), heapOffset(k, grads), heapOffset(k, m), heapOffset(k, v), ...outs.map((o) => heapOffset(k, o))], table / 4);
   // The tfjs ops multiply by float32 scalars: the Float32Array rounds these the same way.
   k.heapF32().set([c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.stepSize, c.vScale, c.epsilon], table / 4 + 8);
   k.adamUpdate(table, table + 32);

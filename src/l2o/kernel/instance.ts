@@ -180,6 +180,9 @@ export const CONSTANTS = (() => {
 /** Bytes rounded up to a multiple of 16 (v128 alignment of the scratch sections). */
 export const align16 = (bytes: number): number => 16 * Math.ceil(bytes / 16);
 
+/** Byte offset on the wasm heap of a tensor (or tensor info) of this backend. */
+export const heapOffset = (k: Kernels, t: { dataId: object }): number => k.backend.getMemoryOffset(t.dataId);
+
 /** Whether a tensor lives on this backend as float32 data the kernels can address. */
 export function onHeap(k: Kernels, t: tf.Tensor): boolean {
   return t.dtype === 'float32' && k.backend.dataIdMap.has(t.dataId);
