@@ -7,8 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 /**
  * The package as a user gets it: `npm pack`, then the quick start of docs/api.md in an empty
- * directory, without network (`npm install --offline` takes the dependencies from npm's cache,
- * which `npm ci` of this repository filled).
+ * directory. `npm install --prefer-offline` takes what it can from npm's cache and asks the registry
+ * for the rest: `npm ci` caches only abbreviated package metadata, and installing a tarball needs
+ * the full documents, so `--offline` fails (ENOTCACHED) on a machine with a fresh cache.
  */
 const ROOT = resolve('.');
 const work = mkdtempSync(join(tmpdir(), 'lgl2o-pack-'));
@@ -67,7 +68,7 @@ describe('npm pack', () => {
     // The quick start, as docs/api.md gives it.
     mkdirSync(app);
     await run('npm', ['init', '-y'], app);
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(work, manifest[0]!.filename)], app);
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, manifest[0]!.filename)], app);
     const cli = await run('npx', ['--offline', 'lgl2o', 'run', '--task', 'mlp-spirals', '--steps', '200'], app);
     expect(cli.stdout).toMatch(/^done: 200 steps in [\d.]+ s, loss [\d.]+/);
     expect(readFileSync(join(app, 'results', 'run', 'events.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(20);
