@@ -10,7 +10,7 @@ import { buildOptimizer } from '../src/config/build.js';
 import { DecodeError } from '../src/config/decode.js';
 import type { RunConfig } from '../src/config/run.js';
 import { assertFinite, gather, type Splits } from '../src/data/dataset.js';
-import { BatchSampler } from '../src/data/sampler.js';
+import { BATCH_SEED_OFFSET, BatchSampler } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Batch, Objective } from '../src/optimizee/objective.js';
 import { packageVersion } from '../src/paths.js';
@@ -29,8 +29,7 @@ import { DivergenceError, train } from './train.js';
 
 export { writeJsonAtomic } from './checkpoint.js';
 
-/** Offset between the seed of the initial parameters and the seed of the batch order. */
-export const BATCH_SEED_OFFSET = 1_000_003;
+export { BATCH_SEED_OFFSET } from '../src/data/sampler.js';
 /** Size of the fixed test subset used by periodic evaluation. */
 export const EVAL_SUBSET = 2000;
 

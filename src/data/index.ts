@@ -4,7 +4,7 @@ import { loadCifar10 } from './cifar10.js';
 import type { Splits } from './dataset.js';
 import { leastSquaresData } from './leastSquares.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
-import { circles, spirals, syntheticSplits } from './synthetic.js';
+import { generatedSplits } from './synthetic.js';
 import { loadTinyImagenet } from './tinyImagenet.js';
 
 export interface LoadOptions {
@@ -27,8 +27,8 @@ const LOADERS = {
   'fashion-mnist': ({ dataDir }: LoadOptions) => loadFashionMnist({ dataDir }),
   cifar10: ({ dataDir }: LoadOptions) => loadCifar10({ dataDir }),
   tinyimagenet50: ({ dataDir, seed }: LoadOptions) => loadTinyImagenet({ dataDir, seed, classes: 50 }),
-  circles: ({ seed, noise }: LoadOptions) => E.right(syntheticSplits((n, rng, name) => circles(n, { noise }, rng, name), 'circles', seed)),
-  spirals: ({ seed, noise }: LoadOptions) => E.right(syntheticSplits((n, rng, name) => spirals(n, { noise }, rng, name), 'spirals', seed)),
+  circles: ({ seed, noise }: LoadOptions) => E.right(generatedSplits('circles', seed, noise)),
+  spirals: ({ seed, noise }: LoadOptions) => E.right(generatedSplits('spirals', seed, noise)),
   quadratic: ({ seed, noise = QUADRATIC_DEFAULTS.noise }: LoadOptions) => E.right(leastSquaresData({ ...QUADRATIC_DEFAULTS, noise }, seed)),
 } satisfies Record<string, (opts: LoadOptions) => E.Either<Error, Splits>>;
 

@@ -2,6 +2,9 @@ import type { Batch } from '../optimizee/objective.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import { featureSize, gatherFeatures, gatherLabels, type Dataset } from './dataset.js';
 
+/** Offset between a run's seed (its initial parameters) and the seed of its batch order. */
+export const BATCH_SEED_OFFSET = 1_000_003;
+
 /** Where a sampler is: enough to resume the exact same sequence of batches. */
 export interface SamplerState {
   readonly rng: RngState;

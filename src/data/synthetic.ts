@@ -75,3 +75,13 @@ export function syntheticSplits(make: (count: number, rng: Rng, name: string) =>
   const [a, b, c] = [rng.fork(), rng.fork(), rng.fork()];
   return { train: make(counts.train, a, `${name}/train`), validation: make(counts.validation, b, `${name}/validation`), test: make(counts.test, c, `${name}/test`) };
 }
+
+/** The generated classification datasets by name, as `loadDataset` makes them from a seed (browser-safe). */
+export const GENERATED = {
+  circles: (count: number, noise: number | undefined, rng: Rng, name: string) => circles(count, { noise }, rng, name),
+  spirals: (count: number, noise: number | undefined, rng: Rng, name: string) => spirals(count, { noise }, rng, name),
+} as const;
+
+export function generatedSplits(name: keyof typeof GENERATED, seed: number, noise?: number): Splits {
+  return syntheticSplits((n, rng, split) => GENERATED[name](n, noise, rng, split), name, seed);
+}

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { readFileSync } from 'node:fs';
 import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject } from '../config/decode.js';
 import { weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
@@ -68,11 +67,16 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
   );
 }
 
-/** Reads and decodes a checkpoint file. */
+/** Reads and decodes a checkpoint file (in Node; a web page fetches the JSON and decodes it with `decodeCheckpoint`). */
 export function loadCheckpoint(path: string): E.Either<DecodeError, L2OCheckpoint> {
   return pipe(
     E.tryCatch(
-      () => readFileSync(path, 'utf8'),
+      // node:fs looked up at run time: this module is also bundled for browsers.
+      () => {
+        const fs = globalThis.process?.getBuiltinModule('node:fs');
+        if (fs === undefined) throw new Error('no file system here');
+        return fs.readFileSync(path, 'utf8');
+      },
       (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
     ),
     E.chain((text) => parseJson(text, path)),

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import v8 from 'node:v8';
 import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasmBinary.js';
 
 /**
@@ -31,10 +30,12 @@ export function setFastKernels(on: boolean): void {
 }
 
 export type KernelBuild = 'auto' | 'plain' | 'relaxed';
-let wantedBuild: KernelBuild = process.env['LGL2O_RELAXED_SIMD'] === '0' ? 'plain' : 'auto';
+// This module also runs in browsers (the web demo): Node's process and modules only where present.
+const nodeProcess: NodeJS.Process | undefined = globalThis.process;
+let wantedBuild: KernelBuild = nodeProcess?.env['LGL2O_RELAXED_SIMD'] === '0' ? 'plain' : 'auto';
 let override: Uint8Array<ArrayBuffer> | null = null;
 let generation = 0;
-const decode = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+const decode = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
 /**
  * Whether the relaxed-SIMD builds (fused multiply-add) can run. Node 20's V8 has relaxed SIMD
@@ -44,6 +45,8 @@ const decode = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 function relaxedSimd(): boolean {
   const probe = decode(KERNELS_RELAXED_WASM_BASE64);
   if (WebAssembly.validate(probe)) return true;
+  const v8 = nodeProcess?.getBuiltinModule('node:v8');
+  if (v8 === undefined) return false;
   try {
     v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   } catch {

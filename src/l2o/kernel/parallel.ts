@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import { align16, CONSTANTS, kernelBinaries, kernelGeneration, type Kernels } from './instance.js';
 
 /**
@@ -107,7 +106,10 @@ function startPool(): Pool | null {
     const lstmChunk: unknown = instance.exports['lstm_chunk'];
     if (typeof lstmChunk !== 'function') return null;
     const control = new SharedArrayBuffer(64);
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory, binary, control } });
+    // Node's worker threads, looked up at run time: this module is also bundled for browsers.
+    const threads = globalThis.process?.getBuiltinModule('node:worker_threads');
+    if (threads === undefined) return null;
+    const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { memory, binary, control } });
     worker.unref(); // an idle worker must not keep the process alive
     return {
       generation,
