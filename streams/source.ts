@@ -59,12 +59,12 @@ export function pulled<T>(pull: () => T, { paused }: PulledOptions = {}): Observ
   });
 }
 
-export interface BatchStreamOptions {
+export interface BatchStreamOptions extends PulledOptions {
   readonly batchSize?: number;
   readonly seed: number;
 }
 
 /** Seeded, shuffled, epoch-cycling batches of an in-memory dataset; same seed, same batches. */
-export function batches$(dataset: Dataset, { batchSize = 128, seed }: BatchStreamOptions, sampler = new BatchSampler(dataset, batchSize, seed)): Observable<Batch> {
-  return pulled(() => sampler.next());
+export function batches$(dataset: Dataset, { batchSize = 128, seed, paused }: BatchStreamOptions, sampler = new BatchSampler(dataset, batchSize, seed)): Observable<Batch> {
+  return pulled(() => sampler.next(), paused ? { paused } : {});
 }
