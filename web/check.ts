@@ -4,7 +4,7 @@ import { gather } from '../src/data/dataset.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import { Rng } from '../src/tensor/rng.js';
-import { selectBrowserBackend } from './backend.js';
+import { startBackend } from './backend.js';
 import type { BackendChoice } from './protocol.js';
 
 /** The spirals MLP's loss, per-example losses and gradient at seeded parameters, on one backend. */
@@ -20,7 +20,9 @@ export interface MlpCheck {
  * backend asked for, so that a test can hold WebGPU or WebGL against cpu in a real browser.
  */
 async function mlpCheck(backend: BackendChoice, seed = 1): Promise<MlpCheck> {
-  const chosen = await selectBrowserBackend(backend, new URL('wasm/', location.href).href);
+  const problem = await startBackend(backend, new URL('wasm/', location.href).href);
+  if (problem !== null) throw new Error(`backend ${backend}: ${problem}`);
+  const chosen = tf.getBackend();
   const objective = mlp([2, 20, 2]);
   const train = generatedSplits('spirals', seed).train;
   const batch = toTensorBatch([gather(train, Array.from({ length: 128 }, (_, i) => i))]);
@@ -37,6 +39,13 @@ async function mlpCheck(backend: BackendChoice, seed = 1): Promise<MlpCheck> {
   }
 }
 
+/** 1² + 2² + 3² read back synchronously (dataSync) on a backend: 14 where synchronous reads work. */
+async function syncReadBack(backend: BackendChoice): Promise<number | undefined> {
+  const problem = await startBackend(backend, new URL('wasm/', location.href).href);
+  if (problem !== null) return undefined;
+  return tf.tidy(() => tf.tensor1d([1, 2, 3]).square().sum().dataSync()[0]);
+}
+
 /** Whether this browser offers a WebGPU adapter, and if not, what is missing. */
 async function webgpuAdapter(): Promise<string | null> {
   if (!isSecureContext) return 'not a secure context';
@@ -45,5 +54,5 @@ async function webgpuAdapter(): Promise<string | null> {
   return adapter === null ? 'navigator.gpu.requestAdapter() returned null (no adapter: no GPU and no SwiftShader fallback enabled)' : null;
 }
 
-Object.assign(globalThis, { lgl2oCheck: { mlpCheck, webgpuAdapter } });
+Object.assign(globalThis, { lgl2oCheck: { mlpCheck, webgpuAdapter, syncReadBack } });
 document.body.dataset['ready'] = '1';

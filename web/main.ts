@@ -179,7 +179,8 @@ function redrawNumbers(): void {
   const perSecond = rate.length >= 2 ? ((rate[rate.length - 1]![1] - rate[0]![1]) * 1000) / (rate[rate.length - 1]![0] - rate[0]![0]) : 0;
   stat('steps-per-second', view?.status === 'running' && Number.isFinite(perSecond) ? perSecond.toFixed(0) : '–');
   stat('user-draws', String(view?.draws ?? 0));
-  if (view && view.status !== 'failed') stat('status', `run ${view.label}: ${view.status}`);
+  const waiting = view?.spec.dataset === 'drawn' && view.rounds === 0 && userPoints.length === 0 ? ' (waiting for your points: click on the plot)' : '';
+  if (view && view.status !== 'failed') stat('status', `run ${view.label}: ${view.status}${waiting}`);
 }
 setInterval(redrawNumbers, REDRAW_MS / 2);
 setInterval(redrawCharts, REDRAW_MS);
