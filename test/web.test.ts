@@ -77,7 +77,7 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
   });
 
   it('trains a guarded run on spirals live, with the losses Node computes, and takes clicked points into training', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 780 } });
     const errors = errorsOf(page);
     await page.goto(`${served.url}?dataset=spirals&optimizer=lgl2o&seed=${SEED}&autostart=1`);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 50, null, { timeout: 60_000 });
@@ -105,9 +105,11 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     });
 
     // Points clicked onto the boundary plot stream into a running run: they are drawn into the batches the train operator consumes.
+    // (The second run is SGDnm, so that the screenshot shows the guard's run against its fallback's.)
+    await page.locator('#optimizer').selectOption('sgd');
     await page.locator('#steps').fill('1000000');
     await page.locator('#start').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent?.startsWith('run 2.') && Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 5, null, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent?.startsWith('run 2. SGDnm') && Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 5, null, { timeout: 20_000 });
     expect(await read(page, 'user-draws')).toBe('0');
     const canvas = page.locator('[data-testid="boundary-chart"] canvas').first();
     const box = (await canvas.boundingBox())!;

@@ -32,7 +32,7 @@ export function lossChart(el: HTMLElement): { update(series: readonly LossSeries
     legend: { top: 22, type: 'scroll' },
     grid: { top: 60, left: 55, right: 20, bottom: 40 },
     xAxis: { type: 'log', name: 'step', nameLocation: 'middle', nameGap: 25, min: 1 },
-    yAxis: { type: 'log', name: 'loss' },
+    yAxis: { type: 'log', name: 'loss', nameLocation: 'middle', nameGap: 35 },
     animation: false,
     series: [],
   });

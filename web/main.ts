@@ -148,19 +148,26 @@ let dirty = false;
 let chartsDirty = false;
 const currentView = () => (current === undefined ? undefined : runs.get(current));
 
+/** The run whose guard is shown: the current one if it is guarded, else the latest guarded run. */
+function guardedView(view: RunView | undefined): RunView | undefined {
+  if (view && view.guard.length > 0) return view;
+  return [...runs.values()].reverse().find((r) => r.guard.length > 0);
+}
+
 function redrawCharts(): void {
   if (!chartsDirty) return;
   chartsDirty = false;
   const view = currentView();
+  const guarded = guardedView(view);
   const series: LossSeries[] = [];
   for (const r of runs.values()) {
     series.push({ name: r.label, points: r.loss });
-    if (r === view && r.learned.length > 0) series.push({ name: `${r.spec.id}. learned candidate`, points: r.learned });
-    if (r === view && r.fallback.length > 0 && r.learned.length > 0) series.push({ name: `${r.spec.id}. fallback candidate`, points: r.fallback });
+    if (r === guarded && r.learned.length > 0) series.push({ name: `${r.spec.id}. learned candidate`, points: r.learned });
+    if (r === guarded && r.fallback.length > 0 && r.learned.length > 0) series.push({ name: `${r.spec.id}. fallback candidate`, points: r.fallback });
   }
   losses.update(series);
   $('loss-chart').dataset['points'] = String(series.reduce((n, s) => n + s.points.length, 0));
-  guard.update(view?.guard ?? [], view && view.guard.length > 0 ? `guard decisions of run ${view.label}` : 'guard decisions (guarded runs)');
+  guard.update(guarded?.guard ?? [], guarded ? `guard decisions of run ${guarded.label}` : 'guard decisions (guarded runs)');
   boundary.update(probabilities, view?.data ?? [], userPoints);
 }
 
