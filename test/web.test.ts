@@ -81,7 +81,7 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     const errors = errorsOf(page);
     await page.goto(`${served.url}?dataset=spirals&optimizer=lgl2o&seed=${SEED}&autostart=1`);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 50, null, { timeout: 60_000 });
-    expect(await read(page, 'backend')).toBe('wasm');
+    expect(await read(page, 'backend')).toBe('wasm (with the fused kernels)');
     expect(Number(await page.locator('[data-testid="loss-chart"]').getAttribute('data-points'))).toBeGreaterThanOrEqual(50);
     expect(await page.locator('[data-testid="loss-chart"] canvas').count()).toBeGreaterThan(0);
 

@@ -5,6 +5,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { ReplaySubject, type Subscription } from 'rxjs';
 import { parseJson } from '../src/config/decode.js';
 import { decodeCheckpoint, type L2OCheckpoint } from '../src/l2o/checkpoint.js';
+import { activeKernels } from '../src/l2o/kernel/instance.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { StepEvent } from '../streams/events.js';
@@ -150,7 +151,7 @@ function handle(message: ToWorker): void {
   switch (message.type) {
     case 'init':
       void selectBrowserBackend(message.backend, new URL('wasm/', scope.location.href.replace(/[^/]*$/, '')).href).then(
-        (backend) => send({ type: 'ready', backend }),
+        (backend) => send({ type: 'ready', backend: backend === 'wasm' && activeKernels() !== null ? 'wasm (with the fused kernels)' : backend }),
         (err: unknown) => send({ type: 'failed', id: undefined, message: err instanceof Error ? err.message : String(err) }),
       );
       return;
