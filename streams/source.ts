@@ -65,6 +65,10 @@ export interface BatchStreamOptions extends PulledOptions {
 }
 
 /** Seeded, shuffled, epoch-cycling batches of an in-memory dataset; same seed, same batches. */
-export function batches$(dataset: Dataset, { batchSize = 128, seed, paused }: BatchStreamOptions, sampler = new BatchSampler(dataset, batchSize, seed)): Observable<Batch> {
+export function batches$(
+  dataset: Dataset,
+  { batchSize = 128, seed, paused }: BatchStreamOptions,
+  sampler = new BatchSampler(dataset, batchSize, seed),
+): Observable<Batch> {
   return pulled(() => sampler.next(), paused ? { paused } : {});
 }

@@ -71,7 +71,8 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
   const read = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`).textContent();
 
   it('bundles the library without Node-only modules', () => {
-    const nodeOnly = built.inputs.filter((p) => p.startsWith('node:') || /src\/(paths|data\/(mnist|idx|files|index))\.ts$|streams\/(live|runJob|ndjson)\.ts$/.test(p));
+    const nodeOnlyFile = /src\/(paths|data\/(mnist|idx|files|index))\.ts$|streams\/(live|runJob|ndjson)\.ts$/;
+    const nodeOnly = built.inputs.filter((p) => p.startsWith('node:') || nodeOnlyFile.test(p));
     expect(nodeOnly).toEqual([]);
     expect(built.inputs).toEqual(expect.arrayContaining(['streams/train.ts', 'src/guard/lossGuard.ts', 'src/l2o/checkpoint.ts', 'streams/points.ts']));
   });
@@ -94,7 +95,11 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     expect(pageRounds).toHaveLength(FIRST_ROUNDS);
     const job = prepareJob({ task: 'mlp-spirals', optimizer: { type: 'lgl2o', k: 10, m: 10 }, steps: 5000, seed: SEED });
     const node = await lastValueFrom(
-      pulled(() => job.sampler!.next()).pipe(train({ objective: job.objective, optimizer: job.optimizer, steps: 5000, seed: SEED }), take(FIRST_ROUNDS), toArray()),
+      pulled(() => job.sampler!.next()).pipe(
+        train({ objective: job.objective, optimizer: job.optimizer, steps: 5000, seed: SEED }),
+        take(FIRST_ROUNDS),
+        toArray(),
+      ),
     );
     node.forEach((e, i) => {
       const p = pageRounds[i]!;
@@ -109,15 +114,20 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     await page.locator('#optimizer').selectOption('sgd');
     await page.locator('#steps').fill('1000000');
     await page.locator('#start').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent?.startsWith('run 2. SGDnm') && Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 5, null, { timeout: 20_000 });
+    const secondRunGoing = () =>
+      document.querySelector('[data-testid="status"]')?.textContent?.startsWith('run 2. SGDnm') &&
+      Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 5;
+    await page.waitForFunction(secondRunGoing, null, { timeout: 20_000 });
     expect(await read(page, 'user-draws')).toBe('0');
     const canvas = page.locator('[data-testid="boundary-chart"] canvas').first();
     const box = (await canvas.boundingBox())!;
     for (const [fx, fy] of [[0.5, 0.5], [0.3, 0.6], [0.7, 0.35]] as const) await canvas.click({ position: { x: box.width * fx, y: box.height * fy } });
     expect(await read(page, 'user-points')).toBe('3');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="user-draws"]')?.textContent) >= 3 * 32, null, { timeout: 20_000 });
-    const roundsNow = Number(await read(page, 'rounds'));
-    await page.waitForFunction((r) => Number(document.querySelector('[data-testid="rounds"]')?.textContent) > r, roundsNow, { timeout: 20_000 });
+    // ... while the run goes on, with the page's tensor count flat.
+    const [roundsNow, tensorsNow] = [Number(await read(page, 'rounds')), await read(page, 'tensors')];
+    await page.waitForFunction((r) => Number(document.querySelector('[data-testid="rounds"]')?.textContent) > r + 100, roundsNow, { timeout: 20_000 });
+    expect(await read(page, 'tensors')).toBe(tensorsNow);
     // Pause holds the run where it is.
     await page.locator('#pause').click();
     await page.waitForTimeout(500);
@@ -170,7 +180,8 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
       expect(errors).toEqual([]);
     } else {
       // tfjs-backend-webgpu's dataSync returns zeros here (Chromium 150, SwiftShader): the guard's loss comparisons would all be ties.
-      await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent?.includes('backend=webgpu: cannot train here'), null, { timeout: 30_000 });
+      const refused = () => document.querySelector('[data-testid="status"]')?.textContent?.includes('backend=webgpu: cannot train here');
+      await page.waitForFunction(refused, null, { timeout: 30_000 });
       expect(await read(page, 'rounds')).toBe('0');
       expect(errors).toEqual([expect.stringContaining(`synchronous read-back (dataSync) returned ${sum}`)]);
     }

@@ -140,7 +140,13 @@ export function boundaryChart(el: HTMLElement, onClick: (x: number, y: number, s
     xAxis: { type: 'value', min: -GRID.extent, max: GRID.extent },
     yAxis: { type: 'value', min: -GRID.extent, max: GRID.extent },
     animation: false,
-    series: [...shadeSeries, pointSeries('class 0', 0, 4, false), pointSeries('class 1', 1, 4, false), pointSeries('your class 0', 0, 11, true), pointSeries('your class 1', 1, 11, true)],
+    series: [
+      ...shadeSeries,
+      pointSeries('class 0', 0, 4, false),
+      pointSeries('class 1', 1, 4, false),
+      pointSeries('your class 0', 0, 11, true),
+      pointSeries('your class 1', 1, 11, true),
+    ],
   });
   chart.getZr().on('click', (e) => {
     const at = chart.convertFromPixel({ gridIndex: 0 }, [e.offsetX, e.offsetY]);

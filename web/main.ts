@@ -64,9 +64,8 @@ function fillControls(p: PageParams): void {
   options('optimizer', Object.keys(OPTIMIZERS), (v) => OPTIMIZERS[v as keyof typeof OPTIMIZERS]);
   options('checkpoint', CHECKPOINTS);
   const r = p.run;
-  for (const [id, v] of Object.entries({ dataset: r.dataset, optimizer: r.optimizer, k: r.k, m: r.m, lr: r.lr ?? '', seed: r.seed, steps: r.steps, checkpoint: r.checkpoint })) {
-    field(id).value = String(v);
-  }
+  const values = { dataset: r.dataset, optimizer: r.optimizer, k: r.k, m: r.m, lr: r.lr ?? '', seed: r.seed, steps: r.steps, checkpoint: r.checkpoint };
+  for (const [id, v] of Object.entries(values)) field(id).value = String(v);
 }
 
 /** The run the controls describe, checked like a link's parameters. */
@@ -81,8 +80,10 @@ function readControls(): PageParams['run'] {
 
 function start(run: PageParams['run']): void {
   const spec: RunSpec = { ...run, id: nextId++ };
-  const label = `${spec.id}. ${OPTIMIZERS[spec.optimizer]}${spec.optimizer.startsWith('lgl2o') ? ` k=${spec.k} m=${spec.m}` : ''} · ${spec.dataset} · seed ${spec.seed}`;
-  runs.set(spec.id, { spec, label, loss: [], learned: [], fallback: [], guard: [], first: [], learnedWins: 0, rounds: 0, last: undefined, draws: 0, status: 'starting', rate: [], data: [] });
+  const km = spec.optimizer.startsWith('lgl2o') ? ` k=${spec.k} m=${spec.m}` : '';
+  const label = `${spec.id}. ${OPTIMIZERS[spec.optimizer]}${km} · ${spec.dataset} · seed ${spec.seed}`;
+  const empty = { loss: [], learned: [], fallback: [], guard: [], first: [], rate: [], data: [] };
+  runs.set(spec.id, { spec, label, ...empty, learnedWins: 0, rounds: 0, last: undefined, draws: 0, status: 'starting' });
   current = spec.id;
   probabilities = undefined;
   history.replaceState(null, '', toSearch(run, backend));
@@ -177,7 +178,8 @@ function redrawNumbers(): void {
   chartsDirty = true;
   const view = currentView();
   const first = view?.first ?? [];
-  $('first-losses').dataset['losses'] = JSON.stringify(first.map((e) => ({ round: e.round, step: e.step, loss: e.loss, l2oLoss: e.l2oLoss, fallbackLoss: e.fallbackLoss })));
+  const firstLosses = first.map((e) => ({ round: e.round, step: e.step, loss: e.loss, l2oLoss: e.l2oLoss, fallbackLoss: e.fallbackLoss }));
+  $('first-losses').dataset['losses'] = JSON.stringify(firstLosses);
   stat('rounds', String(view?.rounds ?? 0));
   stat('step', String(view?.last?.step ?? 0));
   stat('loss', view?.last ? view.last.loss.toPrecision(4) : '–');

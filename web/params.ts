@@ -7,7 +7,16 @@ export interface PageParams {
   readonly backend: BackendChoice | undefined;
 }
 
-export const DEFAULTS: PageParams['run'] = { dataset: 'spirals', optimizer: 'lgl2o', k: 10, m: 10, lr: undefined, seed: 1, steps: 5000, checkpoint: 'mlp-mnist' };
+export const DEFAULTS: PageParams['run'] = {
+  dataset: 'spirals',
+  optimizer: 'lgl2o',
+  k: 10,
+  m: 10,
+  lr: undefined,
+  seed: 1,
+  steps: 5000,
+  checkpoint: 'mlp-mnist',
+};
 
 const oneOf = <T extends string>(name: string, allowed: readonly T[], value: string): T => {
   const found = allowed.find((a) => a === value);
@@ -51,7 +60,9 @@ export function parseParams(search: URLSearchParams): PageParams {
 
 /** The link that opens this run again. */
 export function toSearch(run: PageParams['run'], backend: BackendChoice | undefined): string {
-  const p = new URLSearchParams({ dataset: run.dataset, optimizer: run.optimizer, k: String(run.k), m: String(run.m), seed: String(run.seed), steps: String(run.steps) });
+  const p = new URLSearchParams({ dataset: run.dataset, optimizer: run.optimizer, k: String(run.k), m: String(run.m) });
+  p.set('seed', String(run.seed));
+  p.set('steps', String(run.steps));
   if (run.lr !== undefined) p.set('lr', String(run.lr));
   if (run.checkpoint !== DEFAULTS.checkpoint) p.set('checkpoint', run.checkpoint);
   if (backend !== undefined) p.set('backend', backend);

@@ -65,16 +65,27 @@ export interface PreparedRun {
  * from the seed, the optimizer built from its config, and the `train` operator; clicked
  * points join through `mixIn` (or make up all the data when the dataset is `drawn`).
  */
-export function prepareRun(spec: RunSpec, examples$: Observable<LiveExample>, checkpoint: L2OCheckpoint | undefined, hooks: RunHooks): E.Either<Error, PreparedRun> {
+export function prepareRun(
+  spec: RunSpec,
+  examples$: Observable<LiveExample>,
+  checkpoint: L2OCheckpoint | undefined,
+  hooks: RunHooks,
+): E.Either<Error, PreparedRun> {
   const taskId = spec.dataset === 'circles' ? 'mlp-circles' : 'mlp-spirals';
   const learned = () =>
-    checkpoint === undefined ? E.left(new Error('no learned optimizer checkpoint was loaded')) : E.right(erase(l2o(checkpoint.weights, checkpoint.architecture)));
+    checkpoint === undefined
+      ? E.left(new Error('no learned optimizer checkpoint was loaded'))
+      : E.right(erase(l2o(checkpoint.weights, checkpoint.architecture)));
   return pipe(
     E.Do,
     E.bindW('task', () => findTask(taskId)),
     E.bindW('config', () => decodeWith(OptimizerConfig, optimizerConfig(spec), 'optimizer')),
     E.bindW('optimizer', ({ config, task }) => buildOptimizerWith(config, task.defaults, learned)),
-    E.bindW('splits', () => (spec.dataset === 'drawn' ? E.right(undefined) : E.tryCatch(() => generatedSplits(spec.dataset === 'circles' ? 'circles' : 'spirals', spec.seed), E.toError))),
+    E.bindW('splits', () => {
+      if (spec.dataset === 'drawn') return E.right(undefined);
+      const name = spec.dataset === 'circles' ? 'circles' : 'spirals';
+      return E.tryCatch(() => generatedSplits(name, spec.seed), E.toError);
+    }),
     E.map(({ task, optimizer, splits }) => {
       const objective = task.objective(splits ?? { train: drawnShape, test: drawnShape });
       const paused = hooks.paused;
