@@ -1,5 +1,5 @@
 import { Command, CommanderError, Help, type Option } from 'commander';
-import { DecodeError } from '../src/config/decode.js';
+import { DecodeError } from '../src/codec/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { LiveRecordError } from '../streams/live.js';
 import { DivergenceError } from '../streams/train.js';

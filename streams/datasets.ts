@@ -2,7 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { defer, type Observable } from 'rxjs';
 import type { Dataset } from '../src/data/dataset.js';
 import { loadDataset, type DatasetName, type LoadedDataset, type LoadOptions } from '../src/data/index.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { batches$ } from './source.js';
 
 export interface SplitStreamOptions {

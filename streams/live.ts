@@ -3,10 +3,10 @@ import { createServer, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { Observable, type Subscriber } from 'rxjs';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { featureSize } from '../src/data/dataset.js';
 import { decodeRecord, type RecordSpec } from '../src/data/record.js';
-import { LineSplitter } from './lines.js';
+import { LineSplitter } from '../src/data/lines.js';
 
 /**
  * Where live records come from: standard input, any Readable, a file that is being appended

@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { BatchSampler } from '../src/data/sampler.js';
 import type { Dataset } from '../src/data/dataset.js';
 

@@ -5,10 +5,10 @@ import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js'
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
 import { packageRoot } from '../../src/paths.js';
-import { ExperimentError, runExperiment } from '../../streams/experiment.js';
-import { processExecutor } from '../../streams/experimentExec.js';
+import { ExperimentError, runExperiment } from '../../jobs/experiment/run.js';
+import { processExecutor } from '../../jobs/experiment/pool.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 
 interface ExperimentFlags {

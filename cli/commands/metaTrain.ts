@@ -3,17 +3,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../src/l2o/checkpoint.js';
-import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/l2o/metaCheckpoint.js';
-import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/l2o/metaTrain.js';
-import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/l2o/metaTrainer.js';
+import { loadCheckpoint } from '../../src/l2o/weightsFile.js';
+import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/meta/snapshot.js';
+import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/meta/window.js';
+import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/meta/trainer.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, flattenWeights } from '../../src/l2o/weights.js';
 import { packageVersion } from '../../src/paths.js';
 import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
-import { META_FILES, runMetaTraining, truncateLog } from '../../streams/metaTrain.js';
+import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTraining.js';
 import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 interface Flags {

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { readFileSync } from 'node:fs';
-import { decodeWith, parseJson } from '../../src/config/decode.js';
+import { decodeWith, parseJson } from '../../src/codec/decode.js';
 import { RunConfig, type HandDesignedConfig, type OptimizerConfig } from '../../src/config/run.js';
 import { CliError } from '../errors.js';
 

@@ -8,7 +8,7 @@ import { momentum, sgd } from '../../src/optim/sgd.js';
 import { DEFAULT_RANGES, verifyTheory, type VerifyReport } from '../../src/verify/property.js';
 import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 export interface VerifyFlags {

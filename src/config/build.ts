@@ -4,7 +4,7 @@ import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
 import { momentum, sgd } from '../optim/sgd.js';
-import { loadCheckpoint } from '../l2o/checkpoint.js';
+import { loadCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from '../l2o/weights.js';
 import { lossGuard } from '../guard/lossGuard.js';

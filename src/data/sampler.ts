@@ -1,4 +1,4 @@
-import type { Batch } from '../optimizee/objective.js';
+import type { Batch } from './batch.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import { featureSize, gatherFeatures, gatherLabels, type Dataset } from './dataset.js';
 

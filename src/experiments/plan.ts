@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { boundedNumber, strictShape } from '../config/decode.js';
+import { boundedNumber, strictShape } from '../codec/decode.js';
 import type { RunConfig } from '../config/run.js';
 import { evalSteps } from './grid.js';
 import type { Entry, Setting } from './settings.js';

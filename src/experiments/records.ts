@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { DecodeError, formatErrors } from '../config/decode.js';
+import { DecodeError, formatErrors } from '../codec/decode.js';
 
 /** NaN and ±Infinity are written as null by JSON. */
 const nullableNumber = t.union([t.number, t.null]);

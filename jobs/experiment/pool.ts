@@ -3,10 +3,10 @@ import * as t from 'io-ts';
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecodeError } from '../src/config/decode.js';
-import type { PlannedRun } from '../src/experiments/plan.js';
-import { InterruptedError, runJob } from './runJob.js';
-import { DivergenceError } from './train.js';
+import { DecodeError } from '../../src/codec/decode.js';
+import type { PlannedRun } from '../../src/experiments/plan.js';
+import { InterruptedError, runJob } from '../runJob.js';
+import { DivergenceError } from '../../streams/train.js';
 
 /** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 130 interrupted, else failed. */
 export interface RunExit {

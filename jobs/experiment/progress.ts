@@ -1,5 +1,5 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { etaMs, formatDuration, type RunProgress } from '../src/experiments/eta.js';
+import { etaMs, formatDuration, type RunProgress } from '../../src/experiments/eta.js';
 
 /** What the display needs of each run. */
 export interface RunView extends RunProgress {

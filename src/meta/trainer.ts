@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/dataset.js';
 import { BatchSampler, type SamplerState } from '../data/sampler.js';
-import { disposeTensorBatch, toTensorBatch } from '../optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../optimizee/tensorBatch.js';
 import type { Objective } from '../optimizee/objective.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import { disposeAll } from '../tensor/state.js';
-import { l2o } from './lstm.js';
-import { disposeWindowStart, episodeStart, initMetaOpt, metaStep, packWeights, unpackWeights, type BackwardKind, type MetaLossKind, type MetaOptState, type WindowStart } from './metaTrain.js';
-import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from './weights.js';
+import { l2o } from '../l2o/lstm.js';
+import { disposeWindowStart, episodeStart, initMetaOpt, metaStep, packWeights, unpackWeights, type BackwardKind, type MetaLossKind, type MetaOptState, type WindowStart } from './window.js';
+import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../l2o/weights.js';
 
 /** From meta-step `from` on, episodes have `rollout` steps (a rollout-length curriculum). */
 export interface CurriculumStage {

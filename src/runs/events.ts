@@ -1,4 +1,4 @@
-import type { RoundReport } from '../src/guard/round.js';
+import type { RoundReport } from '../guard/round.js';
 
 /**
  * One line of a run's event log: a round for guards, a step for plain optimizers.

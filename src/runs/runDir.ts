@@ -3,9 +3,9 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecodeError, decodeWith, parseJson } from '../config/decode.js';
+import { DecodeError, decodeWith, parseJson } from '../codec/decode.js';
 import { RunConfig } from '../config/run.js';
-import { readRunCheckpoint, type LoadedCheckpoint } from './runCheckpoint.js';
+import { readRunCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { DEFAULT_SETTINGS, JobSettings } from './settings.js';
 
 /** The files of a run directory. */

@@ -2,7 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { readFileSync } from 'node:fs';
-import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject, strictShape } from '../config/decode.js';
+import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject, strictShape } from '../codec/decode.js';
 import { RunConfig } from '../config/run.js';
 import type { SamplerState } from '../data/sampler.js';
 import { decodeState, encodeState, TensorData, type Json, type StateData } from '../tensor/serialize.js';

@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { boundedNumber, strictObject } from '../config/decode.js';
+import { boundedNumber, strictObject } from '../codec/decode.js';
 
 /**
  * Which round events a run writes to its log: every one up to step `dense`, then about

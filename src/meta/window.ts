@@ -5,8 +5,8 @@ import { registerMatMulGradient } from '../tensor/matMulGrad.js';
 import { disposeAll, tidyState } from '../tensor/state.js';
 import { installFastSlice } from '../tensor/kernels/fastSlice.js';
 import { addPacked, backwardFM, disposeCache, forwardFM, fromFM, packFM, packedTensors, toFM, unpackGradFM, zeroFMState, type FMState, type PackedWeights, type StepCache } from './lstmBackprop.js';
-import { lstmStep, type L2OState } from './lstm.js';
-import { unflattenWeights, weightShapes, type L2OArchitecture } from './weights.js';
+import { lstmStep, type L2OState } from '../l2o/lstm.js';
+import { unflattenWeights, weightShapes, type L2OArchitecture } from '../l2o/weights.js';
 
 /**
  * Which losses the meta-loss sums over a window of T steps from x_0 (ALGORITHMS §3):

@@ -1,5 +1,4 @@
-import { filter, type MonoTypeOperatorFunction } from 'rxjs';
-import type { LogSpacing } from '../src/checkpoint/settings.js';
+import type { LogSpacing } from './settings.js';
 import type { StepEvent } from './events.js';
 
 /**
@@ -40,8 +39,3 @@ export class EventThinner {
   }
 }
 
-/** The events `EventThinner` keeps, as an operator. */
-export function downsample(spacing: LogSpacing, totalSteps: number, startStep = 0): MonoTypeOperatorFunction<StepEvent> {
-  const thinner = new EventThinner(spacing, totalSteps, startStep);
-  return filter((e) => thinner.keep(e));
-}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { disposeAll } from '../tensor/state.js';
-import { preprocess } from './preprocess.js';
-import { unflattenWeights, type GateWeights, type L2OArchitecture } from './weights.js';
+import { preprocess } from '../l2o/preprocess.js';
+import { unflattenWeights, type GateWeights, type L2OArchitecture } from '../l2o/weights.js';
 
 /**
  * The learned optimizer's LSTM in feature-major layout with a hand-written backward pass, for

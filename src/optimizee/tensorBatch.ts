@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { featureSize } from '../data/dataset.js';
 import { SampledBatch } from '../data/sampler.js';
-import type { Batch, TensorBatch } from './objective.js';
+import type { Batch } from '../data/batch.js';
+import type { TensorBatch } from './objective.js';
 
 /** Tensors for one batch, or for several concatenated in order (one forward pass for all). */
 export function toTensorBatch(batches: readonly Batch[]): TensorBatch {

@@ -2,13 +2,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DecodeError, decodeWith, parseJson } from '../src/config/decode.js';
-import type { Results } from '../src/experiments/claims.js';
-import type { RunResult } from '../src/experiments/curves.js';
-import { evalSteps } from '../src/experiments/grid.js';
-import { RunStatus, RunTiming, type PlannedRun } from '../src/experiments/plan.js';
-import { parseEventLog, RunMeta } from '../src/experiments/records.js';
-import type { Setting } from '../src/experiments/settings.js';
+import { DecodeError, decodeWith, parseJson } from '../../src/codec/decode.js';
+import type { Results } from '../../src/experiments/claims.js';
+import type { RunResult } from '../../src/experiments/curves.js';
+import { evalSteps } from '../../src/experiments/grid.js';
+import { RunStatus, RunTiming, type PlannedRun } from '../../src/experiments/plan.js';
+import { parseEventLog, RunMeta } from '../../src/experiments/records.js';
+import type { Setting } from '../../src/experiments/settings.js';
 
 /** Where a planned run stands on disk. */
 export type RunState =

@@ -1,7 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
-import { gather, type Dataset } from '../src/data/dataset.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
-import type { Batch, Objective } from '../src/optimizee/objective.js';
+import type * as tf from '@tensorflow/tfjs';
+import { gather, type Dataset } from '../data/dataset.js';
+import { evaluate } from '../optimizee/evaluate.js';
+import type { Batch } from '../data/batch.js';
+import type { Objective } from '../optimizee/objective.js';
 import type { StepEvent } from './events.js';
 
 /** What a run reports at an evaluation on its fixed training subset. */
@@ -17,16 +18,10 @@ export function trainSubset(ds: Dataset, size: number): Batch {
   return gather(ds, Array.from({ length: n }, (_, i) => i * stride));
 }
 
-/** Mean loss (and accuracy, when the objective has one) of `x` on `batch`; frees what it makes. */
+/** Mean loss (and accuracy, when the objective has one) of `x` on a training subset. */
 export function evaluateOn(objective: Objective, x: tf.Tensor1D, batch: Batch): TrainEvaluation {
-  const tb = toTensorBatch([batch]);
-  try {
-    const trainLoss = tf.tidy(() => objective.perExampleLoss(x, tb).mean().dataSync()[0]!);
-    const acc = objective.accuracy;
-    return acc ? { trainLoss, trainAccuracy: tf.tidy(() => acc(x, tb).dataSync()[0]!) } : { trainLoss };
-  } finally {
-    disposeTensorBatch(tb);
-  }
+  const { loss, accuracy } = evaluate(objective, x, batch);
+  return accuracy === undefined ? { trainLoss: loss } : { trainLoss: loss, trainAccuracy: accuracy };
 }
 
 /**

@@ -2,19 +2,19 @@ import * as E from 'fp-ts/lib/Either.js';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { defaultCheckpointPath } from '../src/paths.js';
-import { decodeWith, parseJson } from '../src/config/decode.js';
-import { fmt } from '../src/experiments/claims.js';
-import { formatDuration } from '../src/experiments/eta.js';
-import { Manifest, manifestConflict, planRuns, seedList, type ExperimentParams, type PlannedRun } from '../src/experiments/plan.js';
-import { lastProgress } from '../src/experiments/records.js';
-import { buildReport, curvesData, figureSpecs, reportMarkdown, type Report } from '../src/experiments/report.js';
-import type { Setting } from '../src/experiments/settings.js';
-import type { Executor, RunExit } from './experimentExec.js';
-import { collectResults, readTiming, runState, type RunState } from './experimentResults.js';
-import { progressDisplay, type RunView } from './experimentProgress.js';
-import { writeFigure } from './plot.js';
-import { writeJsonAtomic } from './runJob.js';
+import { defaultCheckpointPath } from '../../src/paths.js';
+import { decodeWith, parseJson } from '../../src/codec/decode.js';
+import { fmt } from '../../src/experiments/claims.js';
+import { formatDuration } from '../../src/experiments/eta.js';
+import { Manifest, manifestConflict, planRuns, seedList, type ExperimentParams, type PlannedRun } from '../../src/experiments/plan.js';
+import { lastProgress } from '../../src/experiments/records.js';
+import { buildReport, curvesData, figureSpecs, reportMarkdown, type Report } from '../../src/experiments/report.js';
+import type { Setting } from '../../src/experiments/settings.js';
+import type { Executor, RunExit } from './pool.js';
+import { collectResults, readTiming, runState, type RunState } from './results.js';
+import { progressDisplay, type RunView } from './progress.js';
+import { writeFigure } from '../renderFigure.js';
+import { writeFileAtomic, writeJsonAtomic } from '../files.js';
 
 /** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted, 1 failed). */
 export class ExperimentError extends Error {
@@ -268,7 +268,7 @@ async function writeReport(o: ExperimentOptions, planned: readonly PlannedRun[],
   }
   const markdown = reportMarkdown(report, figures.map((f) => f.name));
   writeJsonAtomic(join(o.outDir, 'claims.json'), report);
-  writeFileSync(join(o.outDir, 'claims.md'), markdown);
+  writeFileAtomic(join(o.outDir, 'claims.md'), markdown);
   writeJsonAtomic(join(o.outDir, 'curves.json'), curvesData(results));
   files.push(join(o.outDir, 'claims.json'), join(o.outDir, 'claims.md'), join(o.outDir, 'curves.json'));
   return { report, markdown, files };

@@ -2,14 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { DecodeError, boundedNumber, decodeWith, strictObject, strictShape } from '../config/decode.js';
+import { DecodeError, boundedNumber, decodeWith, strictObject, strictShape } from '../codec/decode.js';
 import { decodeState, encodeState, materializeState, stateProblems } from '../tensor/serialize.js';
 import { disposeAll } from '../tensor/state.js';
-import { encodeCheckpoint, loadCheckpoint, type L2OCheckpoint } from './checkpoint.js';
-import type { MetaOptState } from './metaTrain.js';
-import { packWeights } from './metaTrain.js';
-import type { MetaTrainSettings, TrainerPosition } from './metaTrainer.js';
-import { flattenWeights, unflattenWeights } from './weights.js';
+import { encodeCheckpoint, loadCheckpoint, type L2OCheckpoint } from '../l2o/weightsFile.js';
+import type { MetaOptState } from './window.js';
+import { packWeights } from './window.js';
+import type { MetaTrainSettings, TrainerPosition } from './trainer.js';
+import { flattenWeights, unflattenWeights } from '../l2o/weights.js';
 
 /**
  * Meta-training checkpoints are ordinary learned-optimizer checkpoints (checkpoint.ts) whose

@@ -3,7 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { readFileSync } from 'node:fs';
-import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject } from '../config/decode.js';
+import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject } from '../codec/decode.js';
 import { weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'lgl2o/l2o';
