@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync } from 'node:fs';
+import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { join } from 'node:path';
 import { RUN_FILES } from '../src/runs/runDir.js';
 import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '../src/runs/checkpoint.js';
 import type { RoundState } from '../src/guard/round.js';
+import type { StepEvent } from '../src/runs/events.js';
 import type { NdjsonWriter } from '../streams/ndjson.js';
 import { writeFileAtomic } from './files.js';
 
@@ -83,4 +85,11 @@ export class Checkpointer {
     appendFileSync(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
     return true;
   }
+}
+
+/** Checkpoints the run every `every` rounds and at its last step (`latest`: the round just finished), passing events through. */
+export function checkpointRounds(checkpointer: Checkpointer, latest: () => RoundPoint, every: number, steps: number): MonoTypeOperatorFunction<StepEvent> {
+  return tap((e) => {
+    if (e.round % every === 0 || e.step >= steps) checkpointer.write(latest(), e.step >= steps ? 'final' : 'interval');
+  });
 }

@@ -27,7 +27,7 @@ import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 import { evaluateOn, trainSubset } from '../src/runs/trainEvaluator.js';
-import { BATCH_SEED_OFFSET } from '../jobs/runJob.js';
+import { BATCH_SEED_OFFSET } from '../jobs/prepareJob.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -2,7 +2,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Batch } from '../src/data/batch.js';
 import { featureSize } from '../src/data/dataset.js';
 import { decodeRecord, type RecordSpec } from '../src/data/record.js';

@@ -14,7 +14,7 @@ import { sgd } from '../src/optim/sgd.js';
 import { leastSquares } from '../src/optimizee/quadratic.js';
 import { Rng } from '../src/tensor/rng.js';
 import { EventThinner } from '../src/runs/logSpacing.js';
-import { assertFiniteSplits } from '../jobs/runJob.js';
+import { assertFiniteSplits } from '../jobs/prepareJob.js';
 import { pulled } from '../streams/source.js';
 import { train } from '../streams/train.js';
 import { cliInProcess } from './cliProcess.js';

@@ -48,7 +48,7 @@ function typedOutcome(decode: Decoder, input: unknown): boolean {
   try {
     result = decode(input);
   } catch (err) {
-    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`);
+    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`, { cause: err });
   }
   if (E.isRight(result)) return true;
   expect(result.left).toBeInstanceOf(DecodeError);

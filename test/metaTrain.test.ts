@@ -13,7 +13,6 @@ import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
 const ARCH: L2OArchitecture = { hidden: 6, layers: 2, preprocP: 10, outScale: 0.1 };
-const values = (t: tf.Tensor) => Array.from(t.dataSync());
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
 const maxAbs = (a: tf.Tensor) => tf.tidy(() => a.abs().max().dataSync()[0]!);
 

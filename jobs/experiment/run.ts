@@ -88,7 +88,7 @@ function takeLock(dir: string): () => void {
   const path = join(dir, '.lock');
   if (existsSync(path)) {
     const pid = Number(readFileSync(path, 'utf8').trim());
-    let alive = false;
+    let alive: boolean;
     try {
       alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0);
     } catch {

@@ -54,6 +54,7 @@ export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, s
 }
 
 /** Control characters as escapes: an error message quoting outside text stays on one line. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Parses JSON text, reporting the position of a syntax error. */
