@@ -18,8 +18,8 @@
  * ).subscribe((event) => console.log(event.step, event.loss));
  * ```
  *
- * This file is an entry point (layer 3 of the house plan): it re-exports the pure core in
- * `src/` and the reactive layer in `streams/`, and turns the core's `Either` errors into
+ * This file is an entry point (the top of the floor plan, docs/architecture.md): it re-exports
+ * the pure core in `src/`, the reactive layer in `streams/` and the run jobs in `jobs/`, and turns the core's `Either` errors into
  * exceptions where a fluent call reads better (`l2o.load`, `decodeRunConfig`).
  *
  * @packageDocumentation

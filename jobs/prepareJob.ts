@@ -7,7 +7,7 @@ import { buildOptimizer } from '../src/config/build.js';
 import type { RunConfig } from '../src/config/run.js';
 import type { Batch } from '../src/data/batch.js';
 import { assertFinite, type Splits } from '../src/data/dataset.js';
-import { BatchSampler } from '../src/data/sampler.js';
+import { BatchSampler, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { LoadedCheckpoint } from '../src/runs/checkpoint.js';
@@ -119,7 +119,7 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
   let sampler: BatchSampler | undefined;
   if (opts.source === undefined) {
     try {
-      sampler = new BatchSampler(splits.train, config.batchSize ?? 128, seed + BATCH_SEED_OFFSET);
+      sampler = new BatchSampler(splits.train, config.batchSize ?? DEFAULT_BATCH_SIZE, seed + BATCH_SEED_OFFSET);
     } catch (err) {
       throw asInputError('batchSize')(err);
     }

@@ -12,6 +12,7 @@ import { packageVersion } from '../../src/paths.js';
 import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
 import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTraining.js';
 import { startBackend } from '../backend.js';
+import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
@@ -157,7 +158,7 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
     .addOption(new Option('--backward <kind>', 'hand-written (fused) or tf.grads (autodiff) backward pass').choices(['fused', 'autodiff']).default('fused'))
     .option('--curriculum <stages>', 'rollout-length curriculum FROM:ROLLOUT,... (from meta-step FROM on)', parseCurriculum, [])
     .option('--seed <n>', 'seed of the initial weights, optimizee initialisations and batch order', integerAtLeast(0), 0)
-    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), 128)
+    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), DEFAULT_BATCH_SIZE)
     .option('--eval-every <n>', 'evaluate (held-out episodes on the evaluation split) every n meta-steps', integerAtLeast(1), 100)
     .option('--eval-episodes <n>', 'episodes per evaluation', integerAtLeast(1), 2)
     .option('--eval-steps <n>', 'optimizer steps per evaluation episode (default: the rollout)', integerAtLeast(1))

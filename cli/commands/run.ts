@@ -6,6 +6,10 @@ import { readRunDir, RUN_FILES, type SavedRun } from '../../src/runs/runDir.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../../src/runs/settings.js';
 import type { RunConfig } from '../../src/config/run.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
+import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
+import { LOSS_GUARD_DEFAULTS } from '../../src/guard/lossGuard.js';
+import { MU_SEQUENCES, SAFEGUARD_DEFAULTS } from '../../src/guard/safeguard.js';
+import { DEFAULT_POWER } from '../../src/optim/schedule.js';
 import { makeDirs } from '../../jobs/files.js';
 import { prepareJob } from '../../jobs/prepareJob.js';
 import { InterruptedError, runPrepared, type RunSummary } from '../../jobs/runJob.js';
@@ -157,7 +161,7 @@ export function runCommand(global: () => GlobalOptions): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer or guard').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'))
     .option('--steps <n>', 'optimizer steps', integerAtLeast(1), 1000)
     .option('--seed <n>', 'seed of the initial parameters and the batch order', integerAtLeast(0), 0)
-    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), 128)
+    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), DEFAULT_BATCH_SIZE)
     .option('--eval-every <n>', 'evaluate test loss and accuracy every n steps on a fixed test subset', integerAtLeast(1))
     .option('--data <dir>', 'directory holding the dataset files, for tasks that need them')
     .option('--out <dir>', 'output directory', 'results/run')
@@ -170,21 +174,21 @@ export function runCommand(global: () => GlobalOptions): Command {
     .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam']).default('sgd'))
     .option('--lr <x>', 'learning rate of the hand-designed optimizer (sgd: η0; default per task)', positiveNumber)
     .option('--tau <x>', 'τ of the schedule η0 (1 + t/τ)^(−1/p) (default per task)', positiveNumber)
-    .option('--power <x>', 'p of the schedule (default 1.5)', positiveNumber)
-    .option('--k <n>', 'lgl2o: steps per rollout (default 10)', integerAtLeast(1))
-    .option('--m <n>', 'lgl2o: comparison batches per round (default 10)', integerAtLeast(1))
+    .option('--power <x>', `p of the schedule (default ${DEFAULT_POWER})`, positiveNumber)
+    .option('--k <n>', `lgl2o: steps per rollout (default ${LOSS_GUARD_DEFAULTS.k})`, integerAtLeast(1))
+    .option('--m <n>', `lgl2o: comparison batches per round (default ${LOSS_GUARD_DEFAULTS.m})`, integerAtLeast(1))
     .option('--anchor', 'lgl2o: anchored guard (ALGORITHMS §4b)')
     .addOption(new Option('--decision <rule>', 'lgl2o: strict (paper) or paired one-sided test').choices(['strict', 'paired']))
-    .option('--z <x>', 'lgl2o: threshold of the paired test in standard errors (default 1.64)', numberIn(0, 100))
-    .addOption(new Option('--state-policy <p>', "lgl2o: the unchosen optimizer's state after a round (default keep)").choices(['keep', 'reset']))
+    .option('--z <x>', `lgl2o: threshold of the paired test in standard errors (default ${LOSS_GUARD_DEFAULTS.z})`, numberIn(0, 100))
+    .addOption(new Option('--state-policy <p>', `lgl2o: the unchosen optimizer's state after a round (default ${LOSS_GUARD_DEFAULTS.statePolicy})`).choices(['keep', 'reset']))
     .option('--adaptive', 'lgl2o: grow k and m when the candidates overlap (paper §4.2)')
-    .option('--adaptive-growth <x>', 'lgl2o: growth factor of adaptive k and m', numberIn(1, 100, { exclusiveMin: true }), 2)
-    .option('--adaptive-max-k <n>', 'lgl2o: largest adaptive k', integerAtLeast(1), 1000)
+    .option('--adaptive-growth <x>', 'lgl2o: growth factor of adaptive k and m', numberIn(1, 100, { exclusiveMin: true }), LOSS_GUARD_DEFAULTS.adaptiveGrowth)
+    .option('--adaptive-max-k <n>', 'lgl2o: largest adaptive k', integerAtLeast(1), LOSS_GUARD_DEFAULTS.adaptiveMaxK)
     .option('--adaptive-shrink', 'lgl2o: shrink k and m back when the candidates separate')
     .option('--backoff <R>', 'lgl2o: probe the learned optimizer every 2^min(r,R) rounds after r losses', integerAtLeast(0))
-    .option('--delta <x>', 'gl2o: acceptance margin δ (default 0.05)', numberIn(0, 0.999999))
-    .option('--theta <x>', 'gl2o: EMA weight θ (default 0.1)', numberIn(0, 1, { exclusiveMin: true }))
-    .addOption(new Option('--sequence <s>', 'gl2o: μ sequence (default EMA)').choices(['GS', 'AA', 'EMA', 'RT', 'RM']))
+    .option('--delta <x>', `gl2o: acceptance margin δ (default ${SAFEGUARD_DEFAULTS.delta})`, numberIn(0, 0.999999))
+    .option('--theta <x>', `gl2o: EMA weight θ (default ${SAFEGUARD_DEFAULTS.theta})`, numberIn(0, 1, { exclusiveMin: true }))
+    .addOption(new Option('--sequence <s>', `gl2o: μ sequence (default ${SAFEGUARD_DEFAULTS.sequence})`).choices(MU_SEQUENCES))
     .action(async (flags: CommandFlags, cmd: Command) => {
       const g = global();
       if (flags.resume !== undefined) return resumeRun(flags, cmd, g);

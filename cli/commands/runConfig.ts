@@ -3,6 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { readFileSync } from 'node:fs';
 import { decodeWith, parseJson } from '../../src/codec/decode.js';
 import { RunConfig, type HandDesignedConfig, type OptimizerConfig } from '../../src/config/run.js';
+import type { MuSequence } from '../../src/guard/safeguard.js';
 import { CliError } from '../errors.js';
 
 /** The flags of `lgl2o run`, as commander parses them. */
@@ -37,7 +38,7 @@ export interface RunFlags {
   backoff?: number;
   delta?: number;
   theta?: number;
-  sequence?: 'GS' | 'AA' | 'EMA' | 'RT' | 'RM';
+  sequence?: MuSequence;
 }
 
 const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

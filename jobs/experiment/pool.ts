@@ -5,6 +5,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError } from '../../src/codec/decode.js';
 import type { PlannedRun } from '../../src/experiments/plan.js';
+import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
 import { DivergenceError } from '../../streams/train.js';
 
@@ -42,7 +43,7 @@ export type Executor = (run: PlannedRun, dir: string, mode: 'fresh' | 'resume') 
 
 /** Log every round (use_l2o and switching need all of them); a checkpoint about every 1 000 steps. */
 export function jobSettings(run: PlannedRun) {
-  const k = run.config.optimizer.type === 'lgl2o' ? (run.config.optimizer.k ?? 10) : 1;
+  const k = run.config.optimizer.type === 'lgl2o' ? (run.config.optimizer.k ?? DEFAULT_K) : 1;
   return { checkpointEvery: Math.max(1, Math.round(1000 / k)), log: { dense: run.config.steps, perDecade: 100 } };
 }
 

@@ -33,7 +33,7 @@ export interface ExperimentOptions {
   readonly outDir: string;
   /** Runs executing at once, each in its own process (one per core). */
   readonly jobs: number;
-  /** How each run is executed (streams/experimentExec.ts): in its own CLI process, or in this one. */
+  /** How each run is executed (jobs/experiment/pool.ts): in its own CLI process, or in this one. */
   readonly executor: Executor;
   readonly progress: boolean;
   /** The command line recorded in the report. */

@@ -20,10 +20,12 @@ export function sgd(opts: { lr: number | Schedule }): Optimizer<SgdState> {
   };
 }
 
+export const DEFAULT_MOMENTUM = 0.9;
+
 /** Heavy-ball momentum: v ← β v + g, x ← x − η_t v. */
 export function momentum(opts: { lr: number | Schedule; beta?: number }): Optimizer<MomentumState> {
   const lr = asSchedule(opts.lr);
-  const beta = opts.beta ?? 0.9;
+  const beta = opts.beta ?? DEFAULT_MOMENTUM;
   return {
     name: 'momentum',
     init: (params) => ({ t: 0, velocity: tf.zerosLike(params) }),
