@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
 import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
@@ -50,7 +50,7 @@ function commandLine(name: string, f: ExperimentFlags, steps: number, out: strin
   return parts.join(' ');
 }
 
-export function experimentCommand(global: () => GlobalOptions): Command {
+export function experimentCommand(global: () => GlobalOptions) {
   return new Command('experiment')
     .description(`run one of the paper's experiments (all its optimizers × seeds, resumable), then write figures and a claims table: ${SETTING_IDS.join(', ')}`)
     .argument('<name>', 'the experiment')

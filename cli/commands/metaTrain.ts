@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,7 +144,7 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
 
 const defaultGlobal = (): GlobalOptions => ({ quiet: false, json: false, progress: process.stderr.isTTY === true });
 
-export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): Command {
+export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal) {
   const cmd = new Command('meta-train')
     .description('meta-train the learned optimizer (truncated BPTT, first-order, Adam); writes DIR/meta.ndjson, DIR/best.json, DIR/last.json')
     .addOption(new Option('--task <id>', 'the optimizee and its data').choices(TASK_IDS).default('mlp-mnist'))
