@@ -5,7 +5,7 @@ import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js'
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
 import { packageRoot } from '../../src/paths.js';
-import { ExperimentError, runExperiment } from '../../jobs/experiment/run.js';
+import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
 import { processExecutor } from '../../jobs/experiment/pool.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';

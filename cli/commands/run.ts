@@ -59,12 +59,6 @@ export function createOutDir(dir: string): void {
   }
 }
 
-/** Refuses an output directory holding another run's files, and an unwritable one, before any work. */
-export function prepareOutDir(dir: string, force: boolean): void {
-  checkOutDir(dir, force);
-  createOutDir(dir);
-}
-
 /** Runs `fn` with an abort signal raised by the first SIGINT or SIGTERM; a second one kills as usual. */
 export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();

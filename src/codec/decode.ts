@@ -79,11 +79,6 @@ export function strictShape<R extends t.Props, O extends t.Props>(
   return exactWithUnknownCheck(t.intersection([t.type(required), t.partial(optional)]), { ...required, ...optional }, name);
 }
 
-/** Like `strictObject` with every field optional. */
-export function strictPartial<P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.PartialC<P>>, t.OutputOf<t.PartialC<P>>, unknown> {
-  return exactWithUnknownCheck(t.partial(props), props, name);
-}
-
 function exactWithUnknownCheck<A, O>(codec: t.Type<A, O, unknown>, props: t.Props, name: string): t.Type<A, O, unknown> {
   return new t.Type<A, O, unknown>(
     name,

@@ -21,9 +21,6 @@ export function configureParallel(opts: { enabled?: boolean; minCoordinates?: nu
   if (opts.minCoordinates !== undefined) minParallel = opts.minCoordinates;
 }
 
-/** Chunks the worker thread has run since it started (0 before the first parallel step). */
-export const workerChunks = (): number => (pool ? Atomics.load(pool.ctl, 13) : 0);
-
 export const parallelWanted = (d: number): boolean => threadsOn && d >= minParallel;
 
 const PAGE = 65536;

@@ -17,7 +17,3 @@ export const inversePower =
   (eta0: number, tau: number, power = DEFAULT_POWER): Schedule =>
   (t) =>
     eta0 * Math.pow(1 + t / tau, -1 / power);
-
-export function validateLearningRate(lr: number, where: string): void {
-  if (!Number.isFinite(lr) || lr <= 0) throw new RangeError(`${where}: learning rate must be a positive number, got ${lr}`);
-}
