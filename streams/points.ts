@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { Rng } from '../src/tensor/rng.js';
 import { pulled, type PulledOptions } from './source.js';
 

@@ -1,6 +1,6 @@
 import { firstValueFrom, lastValueFrom, ReplaySubject, Subject, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { drawnBatches$, mixIn, type LiveExample } from '../streams/points.js';
 import { pulled } from '../streams/source.js';
 import { parseParams, toSearch } from '../web/params.js';
@@ -45,7 +45,15 @@ describe('mixIn: live examples joining a stream of batches', () => {
     };
     const [a, b] = [await run(), await run()];
     expect(a.map(rows)).toEqual(b.map(rows));
-    expect(new Set(a.flatMap((x) => rows(x).slice(1).map((r) => r[0]))).size).toBe(4);
+    expect(
+      new Set(
+        a.flatMap((x) =>
+          rows(x)
+            .slice(1)
+            .map((r) => r[0]),
+        ),
+      ).size,
+    ).toBe(4);
   });
 
   it('fails with a message naming what was wrong for a malformed example or batch', async () => {

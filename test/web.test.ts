@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareJob } from '../streams/runJob.js';
+import { prepareJob } from '../jobs/prepareJob.js';
 import { pulled } from '../streams/source.js';
 import { train } from '../streams/train.js';
 import { buildDemo, type DemoBuild } from '../web/build.js';
@@ -45,7 +45,7 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
   let browser: Browser;
 
   beforeAll(async () => {
-    if (executablePath === undefined) throw new Error('CI: chromium is not on PATH; .ci/run installs Debian\'s chromium as root');
+    if (executablePath === undefined) throw new Error("CI: chromium is not on PATH; .ci/run installs Debian's chromium as root");
     dir = mkdtempSync(join(tmpdir(), 'lgl2o-web-'));
     built = await buildDemo(join(dir, 'site'));
     served = await serveDirectory(built.outDir);
@@ -71,10 +71,12 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
   const read = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`).textContent();
 
   it('bundles the library without Node-only modules', () => {
-    const nodeOnlyFile = /src\/(paths|data\/(mnist|idx|files|index))\.ts$|streams\/(live|runJob|ndjson)\.ts$/;
+    const nodeOnlyFile = /src\/(paths|data\/(mnist|idx|files|index))\.ts$|streams\/(live|ndjson)\.ts$|^jobs\//;
     const nodeOnly = built.inputs.filter((p) => p.startsWith('node:') || nodeOnlyFile.test(p));
     expect(nodeOnly).toEqual([]);
-    expect(built.inputs).toEqual(expect.arrayContaining(['streams/train.ts', 'src/guard/lossGuard.ts', 'src/l2o/checkpoint.ts', 'streams/points.ts']));
+    expect(built.inputs).toEqual(
+      expect.arrayContaining(['streams/train.ts', 'src/guard/lossGuard.ts', 'src/l2o/weightsFile.ts', 'src/engine/instance.ts', 'streams/points.ts']),
+    );
   });
 
   it('trains a guarded run on spirals live, with the losses Node computes, and takes clicked points into training', async () => {
@@ -121,7 +123,12 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     expect(await read(page, 'user-draws')).toBe('0');
     const canvas = page.locator('[data-testid="boundary-chart"] canvas').first();
     const box = (await canvas.boundingBox())!;
-    for (const [fx, fy] of [[0.5, 0.5], [0.3, 0.6], [0.7, 0.35]] as const) await canvas.click({ position: { x: box.width * fx, y: box.height * fy } });
+    for (const [fx, fy] of [
+      [0.5, 0.5],
+      [0.3, 0.6],
+      [0.7, 0.35],
+    ] as const)
+      await canvas.click({ position: { x: box.width * fx, y: box.height * fy } });
     expect(await read(page, 'user-points')).toBe('3');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="user-draws"]')?.textContent) >= 3 * 32, null, { timeout: 20_000 });
     // ... while the run goes on, with the page's tensor count flat.

@@ -73,15 +73,13 @@ export function guardChart(el: HTMLElement): { update(points: readonly GuardPoin
   });
   return {
     update: (points, title) =>
-      chart.setOption(
-        {
-          title: { text: title, textStyle: { fontSize: 13 } },
-          series: [
-            { name: 'winner', type: 'scatter', symbolSize: 4, large: points.length > 0, largeThreshold: 0, data: thin(points).map((p) => [p.step, p.winner]) },
-            { name: 'use_l2o (running mean)', type: 'line', yAxisIndex: 1, showSymbol: false, data: thin(points).map((p) => [p.step, p.useL2O]) },
-          ],
-        },
-      ),
+      chart.setOption({
+        title: { text: title, textStyle: { fontSize: 13 } },
+        series: [
+          { name: 'winner', type: 'scatter', symbolSize: 4, large: points.length > 0, largeThreshold: 0, data: thin(points).map((p) => [p.step, p.winner]) },
+          { name: 'use_l2o (running mean)', type: 'line', yAxisIndex: 1, showSymbol: false, data: thin(points).map((p) => [p.step, p.useL2O]) },
+        ],
+      }),
   };
 }
 
@@ -96,7 +94,16 @@ export interface BoundaryView {
 const SHADES = 11;
 const shade = (level: number): string => {
   const t = level / (SHADES - 1);
-  const [from, to] = t < 0.5 ? [[0x9e, 0xc5, 0xe8], [0xf7, 0xf7, 0xf7]] : [[0xf7, 0xf7, 0xf7], [0xfd, 0xc0, 0x8a]];
+  const [from, to] =
+    t < 0.5
+      ? [
+          [0x9e, 0xc5, 0xe8],
+          [0xf7, 0xf7, 0xf7],
+        ]
+      : [
+          [0xf7, 0xf7, 0xf7],
+          [0xfd, 0xc0, 0x8a],
+        ];
   const u = t < 0.5 ? 2 * t : 2 * t - 1;
   return `rgb(${from.map((c, i) => Math.round(c + (to[i]! - c) * u)).join(',')})`;
 };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { generatedSplits } from '../src/data/synthetic.js';
 import { gather } from '../src/data/dataset.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import { Rng } from '../src/tensor/rng.js';
 import { startBackend } from './backend.js';
@@ -25,7 +25,12 @@ async function mlpCheck(backend: BackendChoice, seed = 1): Promise<MlpCheck> {
   const chosen = tf.getBackend();
   const objective = mlp([2, 20, 2]);
   const train = generatedSplits('spirals', seed).train;
-  const batch = toTensorBatch([gather(train, Array.from({ length: 128 }, (_, i) => i))]);
+  const batch = toTensorBatch([
+    gather(
+      train,
+      Array.from({ length: 128 }, (_, i) => i),
+    ),
+  ]);
   const x = objective.init(Rng.seeded(seed));
   try {
     const { loss, grad } = objective.lossAndGrad(x, batch);

@@ -1,4 +1,4 @@
-import type { StepEvent } from '../streams/events.js';
+import type { StepEvent } from '../src/runs/events.js';
 import { boundaryChart, guardChart, lossChart, type GuardPoint, type LossSeries } from './charts.js';
 import { DEFAULTS, parseParams, toSearch, type PageParams } from './params.js';
 import { BACKEND_CHOICES, CHECKPOINTS, DATASETS, OPTIMIZERS, type BackendChoice, type FromWorker, type RunSpec, type ToWorker } from './protocol.js';

@@ -1,4 +1,4 @@
-import type { StepEvent } from '../streams/events.js';
+import type { StepEvent } from '../src/runs/events.js';
 
 /** What the page can train: the 2-D datasets of the paper, or points a person draws. */
 export const DATASETS = ['spirals', 'circles', 'drawn'] as const;

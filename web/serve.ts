@@ -23,13 +23,15 @@ export function serveDirectory(dir: string, { host = '127.0.0.1', port = 0 }: { 
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
     const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
-    const isFile = file.startsWith(root) && (() => {
-      try {
-        return statSync(file).isFile();
-      } catch {
-        return false;
-      }
-    })();
+    const isFile =
+      file.startsWith(root) &&
+      (() => {
+        try {
+          return statSync(file).isFile();
+        } catch {
+          return false;
+        }
+      })();
     if (req.method !== 'GET' || !isFile) {
       res.writeHead(req.method !== 'GET' ? 405 : 404, { 'content-type': 'text/plain' }).end(`${req.method} ${path}: not found\n`);
       return;

@@ -3,12 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { ReplaySubject, type Subscription } from 'rxjs';
-import { parseJson } from '../src/config/decode.js';
-import { decodeCheckpoint, type L2OCheckpoint } from '../src/l2o/checkpoint.js';
-import { activeKernels } from '../src/l2o/kernel/instance.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { parseJson } from '../src/codec/decode.js';
+import { decodeCheckpoint, type L2OCheckpoint } from '../src/l2o/weightsFile.js';
+import { activeKernels } from '../src/engine/instance.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { Objective } from '../src/optimizee/objective.js';
-import type { StepEvent } from '../streams/events.js';
+import type { StepEvent } from '../src/runs/events.js';
 import type { LiveExample } from '../streams/points.js';
 import { selectBrowserBackend } from './backend.js';
 import { GRID, type FromWorker, type RunSpec, type ToWorker } from './protocol.js';
@@ -66,13 +66,15 @@ const needsCheckpoint = (spec: RunSpec) => spec.optimizer !== 'sgd' && spec.opti
 
 async function start(spec: RunSpec): Promise<void> {
   const checkpoint = needsCheckpoint(spec) ? await loadCheckpoint(spec.checkpoint) : undefined;
-  let active: Active | undefined;
+  // The hooks run once the run is set up below (the first batch is pulled on subscription).
+  const box: { active?: Active } = {};
   const prepared = prepareRun(spec, examples$, checkpoint, {
-    paused: () => active?.paused ?? false,
+    paused: () => box.active?.paused ?? false,
     onMixed: (n) => {
-      if (active) active.draws += n;
+      if (box.active) box.active.draws += n;
     },
     onRound: (state) => {
+      const active = box.active;
       if (!active) return;
       active.x?.dispose();
       active.x = state.x.clone();
@@ -81,7 +83,18 @@ async function start(spec: RunSpec): Promise<void> {
   });
   if (E.isLeft(prepared)) throw prepared.left;
   const run = prepared.right;
-  active = { spec, objective: run.objective, subscription: undefined, paused: false, pending: [], draws: 0, sentDraws: 0, x: undefined, boundaryStale: false };
+  const active: Active = {
+    spec,
+    objective: run.objective,
+    subscription: undefined,
+    paused: false,
+    pending: [],
+    draws: 0,
+    sentDraws: 0,
+    x: undefined,
+    boundaryStale: false,
+  };
+  box.active = active;
   runs.set(spec.id, active);
   current = spec.id;
   if (run.train) {

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
-import { loadCheckpoint } from '../l2o/checkpoint.js';
+import { loadCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from '../l2o/weights.js';
 import type { RoundOptimizer, RoundState } from '../guard/round.js';
@@ -11,6 +11,7 @@ import type { TaskDefaults } from '../tasks/index.js';
 import { buildOptimizerWith } from './optimizers.js';
 import type { L2OConfig, OptimizerConfig } from './run.js';
 
+// The builder without file access (for browsers) is optimizers.ts.
 export { buildHandDesigned } from './optimizers.js';
 
 /**

@@ -3,7 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
-import { momentum, sgd } from '../optim/sgd.js';
+import { DEFAULT_MOMENTUM, momentum, sgd } from '../optim/sgd.js';
 import { lossGuard } from '../guard/lossGuard.js';
 import { plain } from '../guard/plain.js';
 import type { RoundOptimizer, RoundState } from '../guard/round.js';
@@ -19,7 +19,7 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
     case 'sgd':
       return erase(sgd({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power) }));
     case 'momentum':
-      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? 0.9 }));
+      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? DEFAULT_MOMENTUM }));
     case 'adam':
       return erase(adam({ lr: cfg.lr ?? d.adamLr }));
   }
@@ -36,7 +36,10 @@ export function buildOptimizerWith(cfg: OptimizerConfig, d: TaskDefaults, buildL
     case 'adam':
       return E.right(widen(plain(buildHandDesigned(cfg, d))));
     case 'l2o':
-      return pipe(buildLearned(cfg), E.map((l) => widen(plain(l))));
+      return pipe(
+        buildLearned(cfg),
+        E.map((l) => widen(plain(l))),
+      );
     case 'gl2o':
       return pipe(
         buildLearned(cfg.learned),
