@@ -4,7 +4,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'node_modules/', 'results/', 'src/engine/wasmBinary.ts'] },
+  { ignores: ['dist/', 'web/dist/', 'node_modules/', 'results/', 'src/engine/wasmBinary.ts'] },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, tseslint.configs.recommended],
