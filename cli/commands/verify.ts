@@ -1,5 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, Option } from 'commander';
+import { fittedFormat } from '../../streams/progressLine.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from '../../src/config/build.js';
 import { adam } from '../../src/optim/adam.js';
@@ -65,10 +66,11 @@ export function formatReport(r: VerifyReport, f: VerifyFlags): string {
 /** A progress bar over cases with rate and ETA, or nothing. */
 function caseBar(total: number, enabled: boolean): { tick: () => void; stop: () => void } {
   if (!enabled) return { tick: () => {}, stop: () => {} };
-  const bar = new SingleBar({ format: 'verify [{bar}] {value}/{total} cases | {rate} cases/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 }, Presets.shades_classic);
+  const tail = (value: number, all: number, eta: string, p: Record<string, unknown>) => `${value}/${all} cases ${String(p['rate'])} cases/s ETA ${eta}`;
+  const bar = new SingleBar({ format: fittedFormat(tail), hideCursor: true, etaBuffer: 20 }, Presets.shades_classic);
   const started = performance.now();
   let done = 0;
-  bar.start(total, 0, { rate: '-' });
+  bar.start(total, 0, { label: 'verify', rate: '-' });
   return {
     tick: () => {
       done += 1;
