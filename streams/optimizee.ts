@@ -3,6 +3,7 @@ import { defer, finalize, type OperatorFunction } from 'rxjs';
 import type { RoundState } from '../src/guard/round.js';
 import { layersModelObjective, readParams, writeParams, type LayersModelOptions } from '../src/optimizee/layersModel.js';
 import type { Batch, Objective } from '../src/optimizee/objective.js';
+import { assertBackendReady } from '../src/tensor/backend.js';
 import type { StepEvent } from './events.js';
 import { train, type TrainOptions } from './train.js';
 
@@ -33,6 +34,7 @@ export function trainOptimizee<S extends RoundState>(options: TrainOptimizeeOpti
   const modelObjective = layersModelObjective(model, loss === undefined ? {} : { loss });
   return (source) =>
     defer(() => {
+      assertBackendReady('train');
       const start = rest.initialParams ?? readParams(model);
       let latest: tf.Tensor1D | undefined;
       return source.pipe(

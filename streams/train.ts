@@ -4,6 +4,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
 import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
+import { assertBackendReady } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from './events.js';
@@ -64,6 +65,7 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`train: steps must be an integer ≥ 1, got ${steps}`);
   return (source) =>
     new Observable<StepEvent>((subscriber) => {
+      assertBackendReady('train');
       let state: S | undefined = options.initialState;
       if (state === undefined) {
         const x0 = options.initialParams ?? objective.init(Rng.seeded(options.seed ?? 0));

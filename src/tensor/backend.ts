@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './wasmKernels.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -22,9 +21,22 @@ async function loadNative(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Loads @tensorflow/tfjs-backend-wasm, whose import registers the backend: only on request, never on import of lgl2o. */
+async function loadWasm(): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    return tf.findBackendFactory('wasm') !== null;
+  } catch {
+    return false;
+  }
+}
+
 async function activate(name: BackendName): Promise<boolean> {
   if (name === 'tensorflow' && (await loadNative()) === undefined) return false;
-  if (name === 'wasm') registerWasmKernels();
+  if (name === 'wasm') {
+    if (!(await loadWasm())) return false;
+    registerWasmKernels();
+  }
   try {
     return (await tf.setBackend(name)) && tf.getBackend() === name;
   } catch {
@@ -37,6 +49,8 @@ export function parseBackendName(value: string): BackendName | undefined {
 }
 
 /**
+ * Importing lgl2o changes no TensorFlow.js global; this call does: it may load a backend package,
+ * make its backend the active one, and set tfjs's PROD flag.
  * Chooses the backend once: `LGL2O_BACKEND` if set (an error if it cannot start),
  * else tensorflow, then wasm, then cpu.
  */
@@ -58,4 +72,17 @@ export async function selectBackend(override = process.env['LGL2O_BACKEND']): Pr
 /** The backend in use, for run metadata. */
 export function currentBackend(): string {
   return tf.getBackend();
+}
+
+/**
+ * Checks that TensorFlow.js has a usable backend before lgl2o starts work, and says what to do
+ * when it has not (a backend registered but not yet started, e.g. wasm without `await`).
+ */
+export function assertBackendReady(what: string): void {
+  try {
+    tf.backend();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new Error(`lgl2o ${what}: no TensorFlow.js backend is ready (${reason}); call \`await selectBackend()\` from lgl2o (or \`await tf.ready()\`) first`);
+  }
 }
