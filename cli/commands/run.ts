@@ -9,10 +9,11 @@ import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { makeDirs } from '../../streams/checkpoint.js';
 import { InterruptedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError } from '../errors.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 import type { GlobalOptions } from '../main.js';
 import { startBackend } from '../backend.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 import { runConfigFrom, type RunFlags } from './runConfig.js';
 import { liveInputOf } from './liveInput.js';
 
@@ -66,24 +67,6 @@ export function prepareOutDir(dir: string, force: boolean): void {
   createOutDir(dir);
 }
 
-/** Runs `fn` with an abort signal raised by the first SIGINT or SIGTERM; a second one kills as usual. */
-export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    controller.abort(name);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await fn(controller.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
 type CommandFlags = RunFlags & { out: string; force: boolean; resume?: string; checkpointEvery?: number; logDense: number; logPerDecade: number };
 
 /** Flags that may go with --resume: they change how the run saves itself, not what it computes. */
@@ -104,7 +87,7 @@ function report(g: GlobalOptions, out: string, backend: string, summary: RunSumm
   }
 }
 
-/** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM handling. */
+/** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM/SIGHUP handling. */
 async function train(config: RunConfig, settings: JobSettings, out: string, g: GlobalOptions, resume?: SavedRun): Promise<void> {
   const backend = await startBackend(g);
   if (resume?.checkpoint && resume.checkpoint.backend !== backend && !g.quiet) {
@@ -112,16 +95,20 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
   }
   const live = liveInputOf(config);
   const job = prepareJob(config, { settings, ...(resume ? { resume } : {}), ...(live ? { source: live.batches$ } : {}) });
+  let stopSignal: AbortSignal | undefined;
   try {
     createOutDir(out);
-    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) }));
+    const summary = await withStopSignals((signal) => {
+      stopSignal = signal;
+      return runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) });
+    });
     if (live && !g.quiet) {
       const s = live.stats();
       process.stderr.write(`lgl2o: live input: ${s.records} records, ${s.malformed} malformed lines${s.lastError ? ` (last: ${s.lastError})` : ''}\n`);
     }
     report(g, out, backend, summary);
   } catch (err) {
-    if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
+    if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, stopExitCode(stopSignal?.reason));
     throw err;
   } finally {
     if (job.initialState !== undefined) disposeAll(job.initialState);
@@ -162,7 +149,7 @@ export function runCommand(global: () => GlobalOptions): Command {
     .option('--out <dir>', 'output directory', 'results/run')
     .option('--force', 'overwrite an output directory that holds another run', false)
     .option('--resume <dir>', "continue the run saved in DIR from its last checkpoint, with its saved config")
-    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM and at the end`, integerAtLeast(1))
+    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM/SIGHUP and at the end`, integerAtLeast(1))
     .option('--log-dense <steps>', 'log every round up to this step', integerAtLeast(0), DEFAULT_SETTINGS.log.dense)
     .option('--log-per-decade <n>', 'after --log-dense, log about n rounds per decade of steps (log-spaced)', integerAtLeast(0), DEFAULT_SETTINGS.log.perDecade)
     .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"')

@@ -9,6 +9,7 @@ import { momentum, sgd } from '../../src/optim/sgd.js';
 import { DEFAULT_RANGES, verifyTheory, type VerifyReport } from '../../src/verify/property.js';
 import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
+import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../main.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
@@ -98,9 +99,9 @@ export function verifyCommand(global: () => GlobalOptions): Command {
       await startBackend(g);
       const learned = buildLearned({ type: 'l2o', checkpoint: flags.l2o });
       if (E.isLeft(learned)) throw new CliError(`--l2o ${flags.l2o}: ${learned.left.message}`);
-      let stop = false;
-      const onSigint = () => (stop = true);
-      process.once('SIGINT', onSigint);
+      let stop: NodeJS.Signals | undefined;
+      const onSignal = (name: NodeJS.Signals) => (stop ??= name);
+      for (const s of STOP_SIGNALS) process.once(s, onSignal);
       const bar = caseBar(flags.cases, g.progress);
       let report: VerifyReport;
       try {
@@ -113,14 +114,14 @@ export function verifyCommand(global: () => GlobalOptions): Command {
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
           ...(flags.path !== undefined ? { path: flags.path } : {}),
           onCase: bar.tick,
-          stopRequested: () => stop,
+          stopRequested: () => stop !== undefined,
         });
       } finally {
         bar.stop();
-        process.removeListener('SIGINT', onSigint);
+        for (const s of STOP_SIGNALS) process.off(s, onSignal);
       }
       process.stdout.write(g.json ? `${JSON.stringify(report)}\n` : formatReport(report, flags));
-      if (report.interrupted) throw new CliError('interrupted', EXIT.interrupted);
+      if (report.interrupted) throw new CliError('interrupted', stopExitCode(stop));
       if (!report.ok) throw new CliError(report.counterexample ? 'verify: counterexample found (see the report)' : `verify: ${report.error}`, EXIT.failed);
     });
 }
