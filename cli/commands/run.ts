@@ -159,7 +159,7 @@ export function runCommand(global: () => GlobalOptions): Command {
     .option('--power <x>', 'p of the schedule (default 1.5)', positiveNumber)
     .option('--k <n>', 'lgl2o: steps per rollout (default 10)', integerAtLeast(1))
     .option('--m <n>', 'lgl2o: comparison batches per round (default 10)', integerAtLeast(1))
-    .option('--anchor', 'lgl2o: anchored guard (ALGORITHMS §4b)')
+    .option('--anchor', 'lgl2o: anchored guard (docs/algorithms.md §4b)')
     .addOption(new Option('--decision <rule>', 'lgl2o: strict (paper) or paired one-sided test').choices(['strict', 'paired']))
     .option('--z <x>', 'lgl2o: threshold of the paired test in standard errors (default 1.64)', numberIn(0, 100))
     .addOption(new Option('--state-policy <p>', "lgl2o: the unchosen optimizer's state after a round (default keep)").choices(['keep', 'reset']))

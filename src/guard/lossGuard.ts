@@ -25,7 +25,7 @@ export interface LossGuardOptions {
   readonly k?: number;
   /** Fresh comparison batches per round (paper: 10). */
   readonly m?: number;
-  /** ALGORITHMS §4b: also run the fallback's own trajectory from x0 and let it win. */
+  /** docs/algorithms.md §4b: also run the fallback's own trajectory from x0 and let it win. */
   readonly anchor?: boolean;
   readonly decision?: DecisionRule;
   /** Threshold of the paired test, in standard errors. */
@@ -67,7 +67,7 @@ function checkOptions(o: LossGuardOptions): void {
   }
 }
 
-/** LGL2O (ALGORITHMS §4) and its anchored extension (§4b), as a round optimizer. */
+/** LGL2O (docs/algorithms.md §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
   const { learned, fallback, anchor = false, decision = 'strict', z = 1.64, statePolicy = 'keep', adaptive, backoff } = options;

@@ -42,7 +42,7 @@ function residual(fallback: AnyOptimizer, x: tf.Tensor1D, grad: tf.Tensor1D, sta
   return { r, next, state: s };
 }
 
-/** GL2O: the safeguard of Heaton et al. 2020 around a learned optimizer (ALGORITHMS §5). */
+/** GL2O: the safeguard of Heaton et al. 2020 around a learned optimizer (docs/algorithms.md §5). */
 export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardState> {
   const { learned, fallback, delta = 0.05, theta = 0.1, sequence = 'EMA', window = 10 } = options;
   if (!(delta >= 0 && delta < 1)) throw new RangeError(`safeguard: delta must be in [0, 1), got ${delta}`);

@@ -8,7 +8,7 @@ export const constant =
 
 /**
  * η_t = η_0 (1 + t/τ)^(−1/p). With p > 1 (default 1.5) it meets Robbins–Monro:
- * Σ η_t = ∞ and Σ η_t² < ∞ (ALGORITHMS §1, [reconstructed] reading of the paper's "power 1.5").
+ * Σ η_t = ∞ and Σ η_t² < ∞ (docs/algorithms.md §1, [reconstructed] reading of the paper's "power 1.5").
  */
 export const inversePower =
   (eta0: number, tau: number, power = 1.5): Schedule =>
