@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -76,15 +76,6 @@ const tf = require('@tensorflow/tfjs');
 lgl2o.selectBackend('cpu').then((name) => console.log(typeof lgl2o.lossGuard, typeof lgl2o.l2o.load, name, tf.getBackend()));
 `;
 
-/** Bytes of every file under `dir` (what \`du\` counts, less block rounding). */
-function bytesUnder(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
-  }
-  return total;
-}
-
 // Typed use of the API; the expected error proves the types are real (not \`any\`).
 const TYPED_TS = `import * as tf from '@tensorflow/tfjs';
 import { lossGuard, sgd, l2o, train, type StepEvent, type RoundOptimizer, type LossGuardState } from 'lgl2o';
@@ -112,7 +103,8 @@ describe('npm pack', () => {
     const modules = join(app, 'node_modules');
     const packages = (await run('npm', ['ls', '--all', '--parseable'], app)).stdout.trim().split('\n').length - 1;
     // Measured, not asserted (see docs/install.md): the weight a library user gets.
-    console.log(`npm install lgl2o: ${(bytesUnder(modules) / 2 ** 20).toFixed(0)} MiB in node_modules, ${packages} packages`);
+    const kib = Number((await run('du', ['-sk', modules], app)).stdout.split('\t')[0]);
+    console.log(`npm install lgl2o: ${(kib / 1024).toFixed(0)} MiB in node_modules (du -sk), ${packages} packages`);
     // One TensorFlow.js (the peer dependency, hoisted); nothing only the CLI's figures or MNIST need; no native backend tried.
     const cores = readdirSync(modules, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(join('@tensorflow', 'tfjs-core', 'package.json')));
     expect(cores).toEqual([join('@tensorflow', 'tfjs-core', 'package.json')]);
