@@ -4,7 +4,7 @@ import { registerWasmKernels } from './wasmKernels.js';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
-/** Native TensorFlow bindings, tried in this order; optional dependencies that may be absent. */
+/** Native TensorFlow bindings, tried in this order: optional peer dependencies, used when the user installed one. */
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 
 async function loadNative(): Promise<string | undefined> {
@@ -13,7 +13,7 @@ async function loadNative(): Promise<string | undefined> {
       // A non-literal specifier keeps type-checking independent of the optional package.
       const specifier: string = name;
       await import(specifier);
-      if (tf.findBackend('tensorflow') !== undefined) return name;
+      if (tf.findBackendFactory('tensorflow') !== null) return name;
     } catch {
       // not installed or its native library is missing: try the next one
     }
