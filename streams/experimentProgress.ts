@@ -48,7 +48,8 @@ export function progressDisplay({ enabled, jobs, everyMs = 60_000 }: { enabled: 
     { format: fittedFormat(stepsTail), hideCursor: true, clearOnComplete: false },
     Presets.shades_classic,
   );
-  const total = multi.create(1000, 0, { label: 'total', loss: '-', rate: '-' }, { format: fittedFormat((value, all, _eta, p) => `${Math.floor((100 * value) / all)}% ${String(p['text'])}`) });
+  const totalTail = (value: number, all: number, _eta: string, p: Record<string, unknown>) => `${Math.floor((100 * value) / all)}% ${String(p['text'])}`;
+  const total = multi.create(1000, 0, { label: 'total', loss: '-', rate: '-' }, { format: fittedFormat(totalTail) });
   const bars = new Map<string, SingleBar>();
   return {
     update(runs) {

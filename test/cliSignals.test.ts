@@ -49,7 +49,8 @@ describe('--json errors', () => {
 describe('SIGHUP', () => {
   it('stops a run like SIGTERM: checkpoint at the last round, log flushed, exit 129', async () => {
     const dir = join(root, 'hangup');
-    const run = ['-q', 'run', '--task', 'mlp-spirals', '--optimizer', 'lgl2o', '--l2o', 'random:1', '--steps', '100000', '--checkpoint-every', '5', '--out', dir];
+    const run = ['-q', 'run', '--task', 'mlp-spirals', '--optimizer', 'lgl2o', '--l2o', 'random:1', '--steps', '100000'];
+    run.push('--checkpoint-every', '5', '--out', dir);
     const proc = await startCli(run);
     const deadline = Date.now() + 60_000;
     while (!existsSync(join(dir, 'checkpoints.ndjson')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -136,7 +136,8 @@ describe('npm pack', () => {
     expect(effects).toEqual({ same: true, sum: 3, tfjsDefault: 'cpu', selected: 'wasm', now: 'wasm' });
 
     writeFileSync(join(app, 'not-ready.mjs'), NOT_READY_MJS);
-    expect((await run('node', ['not-ready.mjs'], app)).stdout).toMatch(/^lgl2o train: no TensorFlow\.js backend is ready \(.*wasm.*\); call `await selectBackend\(\)` from lgl2o/);
+    const notReady = (await run('node', ['not-ready.mjs'], app)).stdout;
+    expect(notReady).toMatch(/^lgl2o train: no TensorFlow\.js backend is ready \(.*wasm.*\); call `await selectBackend\(\)` from lgl2o/);
 
     // What needs an optional package names it.
     const noMnist = await run('npx', ['--offline', 'lgl2o', 'run', '--task', 'mlp-mnist', '--steps', '1', '--out', 'results/mnist'], app).then(

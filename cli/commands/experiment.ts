@@ -96,7 +96,9 @@ export function experimentCommand(global: () => GlobalOptions): Command {
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }
       } catch (err) {
-        if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(abort.signal.reason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        if (err instanceof ExperimentError) {
+          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(abort.signal.reason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        }
         throw err;
       } finally {
         for (const s of STOP_SIGNALS) process.off(s, onSignal);
