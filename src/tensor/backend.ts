@@ -83,6 +83,8 @@ export function assertBackendReady(what: string): void {
     tf.backend();
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new Error(`lgl2o ${what}: no TensorFlow.js backend is ready (${reason}); call \`await selectBackend()\` from lgl2o (or \`await tf.ready()\`) first`);
+    throw new Error(`lgl2o ${what}: no TensorFlow.js backend is ready (${reason}); call \`await selectBackend()\` from lgl2o (or \`await tf.ready()\`) first`, {
+      cause: err,
+    });
   }
 }
