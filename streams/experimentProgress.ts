@@ -1,6 +1,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { etaMs, formatDuration, type RunProgress } from '../src/experiments/eta.js';
-import { fittedFormat, stepsTail } from './progressLine.js';
+import { stepsTail } from '../src/experiments/progressLine.js';
+import { fittedFormat } from './progress.js';
 
 /** What the display needs of each run. */
 export interface RunView extends RunProgress {

@@ -1,6 +1,18 @@
-import { SingleBar, Presets } from 'cli-progress';
+import { SingleBar, Presets, type GenericFormatter } from 'cli-progress';
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { fittedFormat, stepsTail } from './progressLine.js';
+import { fitLine, formatEta, stepsTail } from '../src/experiments/progressLine.js';
+
+/**
+ * A cli-progress format that fits the stream's width: `tail` gives the text that must show
+ * (from the bar's counts and ETA and the payload), `fitLine` makes room for it.
+ */
+export function fittedFormat(tail: (value: number, total: number, eta: string, payload: Record<string, unknown>) => string): GenericFormatter {
+  return (options, params, payload: Record<string, unknown>) => {
+    const label = typeof payload['label'] === 'string' ? payload['label'] : '';
+    const text = tail(params.value, params.total, formatEta(params.eta), payload);
+    return fitLine(label, params.progress, text, params.maxWidth, { done: options.barCompleteChar?.[0] ?? '=', todo: options.barIncompleteChar?.[0] ?? '-' });
+  };
+}
 
 export interface ProgressOptions {
   readonly total: number;

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { lastValueFrom, from, concatMap, delay, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { progressBar } from '../streams/progress.js';
-import { fitLine, formatEta } from '../streams/progressLine.js';
+import { fitLine, formatEta } from '../src/experiments/progressLine.js';
 
 /** A terminal of `columns` columns that keeps every line cli-progress draws (escape codes dropped). */
 class FakeTerminal extends Writable {

@@ -1,6 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { fittedFormat } from '../../streams/progressLine.js';
+import { fittedFormat } from '../../streams/progress.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from '../../src/config/build.js';
 import { adam } from '../../src/optim/adam.js';

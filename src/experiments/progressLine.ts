@@ -1,5 +1,4 @@
-import type { GenericFormatter } from 'cli-progress';
-import { formatDuration } from '../src/experiments/eta.js';
+import { formatDuration } from './eta.js';
 
 const MAX_BAR = 30;
 const MIN_BAR = 8;
@@ -30,20 +29,8 @@ export function fitLine(label: string, progress: number, tail: string, width: nu
   return tail;
 }
 
-/**
- * A cli-progress format that fits the stream's width: `tail` gives the text that must show
- * (from the bar's counts and ETA and the payload), `fitLine` makes room for it.
- */
-export function fittedFormat(tail: (value: number, total: number, eta: string, payload: Record<string, unknown>) => string): GenericFormatter {
-  return (options, params, payload: Record<string, unknown>) => {
-    const label = typeof payload['label'] === 'string' ? payload['label'] : '';
-    const text = tail(params.value, params.total, formatEta(params.eta), payload);
-    return fitLine(label, params.progress, text, params.maxWidth, { done: options.barCompleteChar?.[0] ?? '=', todo: options.barIncompleteChar?.[0] ?? '-' });
-  };
-}
-
 /** The tail of a training progress line: `45% 4500/10000 loss 0.2345 1234 steps/s ETA 3m05s`. */
-export const stepsTail = (value: number, total: number, eta: string, payload: Record<string, unknown>): string => {
+export const stepsTail = (value: number, total: number, eta: string, payload: Readonly<Record<string, unknown>>): string => {
   const pct = total > 0 ? Math.floor((100 * value) / total) : 0;
   return `${pct}% ${value}/${total} loss ${String(payload['loss'] ?? '-')} ${String(payload['rate'] ?? '-')} steps/s ETA ${eta}`;
 };
