@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { lastValueFrom, from, concatMap, delay, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { progressBar } from '../streams/progress.js';
-import { fitLine, formatEta } from '../src/experiments/progressLine.js';
+import { fitLine, formatEta, stepsTail } from '../src/experiments/progressLine.js';
 
 /** A terminal of `columns` columns that keeps every line cli-progress draws (escape codes dropped). */
 class FakeTerminal extends Writable {
@@ -20,6 +20,14 @@ class FakeTerminal extends Writable {
 }
 
 const TAIL = '45% 4500/10000 loss 0.2345 1234 steps/s ETA 3m05s';
+
+describe('stepsTail', () => {
+  it('pads the numbers to the widths of their largest values', () => {
+    expect(stepsTail(7, 10_000, '3s', { loss: '0.5', rate: '12' })).toBe('  0%     7/10000 loss 0.5      12 steps/s ETA 3s   ');
+    expect(stepsTail(10_000, 10_000, '0s', { loss: '0.05000', rate: '350' })).toBe('100% 10000/10000 loss 0.05000  350 steps/s ETA 0s   ');
+    expect(stepsTail(0, 10, '-', {})).toBe('  0%  0/10 loss -         - steps/s ETA -    ');
+  });
+});
 
 describe('fitLine', () => {
   it('keeps the whole tail and fills at most width - 1 columns, shrinking the bar, then the label', () => {
@@ -48,17 +56,21 @@ describe('fitLine', () => {
 describe('progressBar', () => {
   it('draws lines that fit an 80-column terminal and show loss, rate and ETA', async () => {
     const terminal = new FakeTerminal(80);
-    const events = Array.from({ length: 40 }, (_, i) => ({ step: 250 * (i + 1), loss: 2 / (i + 1) }));
+    // 10 steps every ≥ 5 ms: at most 2 000 steps/s, a rate of at most 4 digits (as padded).
+    const events = Array.from({ length: 40 }, (_, i) => ({ step: 10 * (i + 1), loss: 2 / (i + 1) }));
     const label = 'mlp-mnist lgl2o k=10 m=10 seed 4 (a label longer than usual)';
     await lastValueFrom(
       from(events).pipe(
         concatMap((e) => of(e).pipe(delay(5))),
-        progressBar({ total: 10_000, label, enabled: true, stream: terminal }),
+        progressBar({ total: 400, label, enabled: true, stream: terminal }),
       ),
     );
     expect(terminal.lines.length).toBeGreaterThan(1);
     for (const line of terminal.lines) expect(line.length).toBeLessThanOrEqual(79);
     const last = terminal.lines.at(-1)!;
-    expect(last).toMatch(/^mlp-mnist .*… \[█+\] 100% 10000\/10000 loss 0\.05000 \d+ steps\/s ETA \d+s$/);
+    expect(last).toMatch(/^mlp-mnist .*… \[█+\] 100% 400\/400 loss 0\.05000 +\d+ steps\/s ETA \d+s *$/);
+    // Padded numbers: the bar keeps its width while the counts, loss and rate change.
+    const bars = new Set(terminal.lines.map((l) => /\[[^\]]*\]/.exec(l)?.[0].length));
+    expect(bars.size).toBe(1);
   });
 });

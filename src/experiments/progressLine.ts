@@ -29,8 +29,13 @@ export function fitLine(label: string, progress: number, tail: string, width: nu
   return tail;
 }
 
-/** The tail of a training progress line: `45% 4500/10000 loss 0.2345 1234 steps/s ETA 3m05s`. */
+/**
+ * The tail of a training progress line, `45% 4500/10000 loss 0.2345 1234 steps/s ETA 3m05s`,
+ * its numbers padded so that the bar keeps its width from one redraw to the next.
+ */
 export const stepsTail = (value: number, total: number, eta: string, payload: Readonly<Record<string, unknown>>): string => {
-  const pct = total > 0 ? Math.floor((100 * value) / total) : 0;
-  return `${pct}% ${value}/${total} loss ${String(payload['loss'] ?? '-')} ${String(payload['rate'] ?? '-')} steps/s ETA ${eta}`;
+  const pct = String(total > 0 ? Math.floor((100 * value) / total) : 0).padStart(3);
+  const count = `${String(value).padStart(String(total).length)}/${total}`;
+  const loss = String(payload['loss'] ?? '-').padEnd(6);
+  return `${pct}% ${count} loss ${loss} ${String(payload['rate'] ?? '-').padStart(4)} steps/s ETA ${eta.padEnd(5)}`;
 };
