@@ -1,5 +1,5 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { isWasmBackend } from '../wasmBackend.js';
+import { isWasmBackend } from '../../engine/wasmBackend.js';
 import { backend_util, BatchMatMul, getKernel, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 
 type Pad = backend_util.ExplicitPadding | 'valid' | 'same' | number;
