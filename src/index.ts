@@ -28,7 +28,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from './config/build.js';
 import { decodeWith } from './config/decode.js';
 import { RunConfig } from './config/run.js';
-import { l2o as l2oOptimizer } from './l2o/lstm.js';
+import { l2o as l2oFromWeights } from './l2o/lstm.js';
 import type { L2OArchitecture, L2OWeights } from './l2o/weights.js';
 import type { AnyOptimizer, Optimizer } from './optim/optimizer.js';
 import type { L2OState } from './l2o/lstm.js';
@@ -57,13 +57,16 @@ export { constant, inversePower, type Schedule } from './optim/schedule.js';
  * the file and field when a checkpoint is unreadable.
  */
 export const l2o: ((weights: L2OWeights, architecture?: L2OArchitecture) => Optimizer<L2OState>) & { load(source: string): AnyOptimizer } = Object.assign(
-  (weights: L2OWeights, architecture?: L2OArchitecture) => l2oOptimizer(weights, architecture),
+  (weights: L2OWeights, architecture?: L2OArchitecture) => l2oFromWeights(weights, architecture),
   { load: (source: string): AnyOptimizer => orThrow(buildLearned({ type: 'l2o', checkpoint: source })) },
 );
 export type { L2OState } from './l2o/lstm.js';
 export { DEFAULT_ARCHITECTURE, randomWeights, disposeWeights, type L2OArchitecture, type L2OWeights } from './l2o/weights.js';
 export { loadCheckpoint, decodeCheckpoint, encodeCheckpoint, type L2OCheckpoint } from './l2o/checkpoint.js';
 export { defaultCheckpointPath } from './paths.js';
+
+// ── Inside TensorFlow.js: model.compile({ optimizer }) ──────────────────────────────────
+export { L2OOptimizer, l2oOptimizer } from './fit/l2oOptimizer.js';
 
 // ── Guards: round optimizers around a learned and a fallback optimizer ──────────────────
 export { lossGuard, DEFAULT_K, DEFAULT_M, type LossGuardOptions, type LossGuardState, type AdaptiveOptions, type StatePolicy } from './guard/lossGuard.js';
