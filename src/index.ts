@@ -65,8 +65,11 @@ export { DEFAULT_ARCHITECTURE, randomWeights, disposeWeights, type L2OArchitectu
 export { loadCheckpoint, decodeCheckpoint, encodeCheckpoint, type L2OCheckpoint } from './l2o/checkpoint.js';
 export { defaultCheckpointPath } from './paths.js';
 
-// ── Inside TensorFlow.js: model.compile({ optimizer }) ──────────────────────────────────
+// ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────
 export { L2OOptimizer, l2oOptimizer } from './fit/l2oOptimizer.js';
+export { fitGuarded, fitDatasetGuarded, type FitGuardedArgs, type FitDatasetGuardedArgs, type GuardedOptimizer, type DatasetElement } from './fit/fitGuarded.js';
+export type { GuardedHistory, RoundDecision } from './fit/loop.js';
+export { compiledModelObjective, type CompiledObjective } from './optimizee/compiledModel.js';
 
 // ── Guards: round optimizers around a learned and a fallback optimizer ──────────────────
 export { lossGuard, DEFAULT_K, DEFAULT_M, type LossGuardOptions, type LossGuardState, type AdaptiveOptions, type StatePolicy } from './guard/lossGuard.js';

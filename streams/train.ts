@@ -3,18 +3,12 @@ import * as E from 'fp-ts/lib/Either.js';
 import { Observable, type OperatorFunction } from 'rxjs';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
-import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
+import { DivergenceError, type RoundOptimizer, type RoundState } from '../src/guard/round.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from './events.js';
 
-/** A run that stopped because its optimizer diverged (exit code 3 at the CLI). */
-export class DivergenceError extends Error {
-  constructor(readonly divergence: Divergence) {
-    super(divergence.message);
-    this.name = 'DivergenceError';
-  }
-}
+export { DivergenceError };
 
 export interface Evaluation {
   /** Evaluate every this many optimizer steps (at the first round reaching it). */
