@@ -175,7 +175,8 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     await expect(fitGuarded(model, x, y, {} as never)).rejects.toThrow(/args\.optimizer must be an lgl2o optimizer.*got nothing/);
     await expect(fitGuarded(model, x, y.slice(0, 50), { optimizer: sgd({ lr: 0.1 }) })).rejects.toThrow(/x has 100 examples, y has 50/);
     await expect(fitGuarded(model, x, y, { optimizer: sgd({ lr: 0.1 }), batchSize: 0 })).rejects.toThrow(/args\.batchSize must be an integer ≥ 1, got 0/);
-    await expect(fitGuarded(model, x, y, { optimizer: sgd({ lr: 0.1 }), validationSplit: 1.5 })).rejects.toThrow(/validationSplit must be in \[0, 1\), got 1\.5/);
+    const badSplit = fitGuarded(model, x, y, { optimizer: sgd({ lr: 0.1 }), validationSplit: 1.5 });
+    await expect(badSplit).rejects.toThrow(/validationSplit must be in \[0, 1\), got 1\.5/);
     const uncompiled = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [2] })] });
     await expect(fitGuarded(uncompiled, x, y, { optimizer: sgd({ lr: 0.1 }) })).rejects.toThrow(/compile the model first/);
     await expect(fitDatasetGuarded(model, tf.data.array([1, 2, 3]).batch(2) as never, { optimizer: sgd({ lr: 0.1 }), verbose: 0 })).rejects.toThrow(

@@ -74,7 +74,8 @@ describe('l2oOptimizer: the learned optimizer as a tf.Optimizer', () => {
     const viaTrain = regressor();
     expect(maxDiff(flat(viaTrain), before)).toBe(0);
     viaTrain.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    await lastValueFrom(from([...batchesInOrder(), ...batchesInOrder()]).pipe(train({ optimizee: viaTrain, optimizer: plain(l2o.load('default')), steps: 16 })));
+    const twoEpochs = from([...batchesInOrder(), ...batchesInOrder()]);
+    await lastValueFrom(twoEpochs.pipe(train({ optimizee: viaTrain, optimizer: plain(l2o.load('default')), steps: 16 })));
 
     const [a, b] = [flat(viaFit), flat(viaTrain)];
     expect(maxDiff(a, before)).toBeGreaterThan(1e-2); // it did train

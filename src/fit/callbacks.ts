@@ -5,8 +5,10 @@ export type FitCallbacks = tf.ModelFitArgs['callbacks'];
 export type Logs = Record<string, number>;
 type Callback = tf.CallbackList['callbacks'][number];
 
-const isCallback = (c: unknown): c is Callback =>
-  typeof c === 'object' && c !== null && typeof (c as { setModel?: unknown }).setModel === 'function' && typeof (c as { setParams?: unknown }).setParams === 'function';
+const isCallback = (c: unknown): c is Callback => {
+  const hooks = typeof c === 'object' && c !== null ? (c as Record<string, unknown>) : {};
+  return typeof hooks['setModel'] === 'function' && typeof hooks['setParams'] === 'function';
+};
 
 /** fit's callbacks as one list, with a `tf.History` last (as fit orders them). */
 export function callbackList(callbacks: FitCallbacks, history: tf.History): tf.CallbackList {

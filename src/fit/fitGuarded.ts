@@ -44,11 +44,15 @@ export interface FitDatasetGuardedArgs<S extends RoundState, P extends StateReco
 }
 
 function asRoundOptimizer<S extends RoundState, P extends StateRecord>(o: unknown, where: string): RoundOptimizer<S> | RoundOptimizer<RoundState> {
-  if (typeof o === 'object' && o !== null && o instanceof tf.Optimizer) throw new TypeError(`${where}: args.optimizer is a tf.Optimizer: use model.fit with it, or give an lgl2o optimizer (lossGuard(…), sgd(…), l2o.load(…))`);
+  const choices = 'an lgl2o optimizer (lossGuard(…), sgd(…), l2o.load(…))';
+  // tf.Optimizer's instanceof reads a field of its operand: test objects only.
+  if (typeof o === 'object' && o !== null && o instanceof tf.Optimizer) {
+    throw new TypeError(`${where}: args.optimizer is a tf.Optimizer: use model.fit with it, or give ${choices}`);
+  }
   const has = (key: string) => typeof o === 'object' && o !== null && typeof (o as Record<string, unknown>)[key] === 'function';
   if (has('round') && has('batchesNeeded') && has('init')) return o as RoundOptimizer<S>;
   if (has('step') && has('init')) return plain(o as Optimizer<P>) as unknown as RoundOptimizer<RoundState>;
-  throw new TypeError(`${where}: args.optimizer must be an lgl2o optimizer (lossGuard(…), sgd(…), l2o.load(…)), got ${o === undefined ? 'nothing' : typeof o}`);
+  throw new TypeError(`${where}: args.optimizer must be ${choices}, got ${o === undefined ? 'nothing' : typeof o}`);
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string, where: string): number {
@@ -139,7 +143,13 @@ export async function fitGuarded<S extends RoundState, P extends StateRecord>(
       initialEpoch: args.initialEpoch ?? 0,
       verbose: args.verbose ?? 1,
       callbacks: args.callbacks,
-      params: { samples: splitAt, steps: Math.ceil(splitAt / batchSize), batchSize, doValidation: validation !== null, metrics: callbackMetrics(objective.metricNames, validation !== null) },
+      params: {
+        samples: splitAt,
+        steps: Math.ceil(splitAt / batchSize),
+        batchSize,
+        doValidation: validation !== null,
+        metrics: callbackMetrics(objective.metricNames, validation !== null),
+      },
       validate:
         validation === null
           ? null
@@ -152,9 +162,11 @@ export async function fitGuarded<S extends RoundState, P extends StateRecord>(
 
 /** A dataset element as a batch: `{ xs, ys }` or `[xs, ys]`, targets flattened (the batch owns the tensors). */
 function toBatch(value: unknown, where: string): TensorBatch {
-  const pair = Array.isArray(value) ? value : typeof value === 'object' && value !== null ? [(value as Record<string, unknown>)['xs'], (value as Record<string, unknown>)['ys']] : [];
-  const [xs, ys] = pair;
-  if (!(xs instanceof tf.Tensor) || !(ys instanceof tf.Tensor)) throw new TypeError(`${where}: dataset elements must be { xs, ys } or [xs, ys] with one tensor each`);
+  const record = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const [xs, ys]: unknown[] = Array.isArray(value) ? value : [record['xs'], record['ys']];
+  if (!(xs instanceof tf.Tensor) || !(ys instanceof tf.Tensor)) {
+    throw new TypeError(`${where}: dataset elements must be { xs, ys } or [xs, ys] with one tensor each`);
+  }
   const size = xs.shape[0]!;
   if (ys.shape[0] !== size) throw new RangeError(`${where}: a batch has ${size} inputs and ${ys.shape[0]} targets`);
   const batch: TensorBatch = { x: rows(xs), y: ys.reshape<tf.Tensor1D>([-1]), size };
@@ -197,14 +209,20 @@ export async function fitDatasetGuarded<S extends RoundState, P extends StateRec
   const validate = async (): Promise<Logs> => {
     if (validation === undefined) return {};
     if (!(validation instanceof tf.data.Dataset)) return validationLogs(model.evaluate(validation[0], validation[1], { verbose: 0 }), objective.metricNames);
-    return validationLogs(await model.evaluateDataset(validation as Parameters<tf.LayersModel['evaluateDataset']>[0], args.validationBatches === undefined ? {} : { batches: args.validationBatches }), objective.metricNames);
+    const dataset = validation as Parameters<tf.LayersModel['evaluateDataset']>[0];
+    const batches = args.validationBatches === undefined ? {} : { batches: args.validationBatches };
+    return validationLogs(await model.evaluateDataset(dataset, batches), objective.metricNames);
   };
   return runRounds(model, objective, optimizer, new BatchQueue(open), {
     epochs,
     initialEpoch: args.initialEpoch ?? 0,
     verbose: args.verbose ?? 1,
     callbacks: args.callbacks,
-    params: { ...(perEpoch === undefined ? {} : { steps: perEpoch }), doValidation: validation !== undefined, metrics: callbackMetrics(objective.metricNames, validation !== undefined) },
+    params: {
+      ...(perEpoch === undefined ? {} : { steps: perEpoch }),
+      doValidation: validation !== undefined,
+      metrics: callbackMetrics(objective.metricNames, validation !== undefined),
+    },
     validate: validation === undefined ? null : validate,
   });
 }

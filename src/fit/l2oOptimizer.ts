@@ -119,7 +119,10 @@ export class L2OOptimizer extends tf.Optimizer {
     return { name: this.source, checkpoint };
   }
 
-  static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
     const decoded = pipe(
       decodeWith(ConfigCodec, config, 'L2OOptimizer config'),
       E.chain((c) => pipe(decodeCheckpoint(c.checkpoint, 'L2OOptimizer config.checkpoint'), E.map((ck) => [c.name, ck] as const))),

@@ -36,7 +36,9 @@ function dedupe(names: readonly string[]): string[] {
 export function compiledModelObjective(model: tf.LayersModel): CompiledObjective {
   const compiled = compiledCore(model);
   const lossFunctions: unknown = compiled.lossFunctions; // undefined until compiled
-  if (!Array.isArray(lossFunctions) || lossFunctions.length === 0) throw new Error(`${model.name}: compile the model first (model.compile({ optimizer: 'sgd', loss }))`);
+  if (!Array.isArray(lossFunctions) || lossFunctions.length === 0) {
+    throw new Error(`${model.name}: compile the model first (model.compile({ optimizer: 'sgd', loss }))`);
+  }
   if (model.inputs.length !== 1 || model.outputs.length !== 1 || lossFunctions.length !== 1) {
     throw new RangeError(`${model.name}: only models with one input and one output are supported (got ${model.inputs.length} and ${model.outputs.length})`);
   }
