@@ -47,7 +47,7 @@ export class EpochMeans {
   }
 }
 
-const format = (v: number) => (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toFixed(4) : v.toExponential(3));
+const format = (v: number) => (v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) ? v.toFixed(4) : v.toExponential(3));
 
 /** The line `verbose: 1` prints after each epoch. */
 export function epochLine(epoch: number, epochs: number, ms: number, logs: Logs): string {
