@@ -164,6 +164,11 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     const history = await fitGuarded(model, x, y, { batchSize: 25, epochs: 5, optimizer: sgd({ lr: 0.1 }), verbose: 0, callbacks: [custom] });
     expect(calls).toEqual(['trainBegin', 'epochBegin 0', 'batchBegin 0', 'batchEnd 0', 'batchBegin 1', 'batchEnd 1', 'epochEnd 0', 'trainEnd']);
     expect(history.epoch).toEqual([0]);
+
+    // tfjs's own EarlyStopping: no improvement by 1e9 after the first epoch stops the second.
+    const stopper = tf.callbacks.earlyStopping({ monitor: 'loss', minDelta: 1e9, patience: 1 });
+    const stopped = await fitGuarded(model, x, y, { batchSize: 25, epochs: 5, optimizer: sgd({ lr: 0.1 }), verbose: 0, callbacks: stopper });
+    expect(stopped.epoch).toEqual([0, 1]);
     tf.dispose([x, y]);
     model.dispose();
   });
