@@ -173,6 +173,23 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     model.dispose();
   });
 
+  it('shuffles with a seeded permutation per epoch: the same seed, the same run; initialEpoch counts on', async () => {
+    const [x, y] = [tf.tensor2d(xs), tf.tensor2d(ys)];
+    const run = async (seed: number, initialEpoch = 0) => {
+      const model = classifier([]);
+      const history = await fitGuarded(model, x, y, { batchSize: 20, epochs: 3, initialEpoch, seed, optimizer: sgd({ lr: 0.3 }), verbose: 0 });
+      const weights = flat(model);
+      model.dispose();
+      return { weights, history };
+    };
+    const [a, b, c, later] = [await run(7), await run(7), await run(8), await run(7, 1)];
+    expect(maxDiff(a.weights, b.weights)).toBe(0);
+    expect(maxDiff(a.weights, c.weights)).toBeGreaterThan(1e-3);
+    expect(later.history.epoch).toEqual([1, 2]);
+    expect(later.history.decisions.map((d) => d.epoch)).toEqual([...Array(5).fill(1), ...Array(5).fill(2)]);
+    tf.dispose([x, y]);
+  });
+
   it('names what is wrong with its arguments', async () => {
     const [x, y] = [tf.tensor2d(xs), tf.tensor2d(ys)];
     const model = classifier([]);
@@ -204,7 +221,10 @@ describe('fitDatasetGuarded: lgl2o optimizers in the shape of model.fitDataset',
     const fitHistory = await reference.fitDataset(dataset(), { epochs: 2, validationData: [xv, yv], verbose: 0 });
 
     const plainModel = classifier();
-    const plainHistory = await fitDatasetGuarded(plainModel, dataset(), { epochs: 2, validationData: [xv, yv], verbose: 0, optimizer: sgd({ lr: 0.3 }) });
+    // The same validation examples as a dataset (evaluateDataset) instead of tensors (evaluate).
+    const rowsOf = (m: number[][]) => tf.data.array(m.slice(0, 20).map((r) => tf.tensor1d(r)));
+    const validation = tf.data.zip({ xs: rowsOf(xs), ys: rowsOf(ys) }).batch(5);
+    const plainHistory = await fitDatasetGuarded(plainModel, dataset(), { epochs: 2, validationData: validation, verbose: 0, optimizer: sgd({ lr: 0.3 }) });
     const guarded = classifier();
     const guard = lossGuard({ learned: scripted([-4]), fallback: sgd({ lr: 0.3 }), k: 2, m: 2 });
     const guardHistory = await fitDatasetGuarded(guarded, dataset(), { epochs: 2, verbose: 0, optimizer: guard });
@@ -214,6 +234,7 @@ describe('fitDatasetGuarded: lgl2o optimizers in the shape of model.fitDataset',
     expect(sortedKeys(plainHistory.history)).toEqual(sortedKeys(fitHistory.history));
     (fitHistory.history['loss'] as number[]).forEach((v, e) => expect(plainHistory.history['loss']![e]).toBeCloseTo(v, 5));
     (fitHistory.history['val_acc'] as number[]).forEach((v, e) => expect(plainHistory.history['val_acc']![e]).toBeCloseTo(v, 6));
+    (fitHistory.history['val_loss'] as number[]).forEach((v, e) => expect(plainHistory.history['val_loss']![e]).toBeCloseTo(v, 5));
     expect(guardHistory.decisions.length).toBe(6);
     expect(guardHistory.history['learned_share']).toEqual([0, 0]);
     tf.dispose([xv, yv]);
