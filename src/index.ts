@@ -67,7 +67,9 @@ export { defaultCheckpointPath } from './paths.js';
 
 // ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────
 export { L2OOptimizer, l2oOptimizer } from './fit/l2oOptimizer.js';
-export { fitGuarded, fitDatasetGuarded, type FitGuardedArgs, type FitDatasetGuardedArgs, type GuardedOptimizer, type DatasetElement } from './fit/fitGuarded.js';
+export { fitGuarded, type FitGuardedArgs } from './fit/fitGuarded.js';
+export { fitDatasetGuarded, type FitDatasetGuardedArgs, type DatasetElement } from './fit/fitDatasetGuarded.js';
+export type { GuardedOptimizer } from './fit/args.js';
 export type { GuardedHistory, RoundDecision } from './fit/loop.js';
 export { compiledModelObjective, type CompiledObjective } from './optimizee/compiledModel.js';
 

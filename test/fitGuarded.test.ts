@@ -227,7 +227,10 @@ describe('fitDatasetGuarded: lgl2o optimizers in the shape of model.fitDataset',
     const plainHistory = await fitDatasetGuarded(plainModel, dataset(), { epochs: 2, validationData: validation, verbose: 0, optimizer: sgd({ lr: 0.3 }) });
     const guarded = classifier();
     const guard = lossGuard({ learned: scripted([-4]), fallback: sgd({ lr: 0.3 }), k: 2, m: 2 });
-    const guardHistory = await fitDatasetGuarded(guarded, dataset(), { epochs: 2, verbose: 0, optimizer: guard });
+    const source = dataset();
+    const tensors = tf.memory().numTensors;
+    const guardHistory = await fitDatasetGuarded(guarded, source, { epochs: 2, verbose: 0, optimizer: guard });
+    expect(tf.memory().numTensors).toBe(tensors); // every batch read (and read ahead) is freed
 
     expect(maxDiff(flat(plainModel), flat(reference))).toBeLessThan(1e-5);
     expect(maxDiff(flat(guarded), flat(reference))).toBeLessThan(1e-5);

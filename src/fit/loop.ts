@@ -64,7 +64,8 @@ export async function runRounds<S extends RoundState>(
   callbacks.setModel(model);
   model.history = history;
   model.stopTraining = false;
-  const { epochs, metricNames } = { ...options, metricNames: objective.metricNames };
+  const { epochs } = options;
+  const { metricNames } = objective;
   const x0 = readParams(model);
   let state: S = optimizer.init(x0);
   x0.dispose();
