@@ -95,6 +95,26 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     model.dispose();
   });
 
+  it('trains on targets in fit\'s other layouts as fit does: integer labels under sparseCategoricalCrossentropy', async () => {
+    const labels = ys.map((row) => row.indexOf(1));
+    const [x, y] = [tf.tensor2d(xs), tf.tensor1d(labels, 'float32')];
+    const make = (optimizer: string | tf.Optimizer) => {
+      const model = classifier();
+      model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      return model;
+    };
+    const reference = make(tf.train.sgd(0.3));
+    const fitHistory = await reference.fit(x, y, { batchSize: 32, epochs: 2, shuffle: false, verbose: 0 });
+    const model = make('sgd');
+    const history = await fitGuarded(model, x, y, { batchSize: 32, epochs: 2, shuffle: false, verbose: 0, optimizer: sgd({ lr: 0.3 }) });
+    expect(maxDiff(flat(model), flat(reference))).toBeLessThan(1e-5);
+    expect(sortedKeys(history.history)).toEqual(sortedKeys(fitHistory.history));
+    (fitHistory.history['acc'] as number[]).forEach((v, e) => expect(history.history['acc']![e]).toBeCloseTo(v, 6));
+    tf.dispose([x, y]);
+    reference.dispose();
+    model.dispose();
+  });
+
   it('under a loss guard whose learned optimizer never wins equals model.fit with SGD; the decisions say so', async () => {
     const [x, y] = [tf.tensor2d(xs.slice(0, 96)), tf.tensor2d(ys.slice(0, 96))];
     const [xv, yv] = [tf.tensor2d(xs.slice(96)), tf.tensor2d(ys.slice(96))];
