@@ -61,7 +61,9 @@ const history = await fitGuarded(guarded, x, y, {
   ...fitArgs,
   verbose: 1,
   optimizer: lossGuard({ learned: l2o.load('default'), fallback: sgd({ lr: LR }), k: 10, m: 10 }),
-  callbacks: { onEpochEnd: async (epoch, logs) => console.log(`   epoch ${epoch + 1}: the learned optimizer won ${(100 * logs!['learned_share']!).toFixed(0)}% of rounds`) },
+  callbacks: {
+    onEpochEnd: async (epoch, logs) => console.log(`   epoch ${epoch + 1}: the learned optimizer won ${(100 * logs!['learned_share']!).toFixed(0)}% of rounds`),
+  },
 });
 console.log(`3. fitGuarded, lossGuard(l2o, sgd):  ${testScores(guarded)}`);
 const winners = history.decisions.map((d) => (d.winner === 'learned' ? 'L' : 'S')).join('');
