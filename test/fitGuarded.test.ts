@@ -122,15 +122,20 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
 
     const reference = classifier();
     reference.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-    const fitHistory = await reference.fit(x, y, args);
+    const fitWeights: Float32Array[] = [];
+    const fitHistory = await reference.fit(x, y, { ...args, callbacks: { onBatchEnd: async () => void fitWeights.push(flat(reference)) } });
 
     const model = classifier();
     const seen = recorder();
+    const roundWeights: Float32Array[] = [];
     // 6 batches per epoch, rounds of k = 2 training batches, compared on the next m = 3.
     const guard = lossGuard({ learned: scripted([5]), fallback: sgd({ lr: 0.3 }), k: 2, m: 3 });
-    const history = await fitGuarded(model, x, y, { ...args, optimizer: guard, callbacks: seen.callbacks });
+    const callbacks = [seen.callbacks, { onBatchEnd: async () => void roundWeights.push(flat(model)) }];
+    const history = await fitGuarded(model, x, y, { ...args, optimizer: guard, callbacks });
 
     expect(maxDiff(flat(model), flat(reference))).toBeLessThan(1e-5);
+    // A callback sees the point the round chose: fit's weights after every second batch.
+    roundWeights.forEach((w, r) => expect(maxDiff(w, fitWeights[2 * r + 1]!)).toBeLessThan(1e-5));
     expect(history.history['learned_share']).toEqual([0, 0]);
     (fitHistory.history['val_loss'] as number[]).forEach((v, e) => expect(history.history['val_loss']![e]).toBeCloseTo(v, 5));
     expect(history.decisions.map((d) => d.winner)).toEqual(Array(6).fill('fallback'));
@@ -162,6 +167,21 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     };
     (history.history['learned_share'] as number[]).forEach((v, e) => expect(v).toBeCloseTo(share(e), 10));
     history.decisions.forEach((d) => expect(d.loss).toBe(d.winner === 'learned' ? d.l2oLoss : d.fallbackLoss));
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('lets callbacks see the point each round chose, not the last candidate it evaluated', async () => {
+    const [x, y] = [tf.tensor2d(xs), tf.tensor2d(ys)];
+    const model = classifier([]);
+    const start = flat(model);
+    // The learned candidate stays put; the fallback climbs the loss, is compared last, and loses.
+    const guard = lossGuard({ learned: scripted([0]), fallback: sgd({ lr: -20 }), k: 2, m: 2 });
+    const seen: number[] = [];
+    const callbacks = { onBatchEnd: async () => void seen.push(maxDiff(flat(model), start)) };
+    const history = await fitGuarded(model, x, y, { batchSize: 10, epochs: 1, verbose: 0, optimizer: guard, callbacks });
+    expect(history.decisions.every((d) => d.winner === 'learned')).toBe(true);
+    expect(seen).toEqual(Array(5).fill(0));
     tf.dispose([x, y]);
     model.dispose();
   });

@@ -99,7 +99,7 @@ export async function runRounds<S extends RoundState>(
       const steps = needed - (optimizer.comparisonBatches?.(state) ?? 0);
       const batches = await queue.peek(needed);
       if (batches === null) {
-        console.warn(`fitGuarded: the data ran out in epoch ${epoch + 1} of ${epochs}; training stops here`);
+        console.warn(`${model.name}: the training data ran out in epoch ${epoch + 1} of ${epochs}; training stops here`);
         break;
       }
       const size = batches.slice(0, steps).reduce((n, b) => n + b.size, 0);
@@ -125,6 +125,7 @@ export async function runRounds<S extends RoundState>(
       if ('use_l2o' in extra) averaged['use_l2o'] = extra['use_l2o']!;
       means.add(averaged, size);
       decisions.push({ epoch, round, ...report });
+      writeParams(model, state.x); // rounds use the variables as scratch: callbacks see the chosen point
       await callbacks.onBatchEnd(roundInEpoch, { batch: roundInEpoch, size, ...averaged, ...extra });
       roundInEpoch += 1;
       round += 1;
