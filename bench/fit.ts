@@ -5,7 +5,7 @@
  * A benchmark, not a test: compare the ratios of one run.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fitGuarded, l2o, l2oOptimizer, loadMnist, lossGuard, selectBackend, sgd } from '../src/index.js';
+import { fitGuarded, l2o, l2oOptimizer, loadMnist, lossGuard, selectBackend, sgd } from '../index.js';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: number) => {

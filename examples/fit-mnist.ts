@@ -8,10 +8,10 @@
  *
  *   npx tsx examples/fit-mnist.ts [examples] [epochs]      (defaults: 10000 examples, 3 epochs)
  *
- * In your own project, import from 'lgl2o' instead of '../src/index.js'.
+ * In your own project, import from 'lgl2o' instead of '../index.js'.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fitGuarded, l2o, l2oOptimizer, loadMnist, lossGuard, selectBackend, sgd } from '../src/index.js';
+import { fitGuarded, l2o, l2oOptimizer, loadMnist, lossGuard, selectBackend, sgd } from '../index.js';
 
 const count = Number(process.argv[2] ?? 10_000);
 const epochs = Number(process.argv[3] ?? 3);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { fitDatasetGuarded, fitGuarded, l2o, lossGuard, readParams, Rng, sgd } from '../src/index.js';
+import { fitDatasetGuarded, fitGuarded, l2o, lossGuard, readParams, Rng, sgd } from '../index.js';
 import { scripted } from './helpers.js';
 
 const CLASSES = 3;

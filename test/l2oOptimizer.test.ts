@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { L2OOptimizer, l2o, l2oOptimizer, plain, readParams, Rng, train } from '../src/index.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import { L2OOptimizer, l2o, l2oOptimizer, plain, readParams, Rng, train } from '../index.js';
+import type { Batch } from '../src/data/batch.js';
 
 const FEATURES = 3;
 

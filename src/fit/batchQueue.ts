@@ -1,5 +1,5 @@
 import type { TensorBatch } from '../optimizee/objective.js';
-import { disposeTensorBatch } from '../optimizee/batch.js';
+import { disposeTensorBatch } from '../optimizee/tensorBatch.js';
 
 /** One epoch's batches in training order; `null` when the epoch is over. The queue owns what it gets. */
 export interface EpochReader {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { DivergenceError, type RoundOptimizer, type RoundReport, type RoundState } from '../guard/round.js';
-import { disposeTensorBatch } from '../optimizee/batch.js';
+import { disposeTensorBatch } from '../optimizee/tensorBatch.js';
 import type { CompiledObjective } from '../optimizee/compiledModel.js';
 import { readParams, writeParams } from '../optimizee/layersModel.js';
 import type { TensorBatch } from '../optimizee/objective.js';
