@@ -1,49 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { RUN_FILES } from '../src/checkpoint/runDir.js';
 import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
 import type { RoundState } from '../src/guard/round.js';
 import type { NdjsonWriter } from './ndjson.js';
+import { appendToFile, writeFileAtomic } from './safeFiles.js';
 
-/**
- * `mkdir -p`, one level at a time: Node's recursive mkdirSync retries forever where mkdir
- * keeps failing with ENOENT (under /proc, for one), so it cannot be trusted with user paths.
- */
-export function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.push(d);
-  for (const d of missing.reverse()) mkdirSync(d);
-}
-
-/**
- * Replaces `path` atomically: the text goes to a temporary file that is flushed to disk and
- * renamed over the target, and the directory is flushed so the rename itself survives a crash.
- * A reader sees the old file or the new one, never a part.
- */
-export function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const bytes = Buffer.from(text);
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
-}
+export { makeDirs, writeFileAtomic, writeJsonAtomic } from './safeFiles.js';
 
 /** The run at a round boundary: its state (owned by the train operator) and where its counters stood. */
 export interface RoundPoint {
@@ -76,7 +39,7 @@ export class Checkpointer {
 
   constructor(
     private readonly dir: string,
-    private readonly base: Pick<RunCheckpoint, 'config' | 'settings' | 'backend'>,
+    private readonly base: Pick<RunCheckpoint, 'config' | 'settings' | 'backend' | 'inputs'>,
     private readonly log: NdjsonWriter,
     lastStep?: number,
   ) {
@@ -118,7 +81,7 @@ export class Checkpointer {
       elapsedMs: Math.round(point.elapsedMs),
       savedAt,
     };
-    appendFileSync(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
+    appendToFile(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
     return true;
   }
 }

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { defaultCheckpointPath } from '../src/paths.js';
@@ -14,7 +14,8 @@ import type { Executor, RunExit } from './experimentExec.js';
 import { collectResults, readTiming, runState, type RunState } from './experimentResults.js';
 import { progressDisplay, type RunView } from './experimentProgress.js';
 import { writeFigure } from './plot.js';
-import { writeJsonAtomic } from './runJob.js';
+import { lockDir, LockError, type DirLock } from './dirLock.js';
+import { makeDirs, removeFile, writeFileAtomic, writeJsonAtomic } from './safeFiles.js';
 
 /** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted, 1 failed). */
 export class ExperimentError extends Error {
@@ -83,23 +84,6 @@ function checkManifest(dir: string, now: Manifest): void {
   writeJsonAtomic(path, now);
 }
 
-/** DIR/.lock names the process running the experiment, so that two runners never share a directory. */
-function takeLock(dir: string): () => void {
-  const path = join(dir, '.lock');
-  if (existsSync(path)) {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    let alive = false;
-    try {
-      alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (alive) throw new ExperimentError(`--out ${dir}: another experiment process (pid ${pid}) is running there`, 2);
-  }
-  writeFileSync(path, `${process.pid}\n`);
-  return () => rmSync(path, { force: true });
-}
-
 /** The last complete event of a growing log, from its last 16 KB. */
 function tailProgress(path: string) {
   if (!existsSync(path)) return undefined;
@@ -118,7 +102,7 @@ function tailProgress(path: string) {
 /** Runs what is left of an experiment, `jobs` runs at a time, with progress; then its report. */
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOutcome> {
   const { setting } = o;
-  mkdirSync(o.outDir, { recursive: true });
+  makeDirs(o.outDir);
   const saved = o.reportOnly ? readManifest(o.outDir) : undefined;
   // A report alone describes the experiment as it was started.
   const params: ExperimentParams = saved
@@ -140,12 +124,18 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
       command: o.commandLine,
       createdAt: new Date().toISOString(),
     });
-    const release = takeLock(o.outDir);
+    let lock: DirLock;
+    try {
+      lock = lockDir(o.outDir, `--out ${o.outDir}`, o.commandLine);
+    } catch (err) {
+      if (err instanceof LockError) throw new ExperimentError(err.message, 2);
+      throw err;
+    }
     try {
       const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
       ({ ran, skipped } = await executeRuns(o, chosen));
     } finally {
-      release();
+      lock.release();
     }
   }
   const commandLine = saved?.command ?? o.commandLine;
@@ -225,12 +215,12 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
       const run = queue.shift()!;
       views.set(run.id, { ...views.get(run.id)!, state: 'running' });
       const dir = join(o.outDir, run.dir);
-      mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
       // An interrupted run continues from its checkpoint; a failed one starts again.
       const mode = states.get(run.id)?.kind === 'started' ? 'resume' : 'fresh';
-      rmSync(join(dir, 'status.json'), { force: true });
+      removeFile(join(dir, 'status.json'));
       if (mode === 'fresh') {
-        rmSync(join(dir, 'timing.json'), { force: true });
+        removeFile(join(dir, 'timing.json'));
         writeJsonAtomic(join(dir, 'config.json'), run.config);
       }
       display.log(`${mode === 'resume' ? 'resuming' : 'starting'} ${run.id}`);
@@ -268,7 +258,7 @@ async function writeReport(o: ExperimentOptions, planned: readonly PlannedRun[],
   }
   const markdown = reportMarkdown(report, figures.map((f) => f.name));
   writeJsonAtomic(join(o.outDir, 'claims.json'), report);
-  writeFileSync(join(o.outDir, 'claims.md'), markdown);
+  writeFileAtomic(join(o.outDir, 'claims.md'), markdown);
   writeJsonAtomic(join(o.outDir, 'curves.json'), curvesData(results));
   files.push(join(o.outDir, 'claims.json'), join(o.outDir, 'claims.md'), join(o.outDir, 'curves.json'));
   return { report, markdown, files };

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastValueFrom, map, takeWhile, tap, type Observable } from 'rxjs';
 import { metaCheckpointJson, type Provenance } from '../src/l2o/metaCheckpoint.js';
@@ -6,16 +6,13 @@ import type { MetaEvent, MetaTrainer } from '../src/l2o/metaTrainer.js';
 import { disposeAll } from '../src/tensor/state.js';
 import { ndjsonSink } from './ndjson.js';
 import { progressBar } from './progress.js';
+import { writeFileAtomic } from './safeFiles.js';
 import { pulled } from './source.js';
 
 /** The files of a meta-training directory. */
 export const META_FILES = { log: 'meta.ndjson', best: 'best.json', last: 'last.json' } as const;
 
-function writeAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value)}\n`);
-  renameSync(tmp, path);
-}
+const writeAtomic = (path: string, value: unknown): void => writeFileAtomic(path, `${JSON.stringify(value)}\n`);
 
 /** Meta-steps as a stream: one event per meta-step, completing after the last one. */
 export function metaSteps$(trainer: MetaTrainer): Observable<MetaEvent> {
@@ -55,7 +52,7 @@ export function truncateLog(path: string, metaStep: number): void {
         return false; // a line cut off by the interruption
       }
     });
-  writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
 
 export interface MetaTrainJobOptions {

@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync } from 'node:fs';
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { openForWrite, writeAll } from './safeFiles.js';
 
 /** Rounds a number for the log: float32 precision is all the run has. */
 function compact(_key: string, value: unknown): unknown {
@@ -33,15 +34,24 @@ export class NdjsonWriter {
     { append = false, syncEvery = 100 }: NdjsonOptions = {},
   ) {
     this.syncEvery = syncEvery;
-    this.fd = openSync(path, append ? 'a' : 'w');
+    this.fd = openForWrite(path, append ? 'append' : 'truncate');
     this.bytes = fstatSync(this.fd).size;
   }
 
   write(value: unknown): void {
     if (this.fd === undefined) throw new Error(`${this.path}: written after close`);
     const line = Buffer.from(toNdjsonLine(value));
-    let done = 0;
-    while (done < line.length) done += writeSync(this.fd, line, done);
+    try {
+      writeAll(this.fd, line, this.path);
+    } catch (err) {
+      // A line cut short (a full disk) is taken back, so the file holds whole lines only.
+      try {
+        ftruncateSync(this.fd, this.bytes);
+      } catch {
+        // the log's own checkpoint still records where it stood
+      }
+      throw err;
+    }
     this.bytes += line.length;
     this.lines += 1;
     if (++this.unsynced >= this.syncEvery) this.sync();

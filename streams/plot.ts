@@ -1,7 +1,7 @@
 import { Resvg } from '@resvg/resvg-js';
-import { writeFileSync } from 'node:fs';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { writeFileAtomic } from './safeFiles.js';
 
 /** Renders a Vega-Lite spec to SVG text, headless. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -21,7 +21,7 @@ export function svgToPng(svg: string, scale = 2): Uint8Array {
 /** Writes `base.svg` and `base.png` for a figure; returns both paths. */
 export async function writeFigure(spec: TopLevelSpec, base: string): Promise<{ svg: string; png: string }> {
   const svg = await renderSvg(spec);
-  writeFileSync(`${base}.svg`, svg);
-  writeFileSync(`${base}.png`, svgToPng(svg));
+  writeFileAtomic(`${base}.svg`, svg);
+  writeFileAtomic(`${base}.png`, svgToPng(svg));
   return { svg: `${base}.svg`, png: `${base}.png` };
 }

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { map, tap, type Observable, type Subscription } from 'rxjs';
-import { RUN_FILES, type SavedRun } from '../src/checkpoint/runDir.js';
-import type { LoadedCheckpoint } from '../src/checkpoint/runCheckpoint.js';
+import { MAX_L2O_BYTES, readTextLimited, RUN_FILES, type RecordedInputs, type SavedRun } from '../src/checkpoint/runDir.js';
+import { configHash, sha256, type LoadedCheckpoint } from '../src/checkpoint/runCheckpoint.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../src/checkpoint/settings.js';
-import { buildOptimizer } from '../src/config/build.js';
+import { buildOptimizer, learnedCheckpointPath, type LearnedFile } from '../src/config/build.js';
 import { DecodeError } from '../src/config/decode.js';
 import type { RunConfig } from '../src/config/run.js';
 import { assertFinite, gather, type Splits } from '../src/data/dataset.js';
@@ -18,7 +17,9 @@ import { LIVE_TASK_ID, liveMlpTask, loadTask, type LoadedTask, type Task } from 
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
-import { Checkpointer, makeDirs, writeJsonAtomic, type RoundPoint } from './checkpoint.js';
+import { Checkpointer, type RoundPoint } from './checkpoint.js';
+import { makeDirs, removeFile, truncateFile, writeFileAtomic, writeJsonAtomic } from './safeFiles.js';
+import { lockDir, type DirLock } from './dirLock.js';
 import { EventThinner } from './downsample.js';
 import type { StepEvent } from './events.js';
 import { trainEvaluator, trainSubset } from './experimentEval.js';
@@ -27,7 +28,7 @@ import { progressBar } from './progress.js';
 import { pulled } from './source.js';
 import { DivergenceError, train } from './train.js';
 
-export { writeJsonAtomic } from './checkpoint.js';
+export { writeJsonAtomic } from './safeFiles.js';
 
 /** Offset between the seed of the initial parameters and the seed of the batch order. */
 export const BATCH_SEED_OFFSET = 1_000_003;
@@ -70,6 +71,20 @@ export class InterruptedError extends Error {
   }
 }
 
+/** The run's source ended before its steps were done (a live feed closed); its last round is checkpointed. */
+export class InputEndedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly steps: number,
+    readonly checkpoint: { readonly path: string; readonly step: number } | undefined,
+  ) {
+    super(
+      `the input ended at step ${step} of ${steps}; ${checkpoint ? `checkpoint of step ${checkpoint.step} in ${checkpoint.path}` : 'no round was finished, nothing to continue from'}`,
+    );
+    this.name = 'InputEndedError';
+  }
+}
+
 /** A divergence that names the last finite checkpoint, which is left as it was. */
 export class RunDivergedError extends DivergenceError {
   constructor(
@@ -96,6 +111,8 @@ export interface PreparedJob {
   readonly optimizer: RoundOptimizer<RoundState>;
   readonly sampler: BatchSampler | undefined;
   readonly resume: SavedRun | undefined;
+  /** The learned optimizer's checkpoint file as loaded (copied into the run directory), if the optimizer has one. */
+  readonly learned: LearnedFile | undefined;
   /** The resumed state (owned by the job until training takes it over). */
   initialState: RoundState | undefined;
 }
@@ -161,7 +178,8 @@ export function prepareJob(config: RunConfig, opts: Pick<RunJobOptions, 'resume'
   const settings = resume ? { ...(opts.settings ?? resume.settings), log: resume.settings.log } : (opts.settings ?? DEFAULT_SETTINGS);
   const { task, splits, objective } = loadTaskOrThrow(config);
   assertFiniteSplits(splits);
-  const built = buildOptimizer(config.optimizer, task.defaults);
+  const learned = resume ? resume.learned : readLearnedFile(config);
+  const built = buildOptimizer(config.optimizer, task.defaults, learned);
   if (E.isLeft(built)) throw asInputError('optimizer')(built.left);
   const optimizer = built.right;
   const seed = config.seed ?? 0;
@@ -174,7 +192,7 @@ export function prepareJob(config: RunConfig, opts: Pick<RunJobOptions, 'resume'
     }
   }
   const ck = resume?.checkpoint;
-  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, initialState: undefined };
+  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState: undefined };
   const source = join(resume!.dir, RUN_FILES.checkpoint);
   if (sampler !== undefined) {
     if (ck.sampler === null) throw new DecodeError(source, ['sampler: the run trained on a live source; resume it with a live source']);
@@ -182,13 +200,18 @@ export function prepareJob(config: RunConfig, opts: Pick<RunJobOptions, 'resume'
     sampler.restore(ck.sampler);
   }
   const initialState = restoreState(ck, config, objective, optimizer, source);
-  return { config, settings, task, splits, objective, optimizer, sampler, resume, initialState };
+  return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState };
 }
 
-/** Cuts the event log back to the length the checkpoint recorded (dropping rounds after it and any torn line). */
-function rewindLog(path: string, bytes: number): void {
-  if (existsSync(path)) truncateSync(path, bytes);
+/** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */
+function readLearnedFile(config: RunConfig): LearnedFile | undefined {
+  const path = learnedCheckpointPath(config.optimizer);
+  if (path === undefined) return undefined;
+  const text = readTextLimited(path, MAX_L2O_BYTES);
+  if (E.isLeft(text)) throw text.left;
+  return { text: text.right, source: path };
 }
+
 
 /**
  * Trains a prepared job, writing DIR/run.json, DIR/events.ndjson (thinned by the settings),
@@ -196,7 +219,7 @@ function rewindLog(path: string, bytes: number): void {
  * DIR/checkpoints.ndjson (one line per checkpoint with the memory in use).
  */
 export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promise<RunSummary> {
-  const { config, settings, task, splits, objective, optimizer, sampler, resume } = job;
+  const { config, settings, task, splits, objective, optimizer, sampler, resume, learned } = job;
   const seed = config.seed ?? 0;
   const ck = resume?.checkpoint;
   const dir = opts.outDir;
@@ -205,11 +228,17 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   const metaPath = join(dir, RUN_FILES.meta);
   let meta: Record<string, unknown>;
   if (resume) {
-    rewindLog(eventsPath, ck?.log.bytes ?? 0);
+    truncateFile(eventsPath, ck?.log.bytes ?? 0); // drops rounds after the checkpoint and any torn line
     const resumes = Array.isArray(resume.meta['resumes']) ? resume.meta['resumes'] : [];
-    meta = { ...resume.meta, settings, resumes: [...resumes, { at: new Date().toISOString(), step: ck?.step ?? 0, backend: opts.backend }] };
+    meta = { ...resume.meta, settings, resumes: [...resumes, { at: new Date().toISOString(), step: ck?.step ?? 0, backend: opts.backend }], outcome: 'running' };
   } else {
-    for (const stale of [RUN_FILES.checkpoint, RUN_FILES.journal]) rmSync(join(dir, stale), { force: true });
+    for (const stale of [RUN_FILES.checkpoint, RUN_FILES.journal, RUN_FILES.l2o]) removeFile(join(dir, stale));
+    // The run's own copy of its learned optimizer: a resume reads it, so the original may move or change.
+    if (learned !== undefined) writeFileAtomic(join(dir, RUN_FILES.l2o), learned.text);
+    const inputs: RecordedInputs = {
+      config: configHash(config),
+      l2o: learned === undefined ? null : { from: learned.source, sha256: sha256(learned.text), copy: RUN_FILES.l2o },
+    };
     meta = {
       config,
       settings,
@@ -219,14 +248,17 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       versions: { lgl2o: packageVersion(), tfjs: tf.version.tfjs, node: process.version },
       seed,
       batchSeed: seed + BATCH_SEED_OFFSET,
+      inputs,
       startedAt: new Date().toISOString(),
+      outcome: 'running',
     };
   }
   writeJsonAtomic(metaPath, meta);
 
   const log = new NdjsonWriter(eventsPath, { append: resume !== undefined });
   if (ck) log.lines = ck.log.lines;
-  const checkpointer = new Checkpointer(dir, { config, settings, backend: opts.backend }, log, ck?.step);
+  const inputs = { config: configHash(config), l2o: learned === undefined ? null : sha256(learned.text) };
+  const checkpointer = new Checkpointer(dir, { config, settings, backend: opts.backend, inputs }, log, ck?.step);
   const thinner = new EventThinner(settings.log, config.steps, ck?.step ?? 0);
   const test = splits.test;
   const evaluate = config.evalEvery
@@ -267,9 +299,27 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   );
 
   const kept = () => (checkpointer.lastStep === undefined ? undefined : { path: checkpointer.path, step: checkpointer.lastStep });
-  const finish = (outcome: Record<string, unknown>) => {
-    log.close();
-    writeJsonAtomic(metaPath, { ...meta, ...outcome, stoppedAt: new Date().toISOString() });
+  /** Records the outcome in run.json; a failure to do so (a full disk) is returned, not thrown over the run's own error. */
+  const finish = (outcome: Record<string, unknown>): unknown => {
+    try {
+      log.close();
+    } catch {
+      // the checkpoint records where the log stood; resume cuts it back there
+    }
+    try {
+      writeJsonAtomic(metaPath, { ...meta, ...outcome, stoppedAt: new Date().toISOString() });
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  };
+  /** A run stopping early for any reason but divergence saves its last whole round first (its state is alive until teardown). */
+  const saveLatest = (): void => {
+    try {
+      if (latest !== undefined && latest.step !== checkpointer.lastStep) checkpointer.write(latest, 'stopped');
+    } catch {
+      // e.g. the disk is still full: the previous checkpoint stays in place
+    }
   };
   const started = performance.now();
   try {
@@ -297,8 +347,19 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
         fn();
       };
       subscription = events$.subscribe({
-        error: (err: unknown) => done(() => reject(err)),
-        complete: () => done(resolve),
+        error: (err: unknown) =>
+          done(() => {
+            if (!(err instanceof DivergenceError)) saveLatest();
+            reject(err);
+          }),
+        complete: () =>
+          done(() => {
+            const step = last?.step ?? ck?.step ?? 0;
+            if (step >= config.steps) return resolve();
+            // The source ended first (a live feed closed): save where the run stands, to be resumed with more input.
+            saveLatest();
+            reject(new InputEndedError(step, config.steps, kept()));
+          }),
       });
       if (stopped) subscription.unsubscribe();
     });
@@ -307,11 +368,14 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       finish({ outcome: 'diverged', divergence: err.divergence, last });
       throw new RunDivergedError(err.divergence, kept(), settings.checkpointEvery);
     }
-    finish({ outcome: err instanceof InterruptedError ? 'interrupted' : 'failed', error: err instanceof Error ? err.message : String(err), last });
+    const outcome = err instanceof InterruptedError ? 'interrupted' : err instanceof InputEndedError ? 'input-ended' : 'failed';
+    const checkpoint = kept();
+    finish({ outcome, error: err instanceof Error ? err.message : String(err), last, ...(checkpoint ? { checkpoint } : {}) });
     throw err;
   }
   const wallMs = performance.now() - started;
-  finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last });
+  const unrecorded = finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last });
+  if (unrecorded !== undefined) throw unrecorded;
   if (last === undefined) throw new Error('the run produced no event');
   return { last, events: written, wallMs };
 }
@@ -319,13 +383,18 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
 /**
  * One training run wired end to end: the task's data as a seeded batch stream (or a given
  * source), the configured optimizer or guard, the event log, checkpoints and `run.json`.
- * With `resume` it continues a saved run bit for bit (same backend).
+ * With `resume` it continues a saved run bit for bit (same backend). The directory is locked
+ * while the run writes it (a `LockError` when another process holds it).
  */
 export async function runJob(config: RunConfig, opts: RunJobOptions): Promise<RunSummary> {
   const job = prepareJob(config, opts);
+  let lock: DirLock | undefined;
   try {
+    makeDirs(opts.outDir);
+    lock = lockDir(opts.outDir, opts.outDir, `runJob ${opts.outDir}`);
     return await runPrepared(job, opts);
   } finally {
+    lock?.release();
     if (job.initialState !== undefined) disposeAll(job.initialState);
   }
 }

@@ -10,6 +10,8 @@ import { processExecutor } from '../../streams/experimentExec.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../main.js';
 import { integerAtLeast } from '../options.js';
+import { checkOutPath } from '../outDir.js';
+import { withStopSignals } from '../signals.js';
 
 interface ExperimentFlags {
   seeds: number;
@@ -72,12 +74,9 @@ export function experimentCommand(global: () => GlobalOptions): Command {
       const unknown = (flags.only ?? []).filter((id) => !ids.includes(id));
       if (unknown.length > 0) throw new CliError(`--only ${unknown.join(',')}: not in experiment ${name} (its optimizers: ${ids.join(', ')})`);
       const out = flags.out ?? join('results', 'experiments', name);
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      checkOutPath('--out', out);
       try {
-        const outcome = await runExperiment({
+        const outcome = await withStopSignals((signal) => runExperiment({
           setting: setting.right,
           params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
           outDir: out,
@@ -85,10 +84,10 @@ export function experimentCommand(global: () => GlobalOptions): Command {
           executor: processExecutor(cliCommand()),
           progress: g.progress,
           commandLine: commandLine(name, flags, steps, out),
-          signal: abort.signal,
+          signal,
           reportOnly: flags.report,
           ...(flags.only ? { only: flags.only } : {}),
-        });
+        }));
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {
           const r = outcome.report;
@@ -98,9 +97,6 @@ export function experimentCommand(global: () => GlobalOptions): Command {
       } catch (err) {
         if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
         throw err;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }
