@@ -1,5 +1,5 @@
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, parse, resolve, sep } from 'node:path';
+import { dirname, join, parse, resolve, sep } from 'node:path';
 import { lockDir, LockError, type DirLock } from '../streams/dirLock.js';
 import { checkWritable, makeDirs, removeFile, WriteError, writeFileAtomic } from '../streams/safeFiles.js';
 import { CliError } from './errors.js';
@@ -36,7 +36,7 @@ export function checkOutDir(dir: string, force: boolean, files: readonly string[
     if (found.length > 0 && !force) {
       throw new CliError(`--out ${dir}: holds another run's files (${found.join(', ')}); pass --resume ${dir} to continue it or --force to replace it`);
     }
-    for (const f of files.flatMap((f) => [f, `${f}.tmp`])) checkWritable(resolve(dir, f));
+    for (const f of files.flatMap((f) => [f, `${f}.tmp`])) checkWritable(join(dir, f));
     try {
       accessSync(dir, constants.W_OK);
     } catch {

@@ -108,6 +108,8 @@ const ONLY_WITH: Record<string, readonly string[]> = {
 /** Flags that shape the run and so cannot go with --config, which holds the whole run. */
 const CONFIG_FIELDS = ['task', 'input', 'features', 'classes', 'strict', 'optimizer', 'steps', 'seed', 'batchSize', 'evalEvery', 'data', 'l2o', 'fallback', 'lr', 'tau', 'power', ...Object.keys(ONLY_WITH), 'adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink'];
 
+const alternatives = (xs: readonly string[]) => (xs.length === 1 ? xs[0]! : `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)!}`);
+
 /** The hand-designed optimizer the schedule flags (--lr, --tau, --power) would configure, if any. */
 function handDesignedOf(f: RunFlags): string | undefined {
   if (['sgd', 'momentum', 'adam'].includes(f.optimizer)) return f.optimizer;
@@ -128,7 +130,7 @@ export function checkRunFlags(f: RunFlags, cmd: Command): void {
   }
   for (const name of ['features', 'classes', 'strict']) if (given(name) && f.input === undefined) throw new CliError(`${flag(name)}: only for a live input (--input live:...)`);
   for (const [name, optimizers] of Object.entries(ONLY_WITH)) {
-    if (given(name) && !optimizers.includes(f.optimizer)) throw new CliError(`${flag(name)}: only with --optimizer ${optimizers.join(' or ')} (this run uses ${f.optimizer})`);
+    if (given(name) && !optimizers.includes(f.optimizer)) throw new CliError(`${flag(name)}: only with --optimizer ${alternatives(optimizers)} (this run uses ${f.optimizer})`);
   }
   for (const name of ['adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink']) if (given(name) && !f.adaptive) throw new CliError(`${flag(name)}: only with --adaptive`);
   const hand = handDesignedOf(f);
