@@ -101,8 +101,24 @@ function tailProgress(path: string) {
 
 /** Runs what is left of an experiment, `jobs` runs at a time, with progress; then its report. */
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOutcome> {
-  const { setting } = o;
   makeDirs(o.outDir);
+  // One process at a time: the manifest, the runs and the report are all written under the lock.
+  let lock: DirLock;
+  try {
+    lock = lockDir(o.outDir, `--out ${o.outDir}`, o.commandLine);
+  } catch (err) {
+    if (err instanceof LockError) throw new ExperimentError(err.message, 2);
+    throw err;
+  }
+  try {
+    return await runLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(o: ExperimentOptions): Promise<ExperimentOutcome> {
+  const { setting } = o;
   const saved = o.reportOnly ? readManifest(o.outDir) : undefined;
   // A report alone describes the experiment as it was started.
   const params: ExperimentParams = saved
@@ -124,19 +140,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
       command: o.commandLine,
       createdAt: new Date().toISOString(),
     });
-    let lock: DirLock;
-    try {
-      lock = lockDir(o.outDir, `--out ${o.outDir}`, o.commandLine);
-    } catch (err) {
-      if (err instanceof LockError) throw new ExperimentError(err.message, 2);
-      throw err;
-    }
-    try {
-      const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
-      ({ ran, skipped } = await executeRuns(o, chosen));
-    } finally {
-      lock.release();
-    }
+    const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
+    ({ ran, skipped } = await executeRuns(o, chosen));
   }
   const commandLine = saved?.command ?? o.commandLine;
   return { ...(await writeReport({ ...o, params, commandLine }, planned, sha ?? readManifest(o.outDir)?.l2oSha256)), ran, skipped };

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,6 +80,21 @@ describe('the lock of an output directory', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/note: --out .*cli-stale: took over the lock left by pid \d+ \("lgl2o run --out x", since now\), which no longer runs/);
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('meta-train and experiment refuse a directory held by a live process', async () => {
+    for (const [name, args] of [
+      ['meta', ['meta-train', '--task', 'quadratic', '--meta-steps', '1', '--out']],
+      ['experiment', ['experiment', 'mlp-spirals', '--seeds', '1', '--steps', '10', '--out']],
+    ] as const) {
+      const dir = join(root, `held-${name}`);
+      mkdirSync(dir);
+      // This test process is the live holder.
+      writeFileSync(join(dir, LOCK_FILE), JSON.stringify(holder({ command: `lgl2o ${name}`, token: 'live' })));
+      const r = await cliInProcess(['-q', ...args, dir]);
+      expect([r.code, r.stderr], name).toEqual([2, `lgl2o: --out ${dir}: in use by another lgl2o process (pid ${process.pid} on host ${hostname()}, "lgl2o ${name}", since now); wait for it to end or stop it (kill ${process.pid})\n`]);
+      expect(readdirSync(dir)).toEqual([LOCK_FILE]);
+    }
   });
 
   it('two processes started together into one --out: one trains, the other exits 2 naming the holder; --resume of the live run is refused', async () => {
