@@ -18,9 +18,13 @@ export function checkOutPath(flag: string, dir: string): void {
   if (parse(full).root === full) throw new CliError(`${flag} ${dir}: the root of the file system cannot be an output directory; name a directory below it`);
   const long = full.split(sep).find((part) => Buffer.byteLength(part) > NAME_MAX);
   if (long !== undefined) {
-    throw new CliError(`${flag} ${dir.length > 60 ? `${dir.slice(0, 57)}...` : dir}: a name in the path is ${Buffer.byteLength(long)} bytes long, more than the ${NAME_MAX} file systems allow (ENAMETOOLONG)`);
+    throw new CliError(
+      `${flag} ${dir.length > 60 ? `${dir.slice(0, 57)}...` : dir}: a name in the path is ${Buffer.byteLength(long)} bytes long, ` +
+        `more than the ${NAME_MAX} file systems allow (ENAMETOOLONG)`,
+    );
   }
-  if (Buffer.byteLength(full) > PATH_MAX - 64) throw new CliError(`${flag}: the path is ${Buffer.byteLength(full)} bytes long, more than file systems allow (ENAMETOOLONG)`);
+  if (Buffer.byteLength(full) > PATH_MAX - 64)
+    throw new CliError(`${flag}: the path is ${Buffer.byteLength(full)} bytes long, more than file systems allow (ENAMETOOLONG)`);
 }
 
 /**
@@ -76,7 +80,8 @@ export function lockOutDir(dir: string, what: string, quiet: boolean, command: s
   try {
     const lock = lockDir(dir, what, command);
     const r = lock.replaced;
-    if (r !== undefined && !quiet) process.stderr.write(`lgl2o: note: ${what}: took over the lock left by pid ${r.pid} ("${r.command}", since ${r.since}), which no longer runs\n`);
+    if (r !== undefined && !quiet)
+      process.stderr.write(`lgl2o: note: ${what}: took over the lock left by pid ${r.pid} ("${r.command}", since ${r.since}), which no longer runs\n`);
     return lock;
   } catch (err) {
     if (err instanceof LockError) throw new CliError(err.message);

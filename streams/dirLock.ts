@@ -146,15 +146,19 @@ export function lockDir(dir: string, what: string, command: string): DirLock {
       throw new LockError(`${what}: ${path} exists but is not a readable lock; if no lgl2o process uses ${dir}, remove ${path}`);
     }
     const state = holderState(holder);
-    if (state === 'alive') throw new LockError(`${what}: in use by another lgl2o process (${describeHolder(holder)}); wait for it to end or stop it (kill ${holder.pid})`);
-    if (state === 'unknown') throw new LockError(`${what}: locked by a process on another host (${describeHolder(holder)}); if it no longer runs, remove ${path}`);
+    if (state === 'alive')
+      throw new LockError(`${what}: in use by another lgl2o process (${describeHolder(holder)}); wait for it to end or stop it (kill ${holder.pid})`);
+    if (state === 'unknown')
+      throw new LockError(`${what}: locked by a process on another host (${describeHolder(holder)}); if it no longer runs, remove ${path}`);
     const outcome = takeOver(path, holder, mine);
     if (outcome === 'taken') {
       replaced = holder;
       break;
     }
     if (attempt >= 20) {
-      throw new LockError(`${what}: its lock was left by ${describeHolder(holder)}, which no longer runs, and could not be taken over; remove ${path} and ${path}.takeover`);
+      throw new LockError(
+        `${what}: its lock was left by ${describeHolder(holder)}, which no longer runs, and could not be taken over; remove ${path} and ${path}.takeover`,
+      );
     }
     if (outcome === 'busy') sleepMs(10);
   }

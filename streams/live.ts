@@ -253,7 +253,8 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
     return poll();
   }, (err: unknown) => {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LiveInputError(`live:file:${path}: cannot open the live data file (${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)})`);
+    const why = code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+    throw new LiveInputError(`live:file:${path}: cannot open the live data file (${why})`);
   }).catch(onError);
 
   return () => {
@@ -282,9 +283,10 @@ function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts
       if (clients !== undefined && finished >= clients) wiring.complete();
     });
   });
-  server.once('error', (err: NodeJS.ErrnoException) =>
-    wiring.fail(new LiveInputError(`live:tcp:${port}: cannot listen on 127.0.0.1:${port} (${err.code === 'EADDRINUSE' ? 'the port is in use by another program' : err.message})`)),
-  );
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'the port is in use by another program' : err.message;
+    wiring.fail(new LiveInputError(`live:tcp:${port}: cannot listen on 127.0.0.1:${port} (${why})`));
+  });
   server.listen(port, '127.0.0.1', () => {
     const address = server.address();
     if (address !== null && typeof address === 'object') {

@@ -79,7 +79,8 @@ export class InputEndedError extends Error {
     readonly checkpoint: { readonly path: string; readonly step: number } | undefined,
   ) {
     super(
-      `the input ended at step ${step} of ${steps}; ${checkpoint ? `checkpoint of step ${checkpoint.step} in ${checkpoint.path}` : 'no round was finished, nothing to continue from'}`,
+      `the input ended at step ${step} of ${steps}; ` +
+        (checkpoint ? `checkpoint of step ${checkpoint.step} in ${checkpoint.path}` : 'no round was finished, nothing to continue from'),
     );
     this.name = 'InputEndedError';
   }
@@ -230,7 +231,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   if (resume) {
     truncateFile(eventsPath, ck?.log.bytes ?? 0); // drops rounds after the checkpoint and any torn line
     const resumes = Array.isArray(resume.meta['resumes']) ? resume.meta['resumes'] : [];
-    meta = { ...resume.meta, settings, resumes: [...resumes, { at: new Date().toISOString(), step: ck?.step ?? 0, backend: opts.backend }], outcome: 'running' };
+    const resumed = { at: new Date().toISOString(), step: ck?.step ?? 0, backend: opts.backend };
+    meta = { ...resume.meta, settings, resumes: [...resumes, resumed], outcome: 'running' };
   } else {
     for (const stale of [RUN_FILES.checkpoint, RUN_FILES.journal, RUN_FILES.l2o]) removeFile(join(dir, stale));
     // The run's own copy of its learned optimizer: a resume reads it, so the original may move or change.

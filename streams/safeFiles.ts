@@ -1,4 +1,18 @@
-import { closeSync, constants, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -30,7 +44,8 @@ export class WriteError extends Error {
   }
 }
 
-const codeOf = (err: unknown): string | undefined => (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : undefined);
+const codeOf = (err: unknown): string | undefined =>
+  err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : undefined;
 
 function asWriteError(path: string, err: unknown): Error {
   if (err instanceof UnsafePathError || err instanceof WriteError) return err;

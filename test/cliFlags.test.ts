@@ -22,13 +22,19 @@ describe('flags that would be silently ignored are refused', () => {
     await refused(['run', '--k', '5', '--optimizer', 'gl2o', ...out], '--k: only with --optimizer lgl2o (this run uses gl2o)');
     await refused(['run', '--delta', '0.1', ...out], '--delta: only with --optimizer gl2o (this run uses lgl2o)');
     await refused(['run', '--fallback', 'adam', '--optimizer', 'adam', ...out], '--fallback: only with --optimizer gl2o or lgl2o (this run uses adam)');
-    await refused(['run', '--tau', '10', '--optimizer', 'adam', ...out], "--tau: only for the sgd or momentum schedule (this run's hand-designed optimizer is adam)");
+    await refused(
+      ['run', '--tau', '10', '--optimizer', 'adam', ...out],
+      "--tau: only for the sgd or momentum schedule (this run's hand-designed optimizer is adam)",
+    );
     await refused(['run', '--lr', '0.1', '--optimizer', 'l2o', ...out], '--lr: the learned optimizer has no learning rate (this run uses --optimizer l2o)');
     await refused(['run', '--adaptive-max-k', '50', ...out], '--adaptive-max-k: only with --adaptive');
     await refused(['run', '--features', '3', ...out], '--features: only for a live input (--input live:...)');
     const config = join(root, 'c.json');
     writeFileSync(config, JSON.stringify({ task: 'quadratic', optimizer: { type: 'sgd' }, steps: 5 }));
-    await refused(['run', '--config', config, '--steps', '7', '--optimizer', 'adam', ...out], `--config ${config}: the file holds the whole run; drop --optimizer, --steps (or put them in the file)`);
+    await refused(
+      ['run', '--config', config, '--steps', '7', '--optimizer', 'adam', ...out],
+      `--config ${config}: the file holds the whole run; drop --optimizer, --steps (or put them in the file)`,
+    );
   });
 
   it('a flag given twice with values', async () => {
@@ -37,7 +43,26 @@ describe('flags that would be silently ignored are refused', () => {
   });
 
   it('while the flags each used alone are accepted', async () => {
-    const r = await cliInProcess(['-q', 'run', '--task', 'quadratic', '--optimizer', 'gl2o', '--l2o', 'random:1', '--delta', '0.1', '--fallback', 'momentum', '--tau', '5', '--steps', '3', '--out', join(root, 'ok')]);
+    const r = await cliInProcess([
+      '-q',
+      'run',
+      '--task',
+      'quadratic',
+      '--optimizer',
+      'gl2o',
+      '--l2o',
+      'random:1',
+      '--delta',
+      '0.1',
+      '--fallback',
+      'momentum',
+      '--tau',
+      '5',
+      '--steps',
+      '3',
+      '--out',
+      join(root, 'ok'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
   });
 });
@@ -46,7 +71,10 @@ describe('configs', () => {
   it('a number too large for a double is named as such, not as null', async () => {
     const path = join(root, 'huge.json');
     writeFileSync(path, '{"task":"quadratic","optimizer":{"type":"sgd","lr":1e999},"steps":5}');
-    await refused(['run', '--config', path, '--out', join(root, 'never')], `${path}: optimizer.lr: expected a number in [5e-324, 1000000000], got Infinity (not finite: a number too large, such as 1e999)`);
+    await refused(
+      ['run', '--config', path, '--out', join(root, 'never')],
+      `${path}: optimizer.lr: expected a number in [5e-324, 1000000000], got Infinity (not finite: a number too large, such as 1e999)`,
+    );
   });
 
   it('a UTF-8 byte-order mark is accepted', async () => {

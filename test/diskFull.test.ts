@@ -32,7 +32,24 @@ vi.mock('node:fs', async (importOriginal) => {
 const root = mkdtempSync(join(tmpdir(), 'lgl2o-full-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const RUN = ['-q', 'run', '--task', 'quadratic', '--optimizer', 'lgl2o', '--l2o', 'random:3', '--k', '2', '--m', '2', '--steps', '40', '--checkpoint-every', '2'];
+const RUN = [
+  '-q',
+  'run',
+  '--task',
+  'quadratic',
+  '--optimizer',
+  'lgl2o',
+  '--l2o',
+  'random:3',
+  '--k',
+  '2',
+  '--m',
+  '2',
+  '--steps',
+  '40',
+  '--checkpoint-every',
+  '2',
+];
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
 function inject(file: string, allow: number, partial = false): void {
@@ -64,7 +81,9 @@ describe('a full disk', () => {
     const got = readJson(join(dir, 'checkpoint.json'));
     const want = readJson(join(ref, 'checkpoint.json'));
     for (const key of ['step', 'round', 'state']) expect(got[key], key).toEqual(want[key]);
-    expect(readFileSync(join(dir, 'events.ndjson'), 'utf8').replace(/"elapsedMs":[^,}]*/g, '')).toBe(readFileSync(join(ref, 'events.ndjson'), 'utf8').replace(/"elapsedMs":[^,}]*/g, ''));
+    expect(readFileSync(join(dir, 'events.ndjson'), 'utf8').replace(/"elapsedMs":[^,}]*/g, '')).toBe(
+      readFileSync(join(ref, 'events.ndjson'), 'utf8').replace(/"elapsedMs":[^,}]*/g, ''),
+    );
   });
 
   it('while appending to the event log: the half-written line is taken back, the log stays whole lines', async () => {
@@ -76,6 +95,11 @@ describe('a full disk', () => {
     expect(r.stderr).toMatch(/events\.ndjson: cannot write, the disk is full \(ENOSPC\); the last checkpoint is kept/);
     const log = readFileSync(join(dir, 'events.ndjson'), 'utf8');
     expect(log.endsWith('\n')).toBe(true);
-    expect(log.trimEnd().split('\n').map((l) => (JSON.parse(l) as { step: number }).step)).toEqual([2, 4, 6, 8, 10]);
+    expect(
+      log
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { step: number }).step),
+    ).toEqual([2, 4, 6, 8, 10]);
   });
 });

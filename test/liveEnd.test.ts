@@ -13,9 +13,14 @@ afterAll(() => {
 });
 
 const LIVE = ['--task', 'mlp', '--features', '2', '--classes', '2', '--batch-size', '16', '--optimizer', 'sgd'];
-const records = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `${JSON.stringify({ x: [Math.sin(from + i), Math.cos(from + i)], y: (from + i) % 2 })}\n`).join('');
+const records = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => `${JSON.stringify({ x: [Math.sin(from + i), Math.cos(from + i)], y: (from + i) % 2 })}\n`).join('');
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-const steps = (dir: string) => readFileSync(join(dir, 'events.ndjson'), 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+const steps = (dir: string) =>
+  readFileSync(join(dir, 'events.ndjson'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { step: number }).step);
 
 /** The CLI in a child process with `input` on its standard input. */
 async function withStdin(args: readonly string[], input: string): Promise<{ code: number | null; stderr: string }> {
@@ -51,7 +56,9 @@ describe('a live run whose input ends before its steps', () => {
   it('with no record at all: exit 4, nothing to continue from, the count of what arrived', async () => {
     const r = await withStdin(['-q', 'run', ...LIVE, '--input', 'live:stdin', '--steps', '5', '--out', join(root, 'empty')], 'not json\n');
     expect(r.code).toBe(4);
-    expect(r.stderr).toBe('lgl2o: the input ended at step 0 of 5; no round was finished, nothing to continue from (live input: 0 records, 1 malformed lines (last: stdin line 1: invalid JSON (Unexpected token \'o\', "not json" is not valid JSON)))\n');
+    expect(r.stderr).toBe(
+      'lgl2o: the input ended at step 0 of 5; no round was finished, nothing to continue from (live input: 0 records, 1 malformed lines (last: stdin line 1: invalid JSON (Unexpected token \'o\', "not json" is not valid JSON)))\n',
+    );
     expect(readJson(join(root, 'empty', 'run.json'))['outcome']).toBe('input-ended');
   });
 
@@ -61,7 +68,9 @@ describe('a live run whose input ends before its steps', () => {
     const dir = join(root, 'strict');
     const r = await cliInProcess(['-q', 'run', ...LIVE, '--input', `live:file:${feed}`, '--strict', '--steps', '50', '--out', dir]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`lgl2o: ${feed} line 65: x: expected 2 values, got 1; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: lgl2o run --resume ${dir}\n`);
+    expect(r.stderr).toBe(
+      `lgl2o: ${feed} line 65: x: expected 2 values, got 1; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: lgl2o run --resume ${dir}\n`,
+    );
     expect(readJson(join(dir, 'checkpoint.json'))).toMatchObject({ step: 4, reason: 'stopped' });
     expect(readJson(join(dir, 'run.json'))['outcome']).toBe('failed');
   });

@@ -42,7 +42,9 @@ describe('the lock of an output directory', () => {
     expect([saved.pid, saved.host, saved.command]).toEqual([process.pid, hostname(), 'lgl2o run --out unit']);
     // A second taker in this very process finds a live holder (this pid).
     expect(() => lockDir(dir, '--out unit', 'again')).toThrow(LockError);
-    expect(() => lockDir(dir, '--out unit', 'again')).toThrow(`--out unit: in use by another lgl2o process (pid ${process.pid} on host ${hostname()}, "lgl2o run --out unit"`);
+    expect(() => lockDir(dir, '--out unit', 'again')).toThrow(
+      `--out unit: in use by another lgl2o process (pid ${process.pid} on host ${hostname()}, "lgl2o run --out unit"`,
+    );
     lock.release();
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
     lockDir(dir, '--out unit', 'third').release();
@@ -92,7 +94,10 @@ describe('the lock of an output directory', () => {
       // This test process is the live holder.
       writeFileSync(join(dir, LOCK_FILE), JSON.stringify(holder({ command: `lgl2o ${name}`, token: 'live' })));
       const r = await cliInProcess(['-q', ...args, dir]);
-      expect([r.code, r.stderr], name).toEqual([2, `lgl2o: --out ${dir}: in use by another lgl2o process (pid ${process.pid} on host ${hostname()}, "lgl2o ${name}", since now); wait for it to end or stop it (kill ${process.pid})\n`]);
+      expect([r.code, r.stderr], name).toEqual([
+        2,
+        `lgl2o: --out ${dir}: in use by another lgl2o process (pid ${process.pid} on host ${hostname()}, "lgl2o ${name}", since now); wait for it to end or stop it (kill ${process.pid})\n`,
+      ]);
       expect(readdirSync(dir)).toEqual([LOCK_FILE]);
     }
   });
@@ -104,7 +109,9 @@ describe('the lock of an output directory', () => {
     const loser = await first.done;
     const winner = first === a ? b : a;
     expect(loser.code, loser.stderr).toBe(2);
-    expect(loser.stderr).toMatch(/^lgl2o: --out .*race: (in use by another lgl2o process \(pid \d+ on host .*, "lgl2o run --out .*race", since .*\); wait for it to end or stop it \(kill \d+\)|holds another run's files .*)\n$/);
+    expect(loser.stderr).toMatch(
+      /^lgl2o: --out .*race: (in use by another lgl2o process \(pid \d+ on host .*, "lgl2o run --out .*race", since .*\); wait for it to end or stop it \(kill \d+\)|holds another run's files .*)\n$/,
+    );
     expect(winner.child.exitCode).toBeNull();
 
     await until('the first checkpoint', () => existsSync(join(dir, 'checkpoint.json')));
@@ -119,7 +126,10 @@ describe('the lock of an output directory', () => {
     expect(end.code, end.stderr).toBe(130);
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
     // The log is whole lines of one run: every line parses and steps rise by one.
-    const steps = readFileSync(join(dir, 'events.ndjson'), 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    const steps = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual(steps.map((_, i) => i + 1));
   });
 });

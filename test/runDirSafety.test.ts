@@ -90,14 +90,20 @@ describe('integrity of a run directory', () => {
     mkdirSync(elsewhere);
     cpSync(shipped, join(work, 'weights.json'));
     const entry = await cliBundle();
-    const first = spawn(process.execPath, [entry, '-q', ...RUN, '--l2o', 'weights.json', '--out', 'run'], { cwd: work, env: { ...process.env, LGL2O_BACKEND: 'wasm' } });
+    const first = spawn(process.execPath, [entry, '-q', ...RUN, '--l2o', 'weights.json', '--out', 'run'], {
+      cwd: work,
+      env: { ...process.env, LGL2O_BACKEND: 'wasm' },
+    });
     const firstEnd = new Promise<number | null>((resolve) => first.once('close', resolve));
     await until(() => existsSync(join(work, 'run', 'checkpoints.ndjson')) || first.exitCode !== null);
     first.kill('SIGINT');
     expect(await firstEnd).toBe(130);
     // The original file now holds another optimizer's weights; the resume runs where "weights.json" is nothing.
     cpSync(join(packageRoot(), 'checkpoints', 'conv-mnist.json'), join(work, 'weights.json'));
-    const resumed = spawn(process.execPath, [entry, '-q', 'run', '--resume', join(work, 'run')], { cwd: elsewhere, env: { ...process.env, LGL2O_BACKEND: 'wasm' } });
+    const resumed = spawn(process.execPath, [entry, '-q', 'run', '--resume', join(work, 'run')], {
+      cwd: elsewhere,
+      env: { ...process.env, LGL2O_BACKEND: 'wasm' },
+    });
     let stderr = '';
     resumed.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     expect(await new Promise((resolve) => resumed.once('close', resolve)), stderr).toBe(0);
@@ -114,14 +120,18 @@ describe('integrity of a run directory', () => {
     writeFileSync(join(flipped, 'checkpoint.json'), `${text.slice(0, at)}${text[at] === 'A' ? 'B' : 'A'}${text.slice(at + 1)}`);
     const bad = await cliInProcess(['-q', 'run', '--resume', flipped]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with: the file was changed or damaged after it was written\n$/);
+    expect(bad.stderr).toMatch(
+      /checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with: the file was changed or damaged after it was written\n$/,
+    );
 
     const swapped = join(root, 'swapped');
     cpSync(refDir, swapped, { recursive: true });
     cpSync(join(packageRoot(), 'checkpoints', 'conv-mnist.json'), join(swapped, 'l2o.json'));
     const r = await cliInProcess(['-q', 'run', '--resume', swapped]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/l2o\.json: hashes to sha256 [0-9a-f]{12}…, but the run was saved with [0-9a-f]{12}…: the learned optimizer's weights were changed since the run started\n$/);
+    expect(r.stderr).toMatch(
+      /l2o\.json: hashes to sha256 [0-9a-f]{12}…, but the run was saved with [0-9a-f]{12}…: the learned optimizer's weights were changed since the run started\n$/,
+    );
   });
 });
 

@@ -139,7 +139,9 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
     const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
     process.stdout.write(g.json ? `${JSON.stringify(summary)}\n` : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`);
   } catch (err) {
-    if (err instanceof WriteError) throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: lgl2o meta-train --resume ${dir}`);
+    if (err instanceof WriteError) {
+      throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: lgl2o meta-train --resume ${dir}`);
+    }
     throw err;
   } finally {
     trainer.dispose();

@@ -51,7 +51,14 @@ const liveSummary = (live: LiveSource): string => {
  * already), trains under SIGINT/SIGTERM handling; a run that stops early has checkpointed its
  * last round and says how to continue.
  */
-async function train(config: RunConfig, settings: JobSettings, out: string, g: GlobalOptions, resume?: { saved: SavedRun; lock: DirLock }, force = false): Promise<void> {
+async function train(
+  config: RunConfig,
+  settings: JobSettings,
+  out: string,
+  g: GlobalOptions,
+  resume?: { saved: SavedRun; lock: DirLock },
+  force = false,
+): Promise<void> {
   const backend = await startBackend(g);
   const ck = resume?.saved.checkpoint;
   if (ck && ck.backend !== backend && !g.quiet) {
@@ -67,7 +74,8 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
       lock = lockOutDir(out, `--out ${out}`, g.quiet, `lgl2o run --out ${out}`);
       checkOutDir(out, force, OWN_FILES); // again, now that no other process can start a run there
     }
-    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) }));
+    const source = live ? { source: live.batches$ } : {};
+    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...source }));
     if (live && !g.quiet) process.stderr.write(`lgl2o: live input: ${liveSummary(live)}\n`);
     report(g, out, backend, summary);
   } catch (err) {
@@ -77,7 +85,9 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
       throw new CliError(`${err.message}${what}${err.checkpoint ? `; continue with more input: ${again}` : ''}`, EXIT.inputEnded);
     }
     if (err instanceof WriteError) throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: ${again}`);
-    if (err instanceof LiveRecordError && live) throw new CliError(`${err.message}; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: ${again}`);
+    if (err instanceof LiveRecordError && live) {
+      throw new CliError(`${err.message}; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: ${again}`);
+    }
     throw err;
   } finally {
     if (lock !== resume?.lock) lock?.release();
@@ -98,7 +108,8 @@ async function resumeRun(flags: CommandFlags, cmd: Command, g: GlobalOptions): P
     if (E.isLeft(saved)) throw saved.left;
     const { config, checkpoint } = saved.right;
     if (checkpoint && checkpoint.step >= config.steps) {
-      process.stdout.write(g.json ? `${JSON.stringify({ out: dir, finished: true, step: checkpoint.step })}\n` : `${dir}: the run already finished (step ${checkpoint.step} of ${config.steps})\n`);
+      const done = { out: dir, finished: true, step: checkpoint.step };
+      process.stdout.write(g.json ? `${JSON.stringify(done)}\n` : `${dir}: the run already finished (step ${checkpoint.step} of ${config.steps})\n`);
       return;
     }
     const settings = { ...saved.right.settings, ...(flags.checkpointEvery !== undefined ? { checkpointEvery: flags.checkpointEvery } : {}) };

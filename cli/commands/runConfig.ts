@@ -106,7 +106,11 @@ const ONLY_WITH: Record<string, readonly string[]> = {
   sequence: ['gl2o'],
 };
 /** Flags that shape the run and so cannot go with --config, which holds the whole run. */
-const CONFIG_FIELDS = ['task', 'input', 'features', 'classes', 'strict', 'optimizer', 'steps', 'seed', 'batchSize', 'evalEvery', 'data', 'l2o', 'fallback', 'lr', 'tau', 'power', ...Object.keys(ONLY_WITH), 'adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink'];
+const CONFIG_FIELDS = [
+  ...['task', 'input', 'features', 'classes', 'strict', 'optimizer', 'steps', 'seed', 'batchSize', 'evalEvery', 'data', 'lr', 'tau', 'power'],
+  ...Object.keys(ONLY_WITH),
+  ...['adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink'],
+];
 
 const alternatives = (xs: readonly string[]) => (xs.length === 1 ? xs[0]! : `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)!}`);
 
@@ -125,18 +129,30 @@ export function checkRunFlags(f: RunFlags, cmd: Command): void {
   const flag = (name: string) => cmd.options.find((o) => o.attributeName() === name)?.long ?? name;
   if (f.config !== undefined) {
     const extra = CONFIG_FIELDS.filter(given);
-    if (extra.length > 0) throw new CliError(`--config ${f.config}: the file holds the whole run; drop ${extra.map(flag).join(', ')} (or put them in the file)`);
+    if (extra.length > 0) {
+      throw new CliError(`--config ${f.config}: the file holds the whole run; drop ${extra.map(flag).join(', ')} (or put them in the file)`);
+    }
     return;
   }
-  for (const name of ['features', 'classes', 'strict']) if (given(name) && f.input === undefined) throw new CliError(`${flag(name)}: only for a live input (--input live:...)`);
-  for (const [name, optimizers] of Object.entries(ONLY_WITH)) {
-    if (given(name) && !optimizers.includes(f.optimizer)) throw new CliError(`${flag(name)}: only with --optimizer ${alternatives(optimizers)} (this run uses ${f.optimizer})`);
+  for (const name of ['features', 'classes', 'strict']) {
+    if (given(name) && f.input === undefined) throw new CliError(`${flag(name)}: only for a live input (--input live:...)`);
   }
-  for (const name of ['adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink']) if (given(name) && !f.adaptive) throw new CliError(`${flag(name)}: only with --adaptive`);
+  for (const [name, optimizers] of Object.entries(ONLY_WITH)) {
+    if (given(name) && !optimizers.includes(f.optimizer)) {
+      throw new CliError(`${flag(name)}: only with --optimizer ${alternatives(optimizers)} (this run uses ${f.optimizer})`);
+    }
+  }
+  for (const name of ['adaptiveGrowth', 'adaptiveMaxK', 'adaptiveShrink']) {
+    if (given(name) && !f.adaptive) throw new CliError(`${flag(name)}: only with --adaptive`);
+  }
   const hand = handDesignedOf(f);
-  if (given('lr') && hand === undefined) throw new CliError(`--lr: the learned optimizer has no learning rate (this run uses --optimizer ${f.optimizer})`);
+  if (given('lr') && hand === undefined) {
+    throw new CliError(`--lr: the learned optimizer has no learning rate (this run uses --optimizer ${f.optimizer})`);
+  }
   for (const name of ['tau', 'power']) {
-    if (given(name) && hand !== 'sgd' && hand !== 'momentum') throw new CliError(`${flag(name)}: only for the sgd or momentum schedule (this run's hand-designed optimizer is ${hand ?? 'none'})`);
+    if (given(name) && hand !== 'sgd' && hand !== 'momentum') {
+      throw new CliError(`${flag(name)}: only for the sgd or momentum schedule (this run's hand-designed optimizer is ${hand ?? 'none'})`);
+    }
   }
 }
 

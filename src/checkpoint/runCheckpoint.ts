@@ -79,10 +79,11 @@ const count = (name: string) => boundedNumber(name, 0, Number.MAX_SAFE_INTEGER, 
 const word = boundedNumber('rng word', -(2 ** 31), 2 ** 32 - 1, true);
 const SamplerStateCodec = strictObject({ rng: t.tuple([word, word, word, word]), epoch: count('epoch'), position: count('position'), batches: count('batches') }, 'SamplerState');
 
+const isSha256 = (u: unknown): u is string => typeof u === 'string' && /^[0-9a-f]{64}$/.test(u);
 const Sha256 = new t.Type<string, string, unknown>(
   'sha256',
-  (u): u is string => typeof u === 'string' && /^[0-9a-f]{64}$/.test(u),
-  (u, c) => (typeof u === 'string' && /^[0-9a-f]{64}$/.test(u) ? t.success(u) : t.failure(u, c, `${fieldPath(c)}: expected a sha256 (64 hex digits), got ${JSON.stringify(u)?.slice(0, 40)}`)),
+  isSha256,
+  (u, c) => (isSha256(u) ? t.success(u) : t.failure(u, c, `${fieldPath(c)}: expected a sha256 (64 hex digits), got ${JSON.stringify(u)?.slice(0, 40)}`)),
   t.identity,
 );
 
@@ -127,7 +128,10 @@ export function checksumProblem(text: string): string | undefined {
   const tail = CHECKSUM_TAIL.exec(text);
   if (tail === null) return 'no sha256 at its end: the file is cut short or was not written by lgl2o';
   const actual = sha256(`${text.slice(0, tail.index)}}`);
-  if (actual !== tail[1]) return `its content hashes to sha256 ${actual.slice(0, 12)}…, not the ${tail[1]!.slice(0, 12)}… it was saved with: the file was changed or damaged after it was written`;
+  if (actual !== tail[1]) {
+    const hashes = `its content hashes to sha256 ${actual.slice(0, 12)}…, not the ${tail[1]!.slice(0, 12)}… it was saved with`;
+    return `${hashes}: the file was changed or damaged after it was written`;
+  }
   return undefined;
 }
 
@@ -177,7 +181,8 @@ export function readRunCheckpoint(path: string): E.Either<DecodeError, LoadedChe
         E.chain((json) => {
           // An older version's file gets its version named, not a missing checksum.
           const header = Header.decode(json);
-          if (E.isRight(header) && header.right.format === RUN_CHECKPOINT_FORMAT && header.right.version !== RUN_CHECKPOINT_VERSION) return decodeRunCheckpoint(json, path);
+          const otherVersion = E.isRight(header) && header.right.format === RUN_CHECKPOINT_FORMAT && header.right.version !== RUN_CHECKPOINT_VERSION;
+          if (otherVersion) return decodeRunCheckpoint(json, path);
           const problem = checksumProblem(text);
           return problem === undefined ? decodeRunCheckpoint(json, path) : E.left(new DecodeError(path, [problem]));
         }),

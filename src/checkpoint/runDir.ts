@@ -67,7 +67,14 @@ export function firstDifference(a: unknown, b: unknown, path = ''): string | und
 
 const show = (v: unknown) => JSON.stringify(v) ?? 'nothing';
 
-function readMeta(path: string): E.Either<DecodeError, { raw: Record<string, unknown>; config: RunConfig; settings: JobSettings; inputs: RecordedInputs | undefined }> {
+interface Meta {
+  readonly raw: Record<string, unknown>;
+  readonly config: RunConfig;
+  readonly settings: JobSettings;
+  readonly inputs: RecordedInputs | undefined;
+}
+
+function readMeta(path: string): E.Either<DecodeError, Meta> {
   return pipe(
     E.tryCatch(
       () => readFileSync(path, 'utf8'),
@@ -77,7 +84,11 @@ function readMeta(path: string): E.Either<DecodeError, { raw: Record<string, unk
     E.chain((json) =>
       pipe(
         decodeWith(RunRecord, json, path),
-        E.chain((rec) => (isRecord(json) ? E.right({ raw: json, config: rec.config, settings: rec.settings ?? DEFAULT_SETTINGS, inputs: rec.inputs }) : E.left(new DecodeError(path, ['expected an object'])))),
+        E.chain((rec) =>
+          isRecord(json)
+            ? E.right({ raw: json, config: rec.config, settings: rec.settings ?? DEFAULT_SETTINGS, inputs: rec.inputs })
+            : E.left(new DecodeError(path, ['expected an object'])),
+        ),
       ),
     ),
   );
@@ -93,7 +104,9 @@ function checkAgainstRun(ck: LoadedCheckpoint, config: RunConfig, settings: JobS
   if (logDiff !== undefined) return fail(`settings.log.${logDiff} differs from ${RUN_FILES.meta}: a checkpoint of another run`);
   if (ck.step > config.steps) return fail(`step ${ck.step} is past the run's ${config.steps} steps`);
   const hash = configHash(config);
-  if (ck.inputs.config !== hash) return fail(`inputs.config: saved for a config hashing to ${ck.inputs.config.slice(0, 12)}…, but ${RUN_FILES.meta}'s hashes to ${hash.slice(0, 12)}…`);
+  if (ck.inputs.config !== hash) {
+    return fail(`inputs.config: saved for a config hashing to ${ck.inputs.config.slice(0, 12)}…, but ${RUN_FILES.meta}'s hashes to ${hash.slice(0, 12)}…`);
+  }
   const events = join(dir, RUN_FILES.events);
   const size = existsSync(events) ? statSync(events).size : 0;
   if (size < ck.log.bytes) return fail(`the checkpoint needs the first ${ck.log.bytes} bytes of ${RUN_FILES.events}, which has ${size}: the log was truncated or replaced`);
@@ -120,20 +133,27 @@ function pick(value: unknown, path: string): unknown {
  * The run's copy of its learned optimizer, when its config names a checkpoint file: it must be
  * there and hash to what the checkpoint (or, before the first one, run.json) recorded.
  */
-function readLearnedCopy(dir: string, config: RunConfig, inputs: RecordedInputs | undefined, ck: LoadedCheckpoint | undefined): E.Either<DecodeError, LearnedFile | undefined> {
+function readLearnedCopy(
+  dir: string,
+  config: RunConfig,
+  inputs: RecordedInputs | undefined,
+  ck: LoadedCheckpoint | undefined,
+): E.Either<DecodeError, LearnedFile | undefined> {
   const original = learnedCheckpointPath(config.optimizer);
   if (original === undefined) return E.right(undefined);
   const path = join(dir, RUN_FILES.l2o);
   const want = ck?.inputs.l2o ?? inputs?.l2o?.sha256;
   if (want === undefined || want === null) {
-    return E.left(new DecodeError(join(dir, RUN_FILES.meta), [`records no copy of the learned optimizer (${RUN_FILES.l2o}); a run started by an earlier lgl2o cannot be resumed: start it again`]));
+    const problem = `records no copy of the learned optimizer (${RUN_FILES.l2o}); a run started by an earlier lgl2o cannot be resumed: start it again`;
+    return E.left(new DecodeError(join(dir, RUN_FILES.meta), [problem]));
   }
   return pipe(
     readTextLimited(path, MAX_L2O_BYTES),
     E.chain((text) => {
       const got = sha256(text);
       if (got !== want) {
-        return E.left(new DecodeError(path, [`hashes to sha256 ${got.slice(0, 12)}…, but the run was saved with ${want.slice(0, 12)}…: the learned optimizer's weights were changed since the run started`]));
+        const problem = `hashes to sha256 ${got.slice(0, 12)}…, but the run was saved with ${want.slice(0, 12)}…`;
+        return E.left(new DecodeError(path, [`${problem}: the learned optimizer's weights were changed since the run started`]));
       }
       return E.right({ text, source: path });
     }),

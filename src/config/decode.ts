@@ -14,11 +14,12 @@ export class DecodeError extends Error {
 }
 
 /** JSON numbers too large for a double (1e999) parse as ±Infinity; name them so, not as JSON's `null`. */
-const showNonFinite = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? `${v} (not finite: a number too large, such as 1e999)` : v);
+const nonFinite = (v: number) => `${v} (not finite: a number too large, such as 1e999)`;
+const showNonFinite = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? nonFinite(v) : v);
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'number' && !Number.isFinite(value)) return `${value} (not finite: a number too large, such as 1e999)`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return nonFinite(value);
   const text = JSON.stringify(value, showNonFinite);
   return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
