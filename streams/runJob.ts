@@ -273,6 +273,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   let latest: RoundPoint | undefined;
   let last: StepEvent | undefined;
   let written = 0;
+  /** The step of the last round whose event is in the log (or was meant to be thinned out): a checkpoint may point there. */
+  let logged: number | undefined;
   const initialState = job.initialState;
   job.initialState = undefined; // the train operator owns it from here
   const events$ = source.pipe(
@@ -295,6 +297,7 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
         log.write(e);
         written += 1;
       }
+      logged = e.step;
       if (e.round % settings.checkpointEvery === 0 || e.step >= config.steps) checkpointer.write(latest!, e.step >= config.steps ? 'final' : 'interval');
     }),
     progressBar<StepEvent>({ total: config.steps, label: `${task.id} ${optimizer.name}`, enabled: opts.progress }),
@@ -318,7 +321,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   /** A run stopping early for any reason but divergence saves its last whole round first (its state is alive until teardown). */
   const saveLatest = (): void => {
     try {
-      if (latest !== undefined && latest.step !== checkpointer.lastStep) checkpointer.write(latest, 'stopped');
+      // Not past the log: a round whose event failed to be written is redone on resume.
+      if (latest !== undefined && latest.step === logged && latest.step !== checkpointer.lastStep) checkpointer.write(latest, 'stopped');
     } catch {
       // e.g. the disk is still full: the previous checkpoint stays in place
     }

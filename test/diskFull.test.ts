@@ -101,5 +101,16 @@ describe('a full disk', () => {
         .split('\n')
         .map((l) => (JSON.parse(l) as { step: number }).step),
     ).toEqual([2, 4, 6, 8, 10]);
+    // The checkpoint points into the log it has (step 10 at the latest: the round of step 12 was not logged).
+    const ck = readJson(join(dir, 'checkpoint.json')) as { step: number; log: { lines: number; bytes: number } };
+    expect(ck.step).toBeLessThanOrEqual(10);
+    expect(ck.log.bytes).toBeLessThanOrEqual(Buffer.byteLength(log));
+    const resumed = await cliInProcess(['-q', 'run', '--resume', dir]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const steps = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { step: number }).step);
+    expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => 2 * (i + 1)));
   });
 });
