@@ -1,9 +1,9 @@
-import { Command, CommanderError, Help, type Option } from 'commander';
-import { DecodeError } from '../src/config/decode.js';
+import { Command, CommanderError, Help, type CommandUnknownOpts, type Option } from '@commander-js/extra-typings';
+import { DecodeError } from '../src/codec/decode.js';
 import { packageVersion } from '../src/paths.js';
-import { LockError } from '../streams/dirLock.js';
+import { LockError } from '../jobs/dirLock.js';
 import { LiveInputError, LiveRecordError } from '../streams/live.js';
-import { InputEndedError } from '../streams/runJob.js';
+import { InputEndedError } from '../jobs/runJob.js';
 import { UnsafePathError, WriteError } from '../streams/safeFiles.js';
 import { DivergenceError } from '../streams/train.js';
 import { experimentCommand } from './commands/experiment.js';
@@ -33,7 +33,7 @@ function optionDescription(this: Help, option: Option): string {
 }
 
 /** A flag given twice with values (`--steps 5 --steps 7`) is refused: which one was meant cannot be told. */
-function refuseRepeatedFlags(command: Command): void {
+function refuseRepeatedFlags(command: CommandUnknownOpts): void {
   const seen = new Map<string, string[]>();
   for (const option of command.options) {
     if (!option.required && !option.optional) continue;
@@ -50,7 +50,7 @@ function refuseRepeatedFlags(command: Command): void {
 }
 
 /** The same help layout, one-line errors and exit handling for the program and each command. */
-function configure(command: Command): Command {
+function configure<C extends CommandUnknownOpts>(command: C): C {
   refuseRepeatedFlags(command);
   return command
     .configureHelp({ optionDescription, showGlobalOptions: true })
@@ -59,7 +59,7 @@ function configure(command: Command): Command {
     .exitOverride();
 }
 
-export function buildProgram(): Command {
+export function buildProgram() {
   const program = configure(
     new Command('lgl2o')
       .description('Guarded learned optimizers (LGL2O) for TensorFlow.js')
@@ -68,7 +68,7 @@ export function buildProgram(): Command {
       .option('--json', 'machine-readable output on stdout', false),
   );
   const global = (): GlobalOptions => {
-    const o = program.opts<{ quiet: boolean; json: boolean }>();
+    const o = program.opts();
     const terminal = process.stdout.isTTY === true && process.stderr.isTTY === true;
     return { quiet: o.quiet, json: o.json, progress: !o.quiet && !o.json && terminal };
   };

@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, parse, resolve, sep } from 'node:path';
-import { lockDir, LockError, type DirLock } from '../streams/dirLock.js';
+import { lockDir, LockError, type DirLock } from '../jobs/dirLock.js';
 import { checkWritable, makeDirs, removeFile, WriteError, writeFileAtomic } from '../streams/safeFiles.js';
 import { CliError } from './errors.js';
 
@@ -73,7 +73,7 @@ export function createOutDir(dir: string): void {
 }
 
 /**
- * Takes the directory's lock for this command (see streams/dirLock.ts); a lock left by a crashed
+ * Takes the directory's lock for this command (see jobs/dirLock.ts); a lock left by a crashed
  * process is taken over with a note on stderr. `what` names the directory (`--out DIR`).
  */
 export function lockOutDir(dir: string, what: string, quiet: boolean, command: string): DirLock {

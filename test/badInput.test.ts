@@ -3,9 +3,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configHash } from '../src/checkpoint/runCheckpoint.js';
+import { configHash } from '../src/runs/checkpoint.js';
 import type { RunConfig } from '../src/config/run.js';
-import { encodeCheckpoint } from '../src/l2o/checkpoint.js';
+import { encodeCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { cliInProcess, removeCliBundle, runCli } from './cliProcess.js';

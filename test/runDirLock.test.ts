@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { holderState, LOCK_FILE, lockDir, LockError, type LockHolder } from '../streams/dirLock.js';
+import { holderState, LOCK_FILE, lockDir, LockError, type LockHolder } from '../jobs/dirLock.js';
 import { cliInProcess, removeCliBundle, startCli } from './cliProcess.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lgl2o-lock-'));

@@ -3,8 +3,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
-import { momentum, sgd } from '../optim/sgd.js';
-import { decodeCheckpoint, loadCheckpoint } from '../l2o/checkpoint.js';
+import { DEFAULT_MOMENTUM, momentum, sgd } from '../optim/sgd.js';
+import { decodeCheckpoint, loadCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from '../l2o/weights.js';
 import { lossGuard } from '../guard/lossGuard.js';
@@ -14,7 +14,7 @@ import { safeguard } from '../guard/safeguard.js';
 import { defaultCheckpointPath } from '../paths.js';
 import { Rng } from '../tensor/rng.js';
 import type { TaskDefaults } from '../tasks/index.js';
-import { parseJson } from './decode.js';
+import { parseJson } from '../codec/decode.js';
 import type { HandDesignedConfig, L2OConfig, OptimizerConfig } from './run.js';
 
 export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): AnyOptimizer {
@@ -22,7 +22,7 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
     case 'sgd':
       return erase(sgd({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power) }));
     case 'momentum':
-      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? 0.9 }));
+      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? DEFAULT_MOMENTUM }));
     case 'adam':
       return erase(adam({ lr: cfg.lr ?? d.adamLr }));
   }
