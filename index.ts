@@ -114,4 +114,4 @@ export { ndjsonSink } from './streams/ndjson.js';
 export { progressBar, type ProgressOptions } from './streams/progress.js';
 export { InputEndedError, InterruptedError, runJob, type RunJobOptions, type RunSummary } from './jobs/runJob.js';
 export { lockDir, LockError, type DirLock, type LockHolder } from './jobs/dirLock.js';
-export { UnsafePathError, WriteError } from './streams/safeFiles.js';
+export { UnsafePathError, WriteError } from './jobs/files.js';

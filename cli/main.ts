@@ -4,7 +4,7 @@ import { packageVersion } from '../src/paths.js';
 import { LockError } from '../jobs/dirLock.js';
 import { LiveInputError, LiveRecordError } from '../streams/live.js';
 import { InputEndedError } from '../jobs/runJob.js';
-import { UnsafePathError, WriteError } from '../streams/safeFiles.js';
+import { UnsafePathError, WriteError } from '../jobs/files.js';
 import { DivergenceError } from '../streams/train.js';
 import { experimentCommand } from './commands/experiment.js';
 import { metaTrainCommand } from './commands/metaTrain.js';

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, parse, resolve, sep } from 'node:path';
 import { lockDir, LockError, type DirLock } from '../jobs/dirLock.js';
-import { checkWritable, makeDirs, removeFile, WriteError, writeFileAtomic } from '../streams/safeFiles.js';
+import { checkWritable, makeDirs, removeFile, WriteError, writeFileAtomic } from '../jobs/files.js';
 import { CliError } from './errors.js';
 
 /** Longest file name most file systems allow (bytes, per path component), and the longest path. */

@@ -6,7 +6,7 @@ import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '
 import type { RoundState } from '../src/guard/round.js';
 import type { StepEvent } from '../src/runs/events.js';
 import type { NdjsonWriter } from '../streams/ndjson.js';
-import { appendToFile, writeFileAtomic } from '../streams/safeFiles.js';
+import { appendToFile, writeFileAtomic } from './files.js';
 
 /** The run at a round boundary: its state (owned by the train operator) and where its counters stood. */
 export interface RoundPoint {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, constants, linkSync, openSync, readFileSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { openForWrite, removeFile, writeAll } from '../streams/safeFiles.js';
+import { openForWrite, removeFile, writeAll } from './files.js';
 
 /** The lock file of an output directory (a run, a meta-training run, an experiment). */
 export const LOCK_FILE = '.lock';

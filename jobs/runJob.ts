@@ -16,7 +16,7 @@ import { progressBar } from '../streams/progress.js';
 import { pulled } from '../streams/source.js';
 import { DivergenceError, train } from '../streams/train.js';
 import { checkpointRounds, Checkpointer, type RoundPoint } from './checkpointer.js';
-import { makeDirs, removeFile, truncateFile, writeFileAtomic, writeJsonAtomic } from '../streams/safeFiles.js';
+import { makeDirs, removeFile, truncateFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { lockDir, type DirLock } from './dirLock.js';
 import { BATCH_SEED_OFFSET, prepareJob, type PreparedJob, type PrepareOptions } from './prepareJob.js';
 

@@ -14,7 +14,7 @@ import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTrainin
 import { startBackend } from '../backend.js';
 import { checkOutPath, createOutDir, lockOutDir } from '../outDir.js';
 import { withStopSignals } from '../signals.js';
-import { WriteError } from '../../streams/safeFiles.js';
+import { WriteError } from '../../jobs/files.js';
 import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';

@@ -7,7 +7,7 @@ import type { DirLock } from '../../jobs/dirLock.js';
 import { prepareJob } from '../../jobs/prepareJob.js';
 import { InputEndedError, InterruptedError, runPrepared, type RunSummary } from '../../jobs/runJob.js';
 import { LiveRecordError, type LiveSource } from '../../streams/live.js';
-import { WriteError } from '../../streams/safeFiles.js';
+import { WriteError } from '../../jobs/files.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';

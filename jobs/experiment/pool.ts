@@ -6,7 +6,7 @@ import { DecodeError } from '../../src/codec/decode.js';
 import type { PlannedRun } from '../../src/experiments/plan.js';
 import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
-import { appendToFile } from '../../streams/safeFiles.js';
+import { appendToFile } from '../files.js';
 import { DivergenceError } from '../../streams/train.js';
 
 /** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 130 interrupted, else failed. */

@@ -15,7 +15,7 @@ import { collectResults, readTiming, runState, type RunState } from './results.j
 import { progressDisplay, type RunView } from './progress.js';
 import { writeFigure } from '../renderFigure.js';
 import { lockDir, LockError, type DirLock } from '../dirLock.js';
-import { makeDirs, removeFile, writeFileAtomic, writeJsonAtomic } from '../../streams/safeFiles.js';
+import { makeDirs, removeFile, writeFileAtomic, writeJsonAtomic } from '../files.js';
 
 /** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted, 1 failed). */
 export class ExperimentError extends Error {

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError, decodeWith, parseJson } from '../codec/decode.js';
 import { RunConfig } from '../config/run.js';
@@ -167,15 +167,11 @@ export const MAX_L2O_BYTES = 256 * 1024 * 1024;
 export function readTextLimited(path: string, limit: number): E.Either<DecodeError, string> {
   return E.tryCatch(
     () => {
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      try {
-        const st = fstatSync(fd);
-        if (!st.isFile()) throw new Error('not a regular file');
-        if (st.size > limit) throw new Error(`${st.size} bytes, more than the limit of ${limit}`);
-        return readFileSync(fd, 'utf8');
-      } finally {
-        closeSync(fd);
-      }
+      // Checked before reading: a device, FIFO or directory is refused, not read forever.
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error('not a regular file');
+      if (st.size > limit) throw new Error(`${st.size} bytes, more than the limit of ${limit}`);
+      return readFileSync(path, 'utf8');
     },
     (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
   );
