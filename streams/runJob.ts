@@ -9,14 +9,15 @@ import { DEFAULT_SETTINGS, type JobSettings } from '../src/checkpoint/settings.j
 import { buildOptimizer } from '../src/config/build.js';
 import { DecodeError } from '../src/config/decode.js';
 import type { RunConfig } from '../src/config/run.js';
-import { assertFinite, gather, type Splits } from '../src/data/dataset.js';
+import { checkMemory } from '../src/config/limits.js';
+import { assertFinite, featureSize, gather, type Splits } from '../src/data/dataset.js';
 import { BatchSampler } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Batch, Objective } from '../src/optimizee/objective.js';
 import { packageVersion } from '../src/paths.js';
 import { LIVE_TASK_ID, liveMlpTask, loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
-import { materializeState, stateProblems } from '../src/tensor/serialize.js';
+import { materializeState, nonFiniteProblem, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
 import { Checkpointer, makeDirs, writeJsonAtomic, type RoundPoint } from './checkpoint.js';
 import { EventThinner } from './downsample.js';
@@ -25,7 +26,7 @@ import { trainEvaluator, trainSubset } from './experimentEval.js';
 import { NdjsonWriter } from './ndjson.js';
 import { progressBar } from './progress.js';
 import { pulled } from './source.js';
-import { DivergenceError, train } from './train.js';
+import { DivergenceError, train, type SourceEnd } from './train.js';
 
 export { writeJsonAtomic } from './checkpoint.js';
 
@@ -53,6 +54,16 @@ export interface RunSummary {
   /** Event lines this process wrote. */
   readonly events: number;
   readonly wallMs: number;
+  /** Where a given source (a live feed) ended, when it ended before the run's steps. */
+  readonly sourceEnd?: SourceEnd;
+}
+
+/** The source ended before one whole round: nothing was trained (exit code 2 at the CLI). */
+export class NothingTrainedError extends DecodeError {
+  constructor(readonly end: SourceEnd | undefined) {
+    const short = end && end.unused > 0 ? ` (${end.unused} of the ${end.needed} batches a round needs arrived)` : ' (no batch arrived)';
+    super('input', [`the source ended before the first whole round${short}; nothing was trained`]);
+  }
 }
 
 /** A run stopped by its abort signal (SIGINT/SIGTERM at the CLI: exit code 130). */
@@ -143,6 +154,8 @@ function restoreState(ck: LoadedCheckpoint, config: RunConfig, objective: Object
   const problems = stateProblems(template, ck.state);
   disposeAll([x0, template]);
   if (problems.length > 0) throw new DecodeError(source, problems);
+  const nonFinite = nonFiniteProblem(ck.state);
+  if (nonFinite !== undefined) throw new DecodeError(source, [nonFinite]);
   const state = materializeState(ck.state);
   if (!isRoundState(state)) {
     disposeAll(state);
@@ -159,7 +172,10 @@ function restoreState(ck: LoadedCheckpoint, config: RunConfig, objective: Object
 export function prepareJob(config: RunConfig, opts: Pick<RunJobOptions, 'resume' | 'settings' | 'source'> = {}): PreparedJob {
   const resume = opts.resume;
   const settings = resume ? { ...(opts.settings ?? resume.settings), log: resume.settings.log } : (opts.settings ?? DEFAULT_SETTINGS);
+  // A live run's shape is in its config: checked before the task is built; a dataset's once it is read.
+  if (config.input) checkMemory(config, config.input.features);
   const { task, splits, objective } = loadTaskOrThrow(config);
+  if (!config.input) checkMemory(config, featureSize(splits.train.shape));
   assertFiniteSplits(splits);
   const built = buildOptimizer(config.optimizer, task.defaults);
   if (E.isLeft(built)) throw asInputError('optimizer')(built.left);
@@ -237,6 +253,7 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
   const onTrain = config.trainEval ? trainEvaluator(objective, trainSubset(splits.train, config.trainEval.size), config.trainEval.steps, ck?.step ?? 0) : undefined;
 
   let latest: RoundPoint | undefined;
+  let sourceEnd: SourceEnd | undefined;
   let last: StepEvent | undefined;
   let written = 0;
   const initialState = job.initialState;
@@ -249,6 +266,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       seed,
       ...(initialState ? { initialState, start: { round: ck!.round, elapsedMs: ck!.elapsedMs } } : {}),
       ...(evaluate ? { evaluate } : {}),
+      // A live feed's end is the run's end; batches short of a round are reported.
+      ...(opts.source ? { untilSourceEnds: true, onSourceEnd: (end: SourceEnd) => (sourceEnd = end) } : {}),
       onRound: (state, e) => {
         latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, sampler: sampler?.state() ?? null };
         onTrain?.onRound(state);
@@ -311,9 +330,13 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
     throw err;
   }
   const wallMs = performance.now() - started;
-  finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last });
-  if (last === undefined) throw new Error('the run produced no event');
-  return { last, events: written, wallMs };
+  if (last === undefined) {
+    const err = new NothingTrainedError(sourceEnd);
+    finish({ outcome: 'no-input', error: err.message });
+    throw err;
+  }
+  finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last, ...(sourceEnd ? { sourceEnd } : {}) });
+  return { last, events: written, wallMs, ...(sourceEnd ? { sourceEnd } : {}) };
 }
 
 /**

@@ -4,6 +4,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
 import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
+import { formatBytes, MEMORY_LIMIT } from '../src/config/limits.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from './events.js';
@@ -14,6 +15,26 @@ export class DivergenceError extends Error {
     super(divergence.message);
     this.name = 'DivergenceError';
   }
+}
+
+/** The source completed before the run's `steps` (without `untilSourceEnds`). */
+export class SourceEndedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly steps: number,
+    readonly unused: number,
+    readonly needed: number,
+  ) {
+    super(`train: the source ended at step ${step} of ${steps}${unused > 0 ? `, with ${unused} of the ${needed} batches the next round needs unused` : ''}`);
+    this.name = 'SourceEndedError';
+  }
+}
+
+/** Where a run stood when its source ended: batches that arrived short of a whole round were not trained on. */
+export interface SourceEnd {
+  readonly step: number;
+  readonly unused: number;
+  readonly needed: number;
 }
 
 export interface Evaluation {
@@ -40,6 +61,15 @@ export interface TrainOptions<S extends RoundState> {
   readonly onRound?: (state: S, event: StepEvent) => void;
   /** Called once at the end with a copy of the final parameters, which the callee owns. */
   readonly onFinish?: (params: tf.Tensor1D) => void;
+  /**
+   * The source's end is the run's end (a live feed): the operator completes then, and
+   * `onSourceEnd` hears where it stood. Otherwise a source that ends before `steps` is an error
+   * (`SourceEndedError`), naming the batches of an unfinished round.
+   */
+  readonly untilSourceEnds?: boolean;
+  readonly onSourceEnd?: (end: SourceEnd) => void;
+  /** Most bytes of batches one round may hold (default `MEMORY_LIMIT`): more is an error before they pile up. */
+  readonly maxRoundBytes?: number;
 }
 
 function evaluate(objective: Objective, x: tf.Tensor1D, batch: Batch): { testLoss: number; testAccuracy?: number } {
@@ -56,8 +86,9 @@ function evaluate(objective: Objective, x: tf.Tensor1D, batch: Batch): { testLos
 /**
  * Turns a stream of batches into a stream of `StepEvent`s: it groups as many batches as the
  * optimizer asks for, runs one pure round on them, and owns the state in between, freeing
- * what each round replaced. Completes after `steps` optimizer steps; errors with a
- * `DivergenceError` when the optimizer diverges.
+ * what each round replaced. Completes after `steps` optimizer steps (or, with `untilSourceEnds`,
+ * when the source ends); errors with a `DivergenceError` when the optimizer diverges and with a
+ * `SourceEndedError` when the source ends first.
  */
 export function train<S extends RoundState>(options: TrainOptions<S>): OperatorFunction<Batch, StepEvent> {
   const { objective, optimizer, steps } = options;
@@ -114,11 +145,18 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         }
       };
 
+      const maxRoundBytes = options.maxRoundBytes ?? MEMORY_LIMIT;
       const subscription = source.subscribe({
         next: (batch) => {
           if (subscriber.closed || state === undefined) return;
+          const needed = optimizer.batchesNeeded(state);
+          const bytes = needed * (batch.x.length + batch.y.length) * 4;
+          if (pending.length === 0 && bytes > maxRoundBytes) {
+            subscriber.error(new RangeError(`train: ${optimizer.name} needs ${needed} batches of ${formatBytes(bytes / needed)} per round, ${formatBytes(bytes)}, more than the limit of ${formatBytes(maxRoundBytes)}`));
+            return;
+          }
           pending.push(batch);
-          if (pending.length < optimizer.batchesNeeded(state)) return;
+          if (pending.length < needed) return;
           const group = pending;
           pending = [];
           try {
@@ -128,7 +166,14 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
           }
         },
         error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
+        complete: () => {
+          if (subscriber.closed || state === undefined) return;
+          const end = { step: state.step, unused: pending.length, needed: optimizer.batchesNeeded(state) };
+          pending = [];
+          if (!options.untilSourceEnds) return subscriber.error(new SourceEndedError(end.step, steps, end.unused, end.needed));
+          options.onSourceEnd?.(end);
+          subscriber.complete();
+        },
       });
       return () => {
         subscription.unsubscribe();

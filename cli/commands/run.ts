@@ -7,7 +7,8 @@ import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/setting
 import type { RunConfig } from '../../src/config/run.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { makeDirs } from '../../streams/checkpoint.js';
-import { InterruptedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
+import type { LiveStats } from '../../streams/live.js';
+import { InterruptedError, NothingTrainedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
@@ -104,6 +105,11 @@ function report(g: GlobalOptions, out: string, backend: string, summary: RunSumm
   }
 }
 
+/** Counts of what a live input delivered, with the latest problem and its line. */
+function arrived(s: LiveStats): string {
+  return `${s.records} records, ${s.malformed} malformed lines (of ${s.lines} lines)${s.lastError ? `, last: ${s.lastError}` : ''}`;
+}
+
 /** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM handling. */
 async function train(config: RunConfig, settings: JobSettings, out: string, g: GlobalOptions, resume?: SavedRun): Promise<void> {
   const backend = await startBackend(g);
@@ -116,12 +122,17 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
     createOutDir(out);
     const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) }));
     if (live && !g.quiet) {
-      const s = live.stats();
-      process.stderr.write(`lgl2o: live input: ${s.records} records, ${s.malformed} malformed lines${s.lastError ? ` (last: ${s.lastError})` : ''}\n`);
+      process.stderr.write(`lgl2o: live input: ${arrived(live.stats())}\n`);
+      const end = summary.sourceEnd;
+      if (end) process.stderr.write(`lgl2o: the live input ended at step ${end.step} of ${config.steps}${end.unused > 0 ? `; its last ${end.unused} batches (a round needs ${end.needed}) were not trained on` : ''}\n`);
     }
     report(g, out, backend, summary);
   } catch (err) {
     if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
+    if (err instanceof NothingTrainedError && live) {
+      const short = err.end && err.end.unused > 0 ? `, ${err.end.unused} of the ${err.end.needed} batches a round needs` : '';
+      throw new CliError(`--input ${config.input!.live}: the feed ended before one whole round, nothing was trained: ${arrived(live.stats())}${short}`, EXIT.badInput);
+    }
     throw err;
   } finally {
     if (job.initialState !== undefined) disposeAll(job.initialState);

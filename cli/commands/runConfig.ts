@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { readFileSync } from 'node:fs';
 import { decodeWith, parseJson } from '../../src/config/decode.js';
+import { READ_LIMITS, readTextFile } from '../../src/config/readText.js';
 import { RunConfig, type HandDesignedConfig, type OptimizerConfig } from '../../src/config/run.js';
 import { CliError } from '../errors.js';
 
@@ -90,10 +90,8 @@ function liveInputFromFlags(f: RunFlags): { live: string; features: number; clas
 export function runConfigFrom(flags: RunFlags): RunConfig {
   const raw: unknown = flags.config
     ? pipe(
-        E.tryCatch(
-          () => readFileSync(flags.config!, 'utf8'),
-          (e) => new CliError(`--config ${flags.config}: cannot read (${e instanceof Error ? e.message : String(e)})`),
-        ),
+        readTextFile(flags.config, READ_LIMITS.config, 'a run config'),
+        E.mapLeft((e) => new CliError(`--config ${e.message}`)),
         E.chainW((text) => parseJson(text, flags.config!)),
         E.getOrElseW((e) => {
           throw new CliError(e.message);

@@ -1,8 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { readFileSync } from 'node:fs';
 import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject, strictShape } from '../config/decode.js';
+import { READ_LIMITS, readTextFile } from '../config/readText.js';
 import { RunConfig } from '../config/run.js';
 import type { SamplerState } from '../data/sampler.js';
 import { decodeState, encodeState, TensorData, type Json, type StateData } from '../tensor/serialize.js';
@@ -114,10 +114,7 @@ function stateHeaderProblem(state: StateData, step: number): string | undefined 
 /** Reads and decodes a checkpoint file; truncated or corrupt files are decode errors naming the file. */
 export function readRunCheckpoint(path: string): E.Either<DecodeError, LoadedCheckpoint> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.run, 'a run checkpoint'),
     E.chain((text) => parseJson(text, path)),
     E.chain((json) => decodeRunCheckpoint(json, path)),
   );

@@ -1,9 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError, decodeWith, parseJson } from '../config/decode.js';
+import { READ_LIMITS, readTextFile } from '../config/readText.js';
 import { RunConfig } from '../config/run.js';
 import { readRunCheckpoint, type LoadedCheckpoint } from './runCheckpoint.js';
 import { DEFAULT_SETTINGS, JobSettings } from './settings.js';
@@ -57,10 +58,7 @@ const show = (v: unknown) => JSON.stringify(v) ?? 'nothing';
 
 function readMeta(path: string): E.Either<DecodeError, { raw: Record<string, unknown>; config: RunConfig; settings: JobSettings }> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.config, 'a run record'),
     E.chain((text) => parseJson(text, path)),
     E.chain((json) =>
       pipe(

@@ -33,8 +33,11 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
  */
 export function buildLearned(cfg: L2OConfig | undefined): E.Either<Error, AnyOptimizer> {
   const source = cfg?.checkpoint ?? 'default';
-  const random = /^random:(\d+)$/.exec(source);
-  if (random) return E.right(erase(l2o(randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(random[1]))))));
+  if (source.startsWith('random:')) {
+    const seed = source.slice('random:'.length);
+    if (!/^\d+$/.test(seed) || Number(seed) > 2 ** 32 - 1) return E.left(new Error(`${source}: bad seed "${seed}" (expected random:SEED, SEED an integer in [0, 4294967295])`));
+    return E.right(erase(l2o(randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(seed))))));
+  }
   const path = source === 'default' ? defaultCheckpointPath() : source;
   return pipe(
     loadCheckpoint(path),

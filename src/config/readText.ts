@@ -1,0 +1,47 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { DecodeError } from './decode.js';
+
+/**
+ * Largest files read whole, by kind: a config is a few hundred bytes, the shipped learned
+ * optimizer 107 KB; a run checkpoint grows with the model. Above V8's longest string (about
+ * 512 MiB) nothing could be parsed anyway.
+ */
+export const READ_LIMITS = {
+  config: 16 * 1024 * 1024,
+  l2o: 256 * 1024 * 1024,
+  run: 512 * 1024 * 1024 - 64,
+} as const;
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * Reads a text file of at most `maxBytes` bytes, in chunks: a device or pipe that never ends
+ * (`/dev/zero`) or a file larger than the limit is refused once the limit is passed, before
+ * more is held. The error names the file, what it was read as and the limit.
+ */
+export function readTextFile(path: string, maxBytes: number, what: string): E.Either<DecodeError, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    return E.left(new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]));
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      total += n;
+      chunks.push(buffer.subarray(0, n));
+      if (total > maxBytes) return E.left(new DecodeError(path, [`more than ${maxBytes} bytes, the limit for ${what}; is it the right file?`]));
+    }
+  } catch (err) {
+    return E.left(new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]));
+  } finally {
+    closeSync(fd);
+  }
+  return E.right(Buffer.concat(chunks, total).toString('utf8'));
+}
