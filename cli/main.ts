@@ -1,7 +1,7 @@
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { DecodeError } from '../src/config/decode.js';
 import { packageVersion } from '../src/paths.js';
-import { LiveRecordError } from '../streams/live.js';
+import { LiveIdleError, LiveRecordError } from '../streams/live.js';
 import { DivergenceError } from '../streams/train.js';
 import { experimentCommand } from './commands/experiment.js';
 import { metaTrainCommand } from './commands/metaTrain.js';
@@ -59,7 +59,7 @@ export function buildProgram(): Command {
 function exitCodeOf(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof DecodeError || err instanceof LiveRecordError) return EXIT.badInput;
+  if (err instanceof DecodeError || err instanceof LiveRecordError || err instanceof LiveIdleError) return EXIT.badInput;
   if (err instanceof DivergenceError) return EXIT.diverged;
   return EXIT.failed;
 }

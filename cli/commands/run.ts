@@ -7,7 +7,7 @@ import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/setting
 import type { RunConfig } from '../../src/config/run.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { makeDirs } from '../../streams/checkpoint.js';
-import type { LiveStats } from '../../streams/live.js';
+import { LIVE_LIMITS, type LiveStats } from '../../streams/live.js';
 import { InterruptedError, NothingTrainedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
@@ -164,6 +164,7 @@ export function runCommand(global: () => GlobalOptions): Command {
     .option('--features <n>', 'live input: values per record', integerAtLeast(1))
     .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))
     .option('--strict', 'live input: a malformed line stops the run, naming its line number (default: counted and skipped)')
+    .option('--idle-timeout <s>', `live input: seconds without a complete line before the feed counts as stalled and the run stops, and before a TCP client is disconnected; 0 waits forever (default ${LIVE_LIMITS.idleTimeoutMs / 1000})`, numberIn(0, 1e9))
     .addOption(new Option('--optimizer <name>', 'optimizer or guard').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'))
     .option('--steps <n>', 'optimizer steps', integerAtLeast(1), 1000)
     .option('--seed <n>', 'seed of the initial parameters and the batch order', integerAtLeast(0), 0)

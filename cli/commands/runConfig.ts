@@ -19,6 +19,7 @@ export interface RunFlags {
   features?: number;
   classes?: number;
   strict?: boolean;
+  idleTimeout?: number;
   l2o?: string;
   fallback: string;
   lr?: number;
@@ -80,10 +81,10 @@ function optimizerFromFlags(f: RunFlags): OptimizerConfig {
   }
 }
 
-function liveInputFromFlags(f: RunFlags): { live: string; features: number; classes: number; strict?: boolean } {
+function liveInputFromFlags(f: RunFlags): { live: string; features: number; classes: number; strict?: boolean; idleTimeout?: number } {
   if (f.features === undefined) throw new CliError(`--input ${f.input}: needs --features (values per record)`);
   if (f.classes === undefined) throw new CliError(`--input ${f.input}: needs --classes (number of labels)`);
-  return { live: f.input!, features: f.features, classes: f.classes, ...(f.strict ? { strict: true } : {}) };
+  return { live: f.input!, features: f.features, classes: f.classes, ...(f.strict ? { strict: true } : {}), ...defined({ idleTimeout: f.idleTimeout }) };
 }
 
 /** The run's config: decoded from `--config FILE`, or assembled from the flags. */
