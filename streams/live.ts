@@ -74,8 +74,8 @@ export const LIVE_LIMITS = {
   /** Ten minutes without a complete line. */
   idleTimeoutMs: 600_000,
   maxClients: 256,
-  /** 64 Mi characters of unfinished lines over all TCP clients (a line alone may have 16 Mi). */
-  maxBuffered: 64 * 1024 * 1024,
+  /** 32 Mi characters of unfinished lines over all TCP clients (one line may have 16 Mi). */
+  maxBuffered: 32 * 1024 * 1024,
   maxLineLength: 16 * 1024 * 1024,
 } as const;
 
