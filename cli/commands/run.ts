@@ -7,7 +7,7 @@ import { DEFAULT_SETTINGS, type JobSettings } from '../../src/checkpoint/setting
 import type { RunConfig } from '../../src/config/run.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { makeDirs } from '../../streams/checkpoint.js';
-import { LIVE_LIMITS, type LiveStats } from '../../streams/live.js';
+import { LIVE_LIMITS, LiveIdleError, type LiveStats } from '../../streams/live.js';
 import { InterruptedError, NothingTrainedError, prepareJob, runPrepared, type RunSummary } from '../../streams/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
@@ -129,6 +129,7 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
     report(g, out, backend, summary);
   } catch (err) {
     if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
+    if (err instanceof LiveIdleError && live) throw new CliError(`${err.message}; the run stopped: ${arrived(live.stats())}`, EXIT.badInput);
     if (err instanceof NothingTrainedError && live) {
       const short = err.end && err.end.unused > 0 ? `, ${err.end.unused} of the ${err.end.needed} batches a round needs` : '';
       throw new CliError(`--input ${config.input!.live}: the feed ended before one whole round, nothing was trained: ${arrived(live.stats())}${short}`, EXIT.badInput);
