@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +12,8 @@ import { DEFAULT_SETTINGS } from '../src/checkpoint/settings.js';
 import { DecodeError, decodeWith, FLOAT32_MAX, MAX_JSON_DEPTH, parseJson, tooDeep } from '../src/config/decode.js';
 import { READ_LIMITS, readTextFile } from '../src/config/readText.js';
 import { RunConfig } from '../src/config/run.js';
-import { maybeGunzip, parseIdx } from '../src/data/idx.js';
+import { DATA_FILE_LIMIT } from '../src/data/files.js';
+import { maybeGunzip, parseIdx, readIdx } from '../src/data/idx.js';
 import { decodeRecord } from '../src/data/record.js';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/checkpoint.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
@@ -265,6 +266,16 @@ describe('files that never end, or point elsewhere', () => {
     }
     const l2o = loadCheckpoint(link);
     expect(E.isLeft(l2o) && l2o.left.message).toBe(`${link}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`);
+  });
+
+  it('a regular file over the limit is refused from its size, unread (a sparse 3 GiB IDX file)', () => {
+    const path = join(dir, 'sparse-idx3-ubyte');
+    writeFileSync(path, '');
+    truncateSync(path, 3 * 1024 ** 3);
+    const before = process.memoryUsage().rss;
+    const r = readIdx(path);
+    expect(E.isLeft(r) && r.left.message).toBe(`${path}: more than ${DATA_FILE_LIMIT} bytes, the limit for a data file; is it the right file?`);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('random file sizes around the limit: refused exactly above it, read whole at or below it', () => {

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { DecodeError } from './decode.js';
 
 /**
@@ -16,32 +16,40 @@ export const READ_LIMITS = {
 const CHUNK = 1024 * 1024;
 
 /**
- * Reads a text file of at most `maxBytes` bytes, in chunks: a device or pipe that never ends
- * (`/dev/zero`) or a file larger than the limit is refused once the limit is passed, before
- * more is held. The error names the file, what it was read as and the limit.
+ * Reads a file of at most `maxBytes` bytes: a regular file over the limit is refused from its
+ * size; a device or pipe that never ends (`/dev/zero`) is read in chunks and refused once the
+ * limit is passed, before more is held. Errors name the file, what it was read as and the limit.
  */
-export function readTextFile(path: string, maxBytes: number, what: string): E.Either<DecodeError, string> {
+export function readFileBounded(path: string, maxBytes: number, what: string, cannot = 'cannot read'): E.Either<DecodeError, Buffer> {
+  const tooBig = () => E.left(new DecodeError(path, [`more than ${maxBytes} bytes, the limit for ${what}; is it the right file?`]));
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    return E.left(new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]));
+    return E.left(new DecodeError(path, [`${cannot} (${err instanceof Error ? err.message : String(err)})`]));
   }
   const chunks: Buffer[] = [];
   let total = 0;
   try {
+    const stat = fstatSync(fd);
+    if (stat.isFile() && stat.size > maxBytes) return tooBig();
     for (;;) {
       const buffer = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
       total += n;
       chunks.push(buffer.subarray(0, n));
-      if (total > maxBytes) return E.left(new DecodeError(path, [`more than ${maxBytes} bytes, the limit for ${what}; is it the right file?`]));
+      if (total > maxBytes) return tooBig();
     }
   } catch (err) {
-    return E.left(new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]));
+    return E.left(new DecodeError(path, [`${cannot} (${err instanceof Error ? err.message : String(err)})`]));
   } finally {
     closeSync(fd);
   }
-  return E.right(Buffer.concat(chunks, total).toString('utf8'));
+  return E.right(Buffer.concat(chunks, total));
+}
+
+/** A UTF-8 text file of at most `maxBytes` bytes (see `readFileBounded`). */
+export function readTextFile(path: string, maxBytes: number, what: string): E.Either<DecodeError, string> {
+  return E.map((bytes: Buffer) => bytes.toString('utf8'))(readFileBounded(path, maxBytes, what));
 }
