@@ -5,6 +5,7 @@ import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
 import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
 import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
 import { formatBytes, MEMORY_LIMIT } from '../src/config/limits.js';
+import { featureSize } from '../src/data/dataset.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from './events.js';
@@ -150,7 +151,8 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         next: (batch) => {
           if (subscriber.closed || state === undefined) return;
           const needed = optimizer.batchesNeeded(state);
-          const bytes = needed * (batch.x.length + batch.y.length) * 4;
+          // From the batch's size and shape: reading `x` would gather a lazily sampled batch.
+          const bytes = needed * batch.size * (featureSize(batch.shape) + 1) * 4;
           if (pending.length === 0 && bytes > maxRoundBytes) {
             subscriber.error(new RangeError(`train: ${optimizer.name} needs ${needed} batches of ${formatBytes(bytes / needed)} per round, ${formatBytes(bytes)}, more than the limit of ${formatBytes(maxRoundBytes)}`));
             return;
