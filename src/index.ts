@@ -104,11 +104,11 @@ export { verifyTheory, theoryCases, theoryHolds, TheoryViolation, DEFAULT_RANGES
 
 // ── Streams: sources, the train operator, sinks ─────────────────────────────────────────
 export { trainOptimizee as train, type Optimizee, type TrainOptimizeeOptions as TrainOptions } from '../streams/optimizee.js';
-export { DivergenceError, type Evaluation } from '../streams/train.js';
+export { DivergenceError, SourceEndedError, type Evaluation, type SourceEnd } from '../streams/train.js';
 export type { StepEvent } from '../streams/events.js';
 export { batches$, pulled, type BatchStreamOptions } from '../streams/source.js';
 export { dataset, mnist, fashionMnist, circles, spirals, type DatasetStreams, type SplitStreamOptions } from '../streams/datasets.js';
-export { liveSource, LiveRecordError, type LiveSpec, type LiveOptions, type LiveSource, type LiveStats } from '../streams/live.js';
+export { LIVE_LIMITS, LiveIdleError, liveSource, LiveRecordError, type LiveSpec, type LiveOptions, type LiveSource, type LiveStats } from '../streams/live.js';
 export { ndjsonSink } from '../streams/ndjson.js';
 export { progressBar, type ProgressOptions } from '../streams/progress.js';
 export { runJob, type RunJobOptions, type RunSummary } from '../streams/runJob.js';
