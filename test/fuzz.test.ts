@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
+import { decodeRunCheckpoint, encodeRunCheckpoint, readRunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
+import { readRunDir } from '../src/checkpoint/runDir.js';
 import { DEFAULT_SETTINGS } from '../src/checkpoint/settings.js';
 import { DecodeError, decodeWith, FLOAT32_MAX, MAX_JSON_DEPTH, parseJson, tooDeep } from '../src/config/decode.js';
 import { READ_LIMITS, readTextFile } from '../src/config/readText.js';
@@ -264,8 +265,26 @@ describe('files that never end, or point elsewhere', () => {
       const r = readTextFile(path, 1 << 20, 'a run config');
       expect(E.isLeft(r) && r.left.message).toBe(`${path}: more than ${1 << 20} bytes, the limit for a run config; is it the right file?`);
     }
-    const l2o = loadCheckpoint(link);
-    expect(E.isLeft(l2o) && l2o.left.message).toBe(`${link}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`);
+  });
+
+  it('--l2o, run checkpoints and run.json have their own limits (sparse files over them, refused unread)', () => {
+    const sparse = (name: string, size: number) => {
+      const path = join(dir, name);
+      writeFileSync(path, '');
+      truncateSync(path, size);
+      return path;
+    };
+    const l2oPath = sparse('l2o.json', READ_LIMITS.l2o + 1);
+    const l2o = loadCheckpoint(l2oPath);
+    expect(E.isLeft(l2o) && l2o.left.message).toBe(`${l2oPath}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`);
+    const ckPath = sparse('checkpoint.json', READ_LIMITS.run + 1);
+    const ck = readRunCheckpoint(ckPath);
+    expect(E.isLeft(ck) && ck.left.message).toBe(`${ckPath}: more than ${READ_LIMITS.run} bytes, the limit for a run checkpoint; is it the right file?`);
+    const run = mkdtempSync(join(dir, 'run-'));
+    writeFileSync(join(run, 'run.json'), '');
+    truncateSync(join(run, 'run.json'), READ_LIMITS.config + 1);
+    const meta = readRunDir(run);
+    expect(E.isLeft(meta) && meta.left.message).toBe(`${join(run, 'run.json')}: more than ${READ_LIMITS.config} bytes, the limit for a run record; is it the right file?`);
   });
 
   it('a regular file over the limit is refused from its size, unread (a sparse 3 GiB IDX file)', () => {

@@ -120,17 +120,23 @@ describe('unclear errors made clear', () => {
     await refused(['run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', 'random:abc', '--steps', '5'], /random:abc: bad seed "abc" \(expected random:SEED, SEED an integer in \[0, 4294967295\]\)$/m);
   });
 
-  it.each([
-    ['an empty feed', '', '0 records, 0 malformed lines (of 0 lines)'],
-    ['a binary feed', '\u0000\u0001\u00ff\n\u00fe\n', '0 records, 2 malformed lines (of 2 lines), last: stdin line 2: invalid JSON'],
-    ['records of 3 values against --features 4', '{"x":[1,2,3],"y":0}\n'.repeat(5), '0 records, 5 malformed lines (of 5 lines), last: stdin line 5: x: expected 4 values, got 3'],
-  ])('a live feed with no whole round (%s) is exit 2 with counts of what arrived; run.json does not say finished', async (_what, text, counts) => {
-    const out = join(root, `empty-${Math.random().toString(36).slice(2)}`);
-    const r = await cliWithStdin(['-q', 'run', '--task', 'mlp', '--input', 'live:stdin', '--features', '4', '--classes', '2', '--out', out], text);
-    expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/^lgl2o: [^\n]+\n$/);
-    expect(r.stderr).toContain(`lgl2o: --input live:stdin: the feed ended before one whole round, nothing was trained: ${counts}`);
-    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).outcome).toBe('no-input');
+  it('a live feed with no whole round (empty, binary, 3 values against --features 4) is exit 2 with counts of what arrived; run.json says no-input', async () => {
+    const cases: [string, string][] = [
+      ['', '0 records, 0 malformed lines (of 0 lines)'],
+      ['\u0000\u0001\u00ff\n\u00fe\n', '0 records, 2 malformed lines (of 2 lines), last: stdin line 2: invalid JSON'],
+      ['{"x":[1,2,3],"y":0}\n'.repeat(5), '0 records, 5 malformed lines (of 5 lines), last: stdin line 5: x: expected 4 values, got 3'],
+    ];
+    // Three processes at once: each needs its own standard input.
+    await Promise.all(
+      cases.map(async ([text, counts], i) => {
+        const out = join(root, `empty-${i}`);
+        const r = await cliWithStdin(['-q', 'run', '--task', 'mlp', '--input', 'live:stdin', '--features', '4', '--classes', '2', '--out', out], text);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/^lgl2o: [^\n]+\n$/);
+        expect(r.stderr).toContain(`lgl2o: --input live:stdin: the feed ended before one whole round, nothing was trained: ${counts}`);
+        expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).outcome).toBe('no-input');
+      }),
+    );
   });
 
   it('a followed file that stalls stops the run after --idle-timeout, exit 2 with counts', async () => {
