@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint, readRunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
-import { readRunDir } from '../src/checkpoint/runDir.js';
-import { DEFAULT_SETTINGS } from '../src/checkpoint/settings.js';
-import { DecodeError, decodeWith, FLOAT32_MAX, MAX_JSON_DEPTH, parseJson, tooDeep } from '../src/config/decode.js';
-import { READ_LIMITS, readTextFile } from '../src/config/readText.js';
+import { decodeRunCheckpoint, encodeRunCheckpoint, readRunCheckpoint } from '../src/runs/checkpoint.js';
+import { readRunDir } from '../src/runs/runDir.js';
+import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
+import { DecodeError, decodeWith, FLOAT32_MAX, MAX_JSON_DEPTH, parseJson, tooDeep } from '../src/codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../src/codec/readText.js';
 import { RunConfig } from '../src/config/run.js';
 import { DATA_FILE_LIMIT } from '../src/data/files.js';
 import { maybeGunzip, parseIdx, readIdx } from '../src/data/idx.js';
 import { decodeRecord } from '../src/data/record.js';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
@@ -56,7 +56,7 @@ function typedOutcome(decode: Decoder, input: unknown): boolean {
   try {
     result = decode(input);
   } catch (err) {
-    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`);
+    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`, { cause: err });
   }
   if (E.isRight(result)) return true;
   expect(result.left).toBeInstanceOf(DecodeError);

@@ -4,15 +4,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRunDir } from '../src/checkpoint/runDir.js';
+import { readRunDir } from '../src/runs/runDir.js';
 import { checkMemory, MEMORY_LIMIT } from '../src/config/limits.js';
 import type { RunConfig } from '../src/config/run.js';
-import { DecodeError } from '../src/config/decode.js';
-import { encodeCheckpoint } from '../src/l2o/checkpoint.js';
+import { DecodeError } from '../src/codec/decode.js';
+import { encodeCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { TensorData } from '../src/tensor/serialize.js';
-import { prepareJob } from '../streams/runJob.js';
+import { prepareJob } from '../jobs/prepareJob.js';
 import { cliBundle, cliInProcess, removeCliBundle } from './cliProcess.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lgl2o-limits-'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { LiveIdleError, liveSource, type LiveOptions } from '../streams/live.js';
 import { tempDir } from './data/fixtures.js';
 

@@ -1,5 +1,7 @@
 import { totalmem } from 'node:os';
-import { DecodeError } from './decode.js';
+import { DecodeError } from '../codec/decode.js';
+import { DEFAULT_BATCH_SIZE } from '../data/sampler.js';
+import { LOSS_GUARD_DEFAULTS } from '../guard/lossGuard.js';
 import type { OptimizerConfig, RunConfig } from './run.js';
 
 const GiB = 1024 ** 3;
@@ -27,8 +29,8 @@ export const batchBytes = (batchSize: number, features: number): number => batch
 /** The most batches a round of this optimizer will ever hold (adaptive k and m grow to maxK and the same ratio). */
 export function maxBatchesPerRound(opt: OptimizerConfig): number {
   if (opt.type !== 'lgl2o') return 1;
-  const k = opt.k ?? 10;
-  const m = opt.m ?? 10;
+  const k = opt.k ?? LOSS_GUARD_DEFAULTS.k;
+  const m = opt.m ?? LOSS_GUARD_DEFAULTS.m;
   if (opt.adaptive === undefined) return k + m;
   const maxK = Math.max(k, opt.adaptive.maxK);
   return maxK + Math.max(m, Math.round((maxK * m) / k));
@@ -71,12 +73,12 @@ export function checkMemory(config: RunConfig, features: number, limit = MEMORY_
     const bytes = params * 4 * valuesPerParameter(opt);
     if (bytes > limit) problems.push(`input.features (--features): ${features} features make an MLP of ${params} parameters, which ${opt.type} needs about ${formatBytes(bytes)} for, ${over}`);
   }
-  const batchSize = config.batchSize ?? 128;
+  const batchSize = config.batchSize ?? DEFAULT_BATCH_SIZE;
   const batch = batchBytes(batchSize, features);
   const rounds = maxBatchesPerRound(opt);
   if (batch > limit) problems.push(`batchSize (--batch-size): a batch of ${batchSize} examples × ${features} float32 values needs ${formatBytes(batch)}, ${over}`);
   else if (rounds * batch > limit && opt.type === 'lgl2o') {
-    const field = opt.adaptive !== undefined ? 'optimizer.adaptive.maxK (--adaptive-max-k)' : (opt.k ?? 10) >= (opt.m ?? 10) ? 'optimizer.k (--k)' : 'optimizer.m (--m)';
+    const field = opt.adaptive !== undefined ? 'optimizer.adaptive.maxK (--adaptive-max-k)' : (opt.k ?? LOSS_GUARD_DEFAULTS.k) >= (opt.m ?? LOSS_GUARD_DEFAULTS.m) ? 'optimizer.k (--k)' : 'optimizer.m (--m)';
     const held = opt.adaptive !== undefined ? `up to ${rounds} batches (k + m grown to maxK)` : `k + m = ${rounds} batches`;
     problems.push(`${field}: a round holds ${held} of ${formatBytes(batch)}, ${formatBytes(rounds * batch)} in all, ${over}; lower k, m or the batch size`);
   }

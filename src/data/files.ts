@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type { DecodeError } from '../config/decode.js';
-import { readFileBounded } from '../config/readText.js';
+import type { DecodeError } from '../codec/decode.js';
+import { readFileBounded } from '../codec/readText.js';
 
 /** Data files that are not where the loader looked: names every path tried and how to get them. */
 export class MissingDataError extends Error {

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { FLOAT32_MAX, isFloat32Finite, oneLine } from '../config/decode.js';
+import { FLOAT32_MAX, isFloat32Finite, oneLine } from '../codec/decode.js';
 
 /** One labelled example from outside, as in the NDJSON line {"x": [...], "y": label}. */
 export interface LabelledRecord {

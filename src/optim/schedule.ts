@@ -16,11 +16,14 @@ export const constant = (lr: number): Schedule => {
   return () => lr;
 };
 
+/** The schedule's default power p. */
+export const DEFAULT_POWER = 1.5;
+
 /**
  * η_t = η_0 (1 + t/τ)^(−1/p). With p > 1 (default 1.5) it meets Robbins–Monro:
  * Σ η_t = ∞ and Σ η_t² < ∞ (ALGORITHMS §1, [reconstructed] reading of the paper's "power 1.5").
  */
-export const inversePower = (eta0: number, tau: number, power = 1.5): Schedule => {
+export const inversePower = (eta0: number, tau: number, power = DEFAULT_POWER): Schedule => {
   validateLearningRate(eta0, 'inversePower');
   if (!(Number.isFinite(tau) && tau > 0)) throw new RangeError(`inversePower: tau must be a positive number, got ${tau}`);
   if (!(Number.isFinite(power) && power > 0)) throw new RangeError(`inversePower: power must be a positive number, got ${power}`);
