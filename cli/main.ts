@@ -2,7 +2,7 @@ import { Command, CommanderError, Help, type CommandUnknownOpts, type Option } f
 import { DecodeError } from '../src/codec/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { LockError } from '../jobs/dirLock.js';
-import { LiveInputError, LiveRecordError } from '../streams/live.js';
+import { LiveIdleError, LiveInputError, LiveRecordError } from '../streams/live.js';
 import { InputEndedError } from '../jobs/runJob.js';
 import { UnsafePathError, WriteError } from '../jobs/files.js';
 import { DivergenceError } from '../streams/train.js';
@@ -84,7 +84,7 @@ export function buildProgram() {
 function exitCodeOf(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof DecodeError || err instanceof LiveRecordError || err instanceof LiveInputError) return EXIT.badInput;
+  if (err instanceof DecodeError || err instanceof LiveRecordError || err instanceof LiveInputError || err instanceof LiveIdleError) return EXIT.badInput;
   if (err instanceof UnsafePathError || err instanceof WriteError || err instanceof LockError) return EXIT.badInput;
   if (err instanceof DivergenceError) return EXIT.diverged;
   if (err instanceof InputEndedError) return EXIT.inputEnded;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { lastValueFrom, map, takeUntil, tap } from 'rxjs';
 import { configHash, sha256 } from '../src/runs/checkpoint.js';
+import { DecodeError } from '../src/codec/decode.js';
 import type { RunConfig } from '../src/config/run.js';
 import { gather } from '../src/data/dataset.js';
 import { packageVersion } from '../src/paths.js';
@@ -14,7 +15,7 @@ import { aborted } from '../streams/abort.js';
 import { NdjsonWriter, ndjsonLines } from '../streams/ndjson.js';
 import { progressBar } from '../streams/progress.js';
 import { pulled } from '../streams/source.js';
-import { DivergenceError, train } from '../streams/train.js';
+import { DivergenceError, train, type SourceEnd } from '../streams/train.js';
 import { checkpointRounds, Checkpointer, type RoundPoint } from './checkpointer.js';
 import { makeDirs, removeFile, truncateFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { lockDir, type DirLock } from './dirLock.js';
@@ -36,6 +37,16 @@ export interface RunSummary {
   /** Event lines this process wrote. */
   readonly events: number;
   readonly wallMs: number;
+  /** Where a given source (a live feed) ended, when it ended before the run's steps. */
+  readonly sourceEnd?: SourceEnd;
+}
+
+/** The source ended before one whole round: nothing was trained (exit code 2 at the CLI). */
+export class NothingTrainedError extends DecodeError {
+  constructor(readonly end: SourceEnd | undefined) {
+    const short = end && end.unused > 0 ? ` (${end.unused} of the ${end.needed} batches a round needs arrived)` : ' (no batch arrived)';
+    super('input', [`the source ended before the first whole round${short}; nothing was trained`]);
+  }
 }
 
 /** A run stopped by its abort signal (SIGINT/SIGTERM at the CLI: exit code 130). */
@@ -161,6 +172,7 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
     : undefined;
 
   let latest: RoundPoint | undefined;
+  let sourceEnd: SourceEnd | undefined;
   let last: StepEvent | undefined;
   /** The step of the last round whose event is in the log (or was meant to be thinned out): a checkpoint may point there. */
   let logged: number | undefined;
@@ -191,6 +203,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       seed: config.seed ?? 0,
       ...(initialState ? { initialState, start: { round: ck!.round, elapsedMs: ck!.elapsedMs } } : {}),
       ...(evaluate ? { evaluate } : {}),
+      // A live feed's end is the run's end; batches short of a round are reported.
+      ...(opts.source ? { untilSourceEnds: true, onSourceEnd: (end: SourceEnd) => (sourceEnd = end) } : {}),
       onRound: (state, e) => {
         latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, sampler: sampler?.state() ?? null };
         onTrain?.onRound(state);
@@ -207,7 +221,8 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
         if (!(err instanceof DivergenceError)) saveLatest();
       },
       complete: () => {
-        if ((last?.step ?? ck?.step ?? 0) >= config.steps) return;
+        // No round at all is NothingTrainedError's case (below); reaching --steps is the normal end.
+        if (last === undefined || last.step >= config.steps) return;
         // The source ended first (a live feed closed): save where the run stands, to be resumed with more input.
         endedEarly = true;
         saveLatest();
@@ -248,10 +263,14 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
     throw err;
   }
   const wallMs = performance.now() - started;
-  const unrecorded = finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last });
+  if (last === undefined) {
+    const err = new NothingTrainedError(sourceEnd);
+    finish({ outcome: 'no-input', error: err.message });
+    throw err;
+  }
+  const unrecorded = finish({ outcome: 'finished', finishedAt: new Date().toISOString(), wallMs, last, ...(sourceEnd ? { sourceEnd } : {}) });
   if (unrecorded !== undefined) throw unrecorded;
-  if (last === undefined) throw new Error('the run produced no event');
-  return { last, events: log.lines - linesBefore, wallMs };
+  return { last, events: log.lines - linesBefore, wallMs, ...(sourceEnd ? { sourceEnd } : {}) };
 }
 
 /**

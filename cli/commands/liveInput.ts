@@ -36,5 +36,6 @@ export function liveInputOf(config: RunConfig): LiveSource | undefined {
     classes: input.classes,
     batchSize: config.batchSize ?? 128,
     strict: input.strict ?? false,
+    ...(input.idleTimeout !== undefined ? { idleTimeoutMs: input.idleTimeout * 1000 } : {}),
   });
 }

@@ -5,8 +5,8 @@ import { DEFAULT_SETTINGS, type JobSettings } from '../../src/runs/settings.js';
 import type { RunConfig } from '../../src/config/run.js';
 import type { DirLock } from '../../jobs/dirLock.js';
 import { prepareJob } from '../../jobs/prepareJob.js';
-import { InputEndedError, InterruptedError, runPrepared, type RunSummary } from '../../jobs/runJob.js';
-import { LiveRecordError, type LiveSource } from '../../streams/live.js';
+import { InputEndedError, InterruptedError, NothingTrainedError, runPrepared, type RunSummary } from '../../jobs/runJob.js';
+import { LiveIdleError, LiveRecordError, type LiveStats } from '../../streams/live.js';
 import { WriteError } from '../../jobs/files.js';
 import { disposeAll } from '../../src/tensor/state.js';
 import { CliError, EXIT } from '../errors.js';
@@ -38,15 +38,15 @@ function report(g: GlobalOptions, out: string, backend: string, summary: RunSumm
   }
 }
 
-const liveSummary = (live: LiveSource): string => {
-  const s = live.stats();
-  return `${s.records} records, ${s.malformed} malformed lines${s.lastError ? ` (last: ${s.lastError})` : ''}`;
-};
+/** Counts of what a live input delivered, with the latest problem and its line. */
+function arrived(s: LiveStats): string {
+  return `${s.records} records, ${s.malformed} malformed lines (of ${s.lines} lines)${s.lastError ? `, last: ${s.lastError}` : ''}`;
+}
 
 /**
  * Prepares (all input checked), makes the directory and takes its lock (a resume holds it
- * already), trains under SIGINT/SIGTERM handling; a run that stops early has checkpointed its
- * last round and says how to continue.
+ * already), trains under SIGINT/SIGTERM/SIGHUP handling; a run that stops early has checkpointed
+ * its last round and says how to continue.
  */
 async function train(
   config: RunConfig,
@@ -77,15 +77,24 @@ async function train(
       stopSignal = signal;
       return runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...source });
     });
-    if (live && !g.quiet) process.stderr.write(`lgl2o: live input: ${liveSummary(live)}\n`);
+    if (live && !g.quiet) {
+      process.stderr.write(`lgl2o: live input: ${arrived(live.stats())}\n`);
+      const end = summary.sourceEnd;
+      if (end) process.stderr.write(`lgl2o: the live input ended at step ${end.step} of ${config.steps}${end.unused > 0 ? `; its last ${end.unused} batches (a round needs ${end.needed}) were not trained on` : ''}\n`);
+    }
     report(g, out, backend, summary);
   } catch (err) {
     if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: ${again}`, stopExitCode(stopSignal?.reason));
     if (err instanceof InputEndedError) {
-      const what = live ? ` (live input: ${liveSummary(live)})` : '';
+      const what = live ? ` (live input: ${arrived(live.stats())})` : '';
       throw new CliError(`${err.message}${what}${err.checkpoint ? `; continue with more input: ${again}` : ''}`, EXIT.inputEnded);
     }
     if (err instanceof WriteError) throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: ${again}`);
+    if (err instanceof LiveIdleError && live) throw new CliError(`${err.message}; the run stopped: ${arrived(live.stats())}`, EXIT.badInput);
+    if (err instanceof NothingTrainedError && live) {
+      const short = err.end && err.end.unused > 0 ? `, ${err.end.unused} of the ${err.end.needed} batches a round needs` : '';
+      throw new CliError(`--input ${config.input!.live}: the feed ended before one whole round, nothing was trained: ${arrived(live.stats())}${short}`, EXIT.badInput);
+    }
     if (err instanceof LiveRecordError && live) {
       throw new CliError(`${err.message}; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: ${again}`);
     }

@@ -1,8 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import type { CommandUnknownOpts as Command } from '@commander-js/extra-typings';
-import { readFileSync } from 'node:fs';
 import { decodeWith, parseJson } from '../../src/codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../../src/codec/readText.js';
 import { RunConfig, type HandDesignedConfig, type OptimizerConfig } from '../../src/config/run.js';
 import { CliError } from '../errors.js';
 import type { RunFlags } from './runFlags.js';
@@ -47,10 +47,10 @@ function optimizerFromFlags(f: RunFlags): OptimizerConfig {
   }
 }
 
-function liveInputFromFlags(f: RunFlags): { live: string; features: number; classes: number; strict?: boolean } {
+function liveInputFromFlags(f: RunFlags): { live: string; features: number; classes: number; strict?: boolean; idleTimeout?: number } {
   if (f.features === undefined) throw new CliError(`--input ${f.input}: needs --features (values per record)`);
   if (f.classes === undefined) throw new CliError(`--input ${f.input}: needs --classes (number of labels)`);
-  return { live: f.input!, features: f.features, classes: f.classes, ...(f.strict ? { strict: true } : {}) };
+  return { live: f.input!, features: f.features, classes: f.classes, ...(f.strict ? { strict: true } : {}), ...defined({ idleTimeout: f.idleTimeout }) };
 }
 
 const LEARNED = ['l2o', 'gl2o', 'lgl2o'];
@@ -126,10 +126,8 @@ export function checkRunFlags(f: RunFlags, cmd: Command): void {
 export function runConfigFrom(flags: RunFlags): RunConfig {
   const raw: unknown = flags.config
     ? pipe(
-        E.tryCatch(
-          () => readFileSync(flags.config!, 'utf8'),
-          (e) => new CliError(`--config ${flags.config}: cannot read (${e instanceof Error ? e.message : String(e)})`),
-        ),
+        readTextFile(flags.config, READ_LIMITS.config, 'a run config'),
+        E.mapLeft((e) => new CliError(`--config ${e.message}`)),
         E.chainW((text) => parseJson(text, flags.config!)),
         E.getOrElseW((e) => {
           throw new CliError(e.message);

@@ -2,8 +2,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { DecodeError, boundedNumber, decodeWith, fieldPath, parseJson, strictObject, strictShape } from '../codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../codec/readText.js';
 import { RunConfig } from '../config/run.js';
 import type { SamplerState } from '../data/sampler.js';
 import { decodeState, encodeState, TensorData, type Json, type StateData } from '../tensor/serialize.js';
@@ -171,10 +171,7 @@ function stateHeaderProblem(state: StateData, step: number): string | undefined 
 /** Reads and decodes a checkpoint file; truncated or corrupt files are decode errors naming the file. */
 export function readRunCheckpoint(path: string): E.Either<DecodeError, LoadedCheckpoint> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.run, 'a run checkpoint'),
     E.chain((text) =>
       pipe(
         parseJson(text, path),

@@ -1,9 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError, decodeWith, parseJson } from '../codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../codec/readText.js';
 import { RunConfig } from '../config/run.js';
 import { learnedCheckpointPath, type LearnedFile } from '../config/build.js';
 import { configHash, readRunCheckpoint, sha256, type LoadedCheckpoint } from './checkpoint.js';
@@ -76,10 +77,7 @@ interface Meta {
 
 function readMeta(path: string): E.Either<DecodeError, Meta> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.config, 'a run record'),
     E.chain((text) => parseJson(text, path)),
     E.chain((json) =>
       pipe(
@@ -148,7 +146,7 @@ function readLearnedCopy(
     return E.left(new DecodeError(join(dir, RUN_FILES.meta), [problem]));
   }
   return pipe(
-    readTextLimited(path, MAX_L2O_BYTES),
+    readTextFile(path, READ_LIMITS.l2o, 'a learned-optimizer checkpoint'),
     E.chain((text) => {
       const got = sha256(text);
       if (got !== want) {
@@ -157,23 +155,6 @@ function readLearnedCopy(
       }
       return E.right({ text, source: path });
     }),
-  );
-}
-
-/** Largest learned-optimizer checkpoint read (the shipped ones are about 110 KB). */
-export const MAX_L2O_BYTES = 256 * 1024 * 1024;
-
-/** Reads a regular file of at most `limit` bytes as UTF-8 (a device, FIFO or directory is refused, not read forever). */
-export function readTextLimited(path: string, limit: number): E.Either<DecodeError, string> {
-  return E.tryCatch(
-    () => {
-      // Checked before reading: a device, FIFO or directory is refused, not read forever.
-      const st = statSync(path);
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size > limit) throw new Error(`${st.size} bytes, more than the limit of ${limit}`);
-      return readFileSync(path, 'utf8');
-    },
-    (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
   );
 }
 
