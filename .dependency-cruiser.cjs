@@ -12,7 +12,7 @@ const SRC_FLOORS = [
   ['optim', 'optimizee'],
   ['l2o'],
   ['guard'],
-  ['tasks', 'verify'],
+  ['tasks', 'verify', 'fit'],
   ['config'],
   ['runs', 'meta', 'experiments'],
 ];

@@ -5,19 +5,13 @@ import { evaluate } from '../src/optimizee/evaluate.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { Batch } from '../src/data/batch.js';
 import type { Objective, TensorBatch } from '../src/optimizee/objective.js';
-import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
+import { DivergenceError, type RoundOptimizer, type RoundState } from '../src/guard/round.js';
 import { assertBackendReady } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from '../src/runs/events.js';
 
-/** A run that stopped because its optimizer diverged (exit code 3 at the CLI). */
-export class DivergenceError extends Error {
-  constructor(readonly divergence: Divergence) {
-    super(divergence.message);
-    this.name = 'DivergenceError';
-  }
-}
+export { DivergenceError };
 
 export interface Evaluation {
   /** Evaluate every this many optimizer steps (at the first round reaching it). */

@@ -102,6 +102,7 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       untilProbe: 0,
     }),
     batchesNeeded: (s) => s.k + s.m,
+    comparisonBatches: (s) => s.m,
     round: (objective, s, batches) => {
       if (batches.length !== s.k + s.m) throw new Error(`${name}: a round needs k + m = ${s.k + s.m} batches, got ${batches.length}`);
       const train = batches.slice(0, s.k);
