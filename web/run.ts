@@ -8,7 +8,7 @@ import type { Dataset } from '../src/data/dataset.js';
 import { BATCH_SEED_OFFSET } from '../src/data/sampler.js';
 import { generatedSplits } from '../src/data/synthetic.js';
 import type { RoundState } from '../src/guard/round.js';
-import type { L2OCheckpoint } from '../src/l2o/weightsFile.js';
+import type { L2OCheckpoint } from '../src/l2o/weightsCodec.js';
 import { l2o } from '../src/l2o/lstm.js';
 import { erase } from '../src/optim/optimizer.js';
 import type { Batch } from '../src/data/batch.js';

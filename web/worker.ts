@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { ReplaySubject, type Subscription } from 'rxjs';
 import { parseJson } from '../src/codec/decode.js';
-import { decodeCheckpoint, type L2OCheckpoint } from '../src/l2o/weightsFile.js';
+import { decodeCheckpoint, type L2OCheckpoint } from '../src/l2o/weightsCodec.js';
 import { activeKernels } from '../src/engine/instance.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { Objective } from '../src/optimizee/objective.js';
