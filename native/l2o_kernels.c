@@ -47,7 +47,18 @@ typedef v128_t v;
 #define K_A1 18      /* numerator α1, α3, …, α13 (18 … 24) of the rational tanh */
 #define K_B0 25      /* denominator β0, β2, β4, β6 (25 … 28) */
 #define K_HALF 29    /* 0.5 */
+#define K_FLT_MIN 30 /* 1.17549435e-38, the smallest normal float */
 #define C(i) wasm_v128_load32_splat(K + (i))
+#define FLT_MIN_NORMAL 1.17549435e-38f
+
+/*
+ * x with its subnormal lanes set to 0 (NaN is kept). WebAssembly has no flush-to-zero mode,
+ * and x86 takes a ~100-cycle assist for every multiply with a subnormal operand or result:
+ * adjoints of coordinates whose gradients vanish (saturated units of the optimizee) decay into
+ * subnormals step after step, so the backward pass flushes what it stores.
+ */
+INLINE v vftz(const float *K, v x) { return wasm_v128_andnot(x, wasm_f32x4_lt(wasm_f32x4_abs(x), C(K_FLT_MIN))); }
+INLINE float ftz(float x) { return (x < 0.0f ? -x : x) < FLT_MIN_NORMAL ? 0.0f : x; }
 
 /* e^x, Cephes expf polynomial after reduction x = n ln2 + r (|r| ≤ ln2/2): ~1 ulp. */
 INLINE v vexp(const float *K, v x) {
@@ -143,7 +154,10 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
       pre[2 * i + 1] = g > 0.0f ? 1.0f : -1.0f;
     } else {
       pre[2 * i] = -1.0f;
-      pre[2 * i + 1] = g * scale;
+      /* Flushed to zero when subnormal (WebAssembly has no flush-to-zero mode): a subnormal
+       * input makes every product with it ~100× slower on x86, and adds nothing. */
+      const float small = g * scale;
+      pre[2 * i + 1] = (small < 0.0f ? -small : small) < FLT_MIN_NORMAL ? 0.0f : small;
     }
   }
 }
@@ -296,6 +310,134 @@ __attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float
 __attribute__((export_name("lstm_chunk"))) void lstm_chunk(const int *table, int from, int to, float *G, float p, float threshold,
                                                            float scale, float outScale) {
   lstm_range(table, from, to, G, p, threshold, scale, outScale);
+}
+
+/* ------------------------------------------------------------------ LSTM backward (meta-training) */
+
+/* Offset of layer l's packed weights (the head's after the last layer). */
+INLINE int layer_offset(int H, int l) {
+  int at = 0;
+  for (int m = 0; m < l; m++) at += (H / 4) * 16 * ((m == 0 ? 2 : H) + H + 1);
+  return at;
+}
+
+INLINE float hsum(v x) {
+  return wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1) + wasm_f32x4_extract_lane(x, 2) + wasm_f32x4_extract_lane(x, 3);
+}
+
+/*
+ * The vector–Jacobian product of lstm_step for the coordinates [from, to): given the adjoint of
+ * the update and of the next state, adds the gradient of the packed weights (same layout,
+ * head included) to dW and writes the adjoint of the previous state. The gates are recomputed
+ * from the step's inputs (gradient, previous state) and its output cell state, so the forward
+ * pass (lstm_step itself) keeps nothing else. Every adjoint stored is flushed to zero when subnormal.
+ * table (int32 words): d, H, L, weights, grads, dUpdate, pre (scratch [d, 2]), constants,
+ * dW, scratch (14H floats), then L pointers each of hIn, cIn, hOut, cOut, dhNext, dcNext
+ * (0: zero), dhPrev, dcPrev (0: not wanted), all [d, H] row-major.
+ */
+static void lstm_backward_range(const int *table, int from, int to, float *dW, float *S, float p, float threshold, float scale,
+                                float outScale) {
+  const int H = table[1], L = table[2];
+  const float *W = (const float *)table[3];
+  const float *grads = (const float *)table[4];
+  const float *dUpdate = (const float *)table[5];
+  float *pre = (float *)table[6];
+  const float *K = (const float *)table[7];
+  const int *ptr = table + 10;
+  preprocess(to - from, grads + from, pre + 2 * from, p, threshold, scale);
+  const float *headW = W + layer_offset(H, L);
+  float *dHead = dW + layer_offset(H, L);
+  float *dy = S, *dhA = S + 4 * H, *dhB = S + 5 * H, *DZ = S + 6 * H;
+  const v one = C(K_ONE);
+  const v two = wasm_f32x4_add(one, one);
+  for (int c = from; c < to; c++) {
+    const float dOut = ftz(dUpdate[c] * outScale);
+    const float *hTop = (const float *)ptr[3 * L - 1] + c * H;
+    const v dO = wasm_f32x4_splat(dOut);
+    for (int j = 0; j < H; j += 4) {
+      wasm_v128_store(dHead + j, MADD(dO, wasm_v128_load(hTop + j), wasm_v128_load(dHead + j)));
+      wasm_v128_store(dhA + j, vftz(K, wasm_f32x4_mul(dO, wasm_v128_load(headW + j))));
+    }
+    dHead[H] += dOut;
+    for (int l = L - 1; l >= 0; l--) {
+      const int Kin = l == 0 ? 2 : H, nIn = Kin + H, at = c * H;
+      const float *Wl = W + layer_offset(H, l);
+      float *dWl = dW + layer_offset(H, l);
+      const float *in = l == 0 ? pre + 2 * c : (const float *)ptr[2 * L + l - 1] + at;
+      const float *hPrev = (const float *)ptr[l] + at, *cPrev = (const float *)ptr[L + l] + at;
+      const float *cNew = (const float *)ptr[3 * L + l] + at;
+      const float *dhN = ptr[4 * L + l] ? (const float *)ptr[4 * L + l] + at : 0;
+      const float *dcN = ptr[5 * L + l] ? (const float *)ptr[5 * L + l] + at : 0;
+      float *dhP = ptr[6 * L + l] ? (float *)ptr[6 * L + l] + at : 0;
+      float *dcP = ptr[7 * L + l] ? (float *)ptr[7 * L + l] + at : 0;
+      for (int jb = 0; jb < H / 4; jb++) {
+        const float *w = Wl + jb * 16 * (nIn + 1);
+        v a0 = wasm_v128_load(w), a1 = wasm_v128_load(w + 4), a2 = wasm_v128_load(w + 8), a3 = wasm_v128_load(w + 12);
+        w += 16;
+        for (int k = 0; k < nIn; k++, w += 16) {
+          v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
+          v s = wasm_v128_load32_splat(k < Kin ? in + k : hPrev + k - Kin);
+          MAC4(a, s);
+        }
+        const v i = vsigmoid_of_twice(K, a0), f = vsigmoid_of_twice(K, a1), g = vtanh_rational(K, a2), o = vsigmoid_of_twice(K, a3);
+        const v cp = wasm_v128_load(cPrev + 4 * jb), tc = vtanh_rational(K, wasm_v128_load(cNew + 4 * jb));
+        v dh = wasm_v128_load(dhA + 4 * jb);
+        if (dhN) dh = wasm_f32x4_add(dh, wasm_v128_load(dhN + 4 * jb));
+        v dc = wasm_f32x4_mul(wasm_f32x4_mul(dh, o), wasm_f32x4_sub(one, wasm_f32x4_mul(tc, tc)));
+        if (dcN) dc = wasm_f32x4_add(dc, wasm_v128_load(dcN + 4 * jb));
+        /* σ gates: the kernel's pre-activation y is half the weighted sum, σ = σ(2y), dσ/dy = 2σ(1 − σ). */
+        float *d = dy + 16 * jb;
+        wasm_v128_store(d, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, g), wasm_f32x4_mul(two, wasm_f32x4_mul(i, wasm_f32x4_sub(one, i))))));
+        wasm_v128_store(d + 4, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, cp), wasm_f32x4_mul(two, wasm_f32x4_mul(f, wasm_f32x4_sub(one, f))))));
+        wasm_v128_store(d + 8, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, i), wasm_f32x4_sub(one, wasm_f32x4_mul(g, g)))));
+        wasm_v128_store(d + 12, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dh, tc), wasm_f32x4_mul(two, wasm_f32x4_mul(o, wasm_f32x4_sub(one, o))))));
+        if (dcP) wasm_v128_store(dcP + 4 * jb, vftz(K, wasm_f32x4_mul(dc, f)));
+      }
+      /* One pass over the weights: their gradient (dy ⊗ input) and the inputs' adjoint (Wᵀ dy). */
+      for (int k = 0; k < nIn; k++) wasm_v128_store(DZ + 4 * k, wasm_f32x4_splat(0.0f));
+      for (int jb = 0; jb < H / 4; jb++) {
+        const float *d = dy + 16 * jb;
+        const v y0 = wasm_v128_load(d), y1 = wasm_v128_load(d + 4), y2 = wasm_v128_load(d + 8), y3 = wasm_v128_load(d + 12);
+        const float *w = Wl + jb * 16 * (nIn + 1);
+        float *gw = dWl + jb * 16 * (nIn + 1);
+        wasm_v128_store(gw, wasm_f32x4_add(wasm_v128_load(gw), y0));
+        wasm_v128_store(gw + 4, wasm_f32x4_add(wasm_v128_load(gw + 4), y1));
+        wasm_v128_store(gw + 8, wasm_f32x4_add(wasm_v128_load(gw + 8), y2));
+        wasm_v128_store(gw + 12, wasm_f32x4_add(wasm_v128_load(gw + 12), y3));
+        w += 16, gw += 16;
+        for (int k = 0; k < nIn; k++, w += 16, gw += 16) {
+          const v s = wasm_v128_load32_splat(k < Kin ? in + k : hPrev + k - Kin);
+          wasm_v128_store(gw, MADD(y0, s, wasm_v128_load(gw)));
+          wasm_v128_store(gw + 4, MADD(y1, s, wasm_v128_load(gw + 4)));
+          wasm_v128_store(gw + 8, MADD(y2, s, wasm_v128_load(gw + 8)));
+          wasm_v128_store(gw + 12, MADD(y3, s, wasm_v128_load(gw + 12)));
+          v acc = wasm_v128_load(DZ + 4 * k);
+          acc = MADD(wasm_v128_load(w), y0, acc);
+          acc = MADD(wasm_v128_load(w + 4), y1, acc);
+          acc = MADD(wasm_v128_load(w + 8), y2, acc);
+          acc = MADD(wasm_v128_load(w + 12), y3, acc);
+          wasm_v128_store(DZ + 4 * k, acc);
+        }
+      }
+      for (int k = 0; k < nIn; k++) {
+        const float dz = ftz(hsum(wasm_v128_load(DZ + 4 * k)));
+        if (k < Kin) dhB[k] = dz;
+        else if (dhP) dhP[k - Kin] = dz;
+      }
+      float *t = dhA;
+      dhA = dhB, dhB = t;
+    }
+  }
+}
+
+__attribute__((export_name("lstm_backward"))) void lstm_backward(const int *table, float p, float threshold, float scale, float outScale) {
+  lstm_backward_range(table, 0, table[0], (float *)table[8], (float *)table[9], p, threshold, scale, outScale);
+}
+
+/* A chunk [from, to) of a backward step with its own dW accumulator and scratch (for threads). */
+__attribute__((export_name("lstm_backward_chunk"))) void lstm_backward_chunk(const int *table, int from, int to, float *dW, float *S, float p,
+                                                                             float threshold, float scale, float outScale) {
+  lstm_backward_range(table, from, to, dW, S, p, threshold, scale, outScale);
 }
 
 /* ------------------------------------------------------------------ MLP (sigmoid hidden, softmax NLL) */
