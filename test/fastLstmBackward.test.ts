@@ -44,7 +44,7 @@ for (const build of ['plain', 'relaxed'] as const) {
     });
 
     const cases: Array<{ name: string; arch: L2OArchitecture; d: number }> = [
-      { name: 'two layers of 8 units', arch: { hidden: 8, layers: 2, preprocP: 10, outScale: 0.1 }, d: 13 },
+      { name: 'two layers of 8 units, d over two tiles and odd', arch: { hidden: 8, layers: 2, preprocP: 10, outScale: 0.1 }, d: 37 },
       { name: 'three layers of 4 units, other p and scale', arch: { hidden: 4, layers: 3, preprocP: 5, outScale: 0.5 }, d: 7 },
     ];
     for (const { name, arch, d } of cases) {

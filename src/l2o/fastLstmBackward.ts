@@ -4,6 +4,9 @@ import { activeKernels, align16, CONSTANTS, heapOffset, onHeap } from './kernel/
 import type { L2OState } from './lstm.js';
 import { GATES, INPUTS, weightShapes, type L2OArchitecture } from './weights.js';
 
+/** Coordinates per tile of the backward kernel (TILE_B in native/l2o_kernels.c). */
+const BACKWARD_TILE = 16;
+
 /** Inputs of one backward step: the step's own inputs and outputs, and the adjoints of its outputs. */
 export interface BackwardStepInputs {
   readonly grads: tf.Tensor1D;
@@ -41,13 +44,13 @@ export function fusedLstmBackward(packed: PackedLstm, step: BackwardStepInputs, 
   const adjoints = dNext ? [...dNext.h, ...dNext.c].map(off) : [...none, ...none];
   const outputs = needPrev ? [...dh, ...dc].map(off) : [...none, ...none];
   // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
-  // [d, 2], the per-coordinate adjoints (14H floats).
+  // [d, 2], the gates and adjoints of a tile of coordinates.
   const tableWords = 10 + 8 * L;
   const constantsAt = align16(4 * tableWords);
   const weightsAt = constantsAt + 4 * CONSTANTS.length;
   const preAt = align16(weightsAt + 4 * packed.data.length);
   const adjointsAt = align16(preAt + 8 * d);
-  const base = k.scratch(adjointsAt + 4 * 14 * H);
+  const base = k.scratch(adjointsAt + 4 * (6 * BACKWARD_TILE + 16) * H);
   const table = [d, H, L, base + weightsAt, off(grads), off(dUpdate), base + preAt, base + constantsAt, off(dW), base + adjointsAt, ...states, ...adjoints, ...outputs];
   k.heapU32().set(table, base / 4);
   k.heapU32().set(CONSTANTS, (base + constantsAt) / 4);
