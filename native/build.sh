@@ -5,8 +5,10 @@
 # Needs clang and lld with the wasm32 target (Debian: apt-get install -y clang-14 lld-14; plain
 # clang/wasm-ld are preferred when present, CC and WASM_LD override), python3, sha256sum,
 # and for the checks below wabt (wasm-objdump). The generated file records the sha256 of the C
-# source, the compiler's version and the flags (test/wasmProvenance.test.ts checks the first). EXTRA_CFLAGS adds flags; WASM_OUT=FILE only
-# writes the plain module there (for comparing builds with bench/kernelBuilds.ts).
+# source, the compiler's version and the flags (test/wasmProvenance.test.ts checks the first and,
+# where the same clang is installed, that a rebuild is byte-identical). EXTRA_CFLAGS adds flags;
+# WASM_OUT=FILE only writes the plain module there (for comparing builds with
+# bench/kernelBuilds.ts); WASM_TS_OUT=FILE writes the generated TypeScript there instead.
 set -eu
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
@@ -62,5 +64,5 @@ relax relaxed_shared "$SHARED"
   echo '// Both again with fused multiply-adds (relaxed SIMD).'
   echo "export const KERNELS_RELAXED_WASM_BASE64 = '$(base64 -w0 "$out/relaxed.wasm")';"
   echo "export const KERNELS_RELAXED_SHARED_WASM_BASE64 = '$(base64 -w0 "$out/relaxed_shared.wasm")';"
-} > src/l2o/kernel/wasmBinary.ts
-echo "wrote src/l2o/kernel/wasmBinary.ts ($(cat "$out"/*.wasm | wc -c) bytes of wasm in 4 modules)"
+} > "${WASM_TS_OUT:-src/l2o/kernel/wasmBinary.ts}"
+echo "wrote ${WASM_TS_OUT:-src/l2o/kernel/wasmBinary.ts} ($(cat "$out"/*.wasm | wc -c) bytes of wasm in 4 modules)"
