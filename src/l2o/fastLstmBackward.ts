@@ -51,7 +51,8 @@ export function fusedLstmBackward(packed: PackedLstm, step: BackwardStepInputs, 
   const preAt = align16(weightsAt + 4 * packed.data.length);
   const adjointsAt = align16(preAt + 8 * d);
   const base = k.scratch(adjointsAt + 4 * (6 * BACKWARD_TILE + 16) * H);
-  const table = [d, H, L, base + weightsAt, off(grads), off(dUpdate), base + preAt, base + constantsAt, off(dW), base + adjointsAt, ...states, ...adjoints, ...outputs];
+  const pointers = [base + weightsAt, off(grads), off(dUpdate), base + preAt, base + constantsAt, off(dW), base + adjointsAt];
+  const table = [d, H, L, ...pointers, ...states, ...adjoints, ...outputs];
   k.heapU32().set(table, base / 4);
   k.heapU32().set(CONSTANTS, (base + constantsAt) / 4);
   k.heapF32().set(packed.data, (base + weightsAt) / 4);

@@ -164,7 +164,15 @@ function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: reado
 }
 
 /** The window on the fused wasm kernels: states [d, H] as the kernels keep them; the backward recomputes the gates. */
-function kernelWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, terms: Terms): WindowResult {
+function kernelWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+): WindowResult {
   const packed = packLstm(unflattenWeights(arch, weights), arch);
   const xs: tf.Tensor1D[] = [start.x];
   const states: L2OState[] = [fromFM(start.lstm)];
@@ -185,7 +193,8 @@ function kernelWindow(objective: Objective, arch: L2OArchitecture, weights: read
   let dState: L2OState | undefined;
   const dW = tf.zeros([packed.data.length]) as tf.Tensor1D;
   for (let t = last; t >= 0; t--) {
-    const back = fusedLstmBackward(packed, { grads: gs[t]!, prev: states[t]!, next: states[t + 1]!, dUpdate: dx, dNext: dState }, dW, t > 0);
+    const inputs = { grads: gs[t]!, prev: states[t]!, next: states[t + 1]!, dUpdate: dx, dNext: dState };
+    const back = fusedLstmBackward(packed, inputs, dW, t > 0);
     if (back === null) throw new Error('metaWindow: the fused LSTM backward kernel stopped accepting its own tensors');
     if (dState !== undefined) disposeAll(dState);
     dState = back.dPrev;
