@@ -7,7 +7,7 @@
  * no static data and no stack: every value lives in wasm locals (checked by build.sh).
  *
  * Build: native/build.sh (clang 14 --target=wasm32 -msimd128), which also regenerates
- * src/l2o/kernel/wasmBinary.ts (the module as base64).
+ * src/engine/wasmBinary.ts (the module as base64).
  */
 #include <wasm_simd128.h>
 

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fusedLstmStep, packLstm } from '../src/l2o/fastLstm.js';
-import { fusedLstmBackward, unpackLstmGrad } from '../src/l2o/fastLstmBackward.js';
-import { setKernelBuild } from '../src/l2o/kernel/instance.js';
-import { configureParallel, DEFAULT_MIN_PARALLEL } from '../src/l2o/kernel/parallel.js';
+import { fusedLstmBackward, unpackLstmGrad } from '../src/meta/fastLstmBackward.js';
+import { setKernelBuild } from '../src/engine/instance.js';
+import { configureParallel, DEFAULT_MIN_PARALLEL } from '../src/engine/parallel.js';
 import { lstmStep, type L2OState } from '../src/l2o/lstm.js';
 import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';

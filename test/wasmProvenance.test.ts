@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KERNELS_COMPILER, KERNELS_SOURCE_SHA256 } from '../src/l2o/kernel/wasmBinary.js';
+import { KERNELS_COMPILER, KERNELS_SOURCE_SHA256 } from '../src/engine/wasmBinary.js';
 
 const root = resolve(import.meta.dirname, '..');
 const source = join(root, 'native/l2o_kernels.c');
-const generated = join(root, 'src/l2o/kernel/wasmBinary.ts');
+const generated = join(root, 'src/engine/wasmBinary.ts');
 
 /** The clang that native/build.sh would pick (CC, clang, clang-14) and its version line, or null. */
 function compiler(): { cc: string; version: string } | null {
@@ -22,10 +22,10 @@ function compiler(): { cc: string; version: string } | null {
 const hasLinker = ['wasm-ld', 'wasm-ld-14'].some((ld) => spawnSync(ld, ['--version']).status === 0);
 const cc = compiler();
 
-describe('the committed wasm kernels (src/l2o/kernel/wasmBinary.ts)', () => {
+describe('the committed wasm kernels (src/engine/wasmBinary.ts)', () => {
   it('were built from the C source as it is now', () => {
     const sha = createHash('sha256').update(readFileSync(source)).digest('hex');
-    expect(sha, 'native/l2o_kernels.c changed since the kernels were built: run sh native/build.sh and commit src/l2o/kernel/wasmBinary.ts').toBe(
+    expect(sha, 'native/l2o_kernels.c changed since the kernels were built: run sh native/build.sh and commit src/engine/wasmBinary.ts').toBe(
       KERNELS_SOURCE_SHA256,
     );
   });
@@ -37,7 +37,7 @@ describe('the committed wasm kernels (src/l2o/kernel/wasmBinary.ts)', () => {
     try {
       const out = join(dir, 'wasmBinary.ts');
       execFileSync('sh', [join(root, 'native/build.sh')], { env: { ...process.env, CC: cc!.cc, WASM_TS_OUT: out }, stdio: ['ignore', 'ignore', 'pipe'] });
-      expect(readFileSync(out, 'utf8') === readFileSync(generated, 'utf8'), 'a fresh build differs from the committed src/l2o/kernel/wasmBinary.ts').toBe(true);
+      expect(readFileSync(out, 'utf8') === readFileSync(generated, 'utf8'), 'a fresh build differs from the committed src/engine/wasmBinary.ts').toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
