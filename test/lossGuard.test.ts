@@ -12,7 +12,7 @@ import { centering, mustRound, runRound, scalarOf, scripted, targets } from './h
 
 const half = erase(sgd({ lr: 0.5 })); // on `centering`, x ← x − 0.5 (x − ȳ): halfway to the batch mean
 
-describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
+describe('loss guard (LGL2O, docs/algorithms.md §4)', () => {
   it('keeps the learned candidate when its mean comparison loss is strictly lower', () => {
     // x0 = 0; train batches pull towards 4; learned jumps +4 per step, fallback goes halfway.
     const guard = lossGuard({ learned: erase(scripted([4])), fallback: half, k: 1, m: 2 });
@@ -94,7 +94,7 @@ describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
   });
 
   it('picks the learned candidate when only the fallback is non-finite', () => {
-    const guard = lossGuard({ learned: erase(scripted([1])), fallback: erase(sgd({ lr: Infinity })), k: 1, m: 1 });
+    const guard = lossGuard({ learned: erase(scripted([1])), fallback: erase(scripted([Infinity])), k: 1, m: 1 });
     const x0 = tf.tensor1d([0]);
     const [s1, report] = mustRound(guard, centering, guard.init(x0), [targets(2), targets(2)]);
     expect(report).toMatchObject({ useL2O: 1, winner: 'learned' });
@@ -103,7 +103,7 @@ describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
   });
 
   it('stops with a divergence naming the step when both candidates are non-finite, keeping the state', () => {
-    const guard = lossGuard({ learned: erase(scripted([Infinity])), fallback: erase(sgd({ lr: Infinity })), k: 2, m: 1 });
+    const guard = lossGuard({ learned: erase(scripted([Infinity])), fallback: erase(scripted([Infinity])), k: 2, m: 1 });
     const x0 = tf.tensor1d([0]);
     const s0 = guard.init(x0);
     const before = tf.memory().numTensors;
@@ -156,7 +156,7 @@ describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
   });
 });
 
-describe('anchored guard (ALGORITHMS §4b)', () => {
+describe('anchored guard (docs/algorithms.md §4b)', () => {
   it('jumps onto the anchor run when it is at least as good, and the anchor continues on its own', () => {
     // A learned optimizer that first wins by a little (→ 1 on target 1.2) then runs away.
     const guard = lossGuard({ learned: erase(scripted([1, 50, 50, 50])), fallback: half, k: 1, m: 1, anchor: true });

@@ -5,6 +5,7 @@ import { MU_SEQUENCES, SAFEGUARD_DEFAULTS } from '../../src/guard/safeguard.js';
 import { DEFAULT_POWER } from '../../src/optim/schedule.js';
 import { DEFAULT_SETTINGS } from '../../src/runs/settings.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
+import { LIVE_LIMITS } from '../../streams/live.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 /** `lgl2o run` and its flags, declared once: `RunFlags` is inferred from these declarations. */
@@ -17,6 +18,11 @@ export function runOptions() {
     .option('--features <n>', 'live input: values per record', integerAtLeast(1))
     .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))
     .option('--strict', 'live input: a malformed line stops the run, naming its line number (default: counted and skipped)')
+    .option(
+      '--idle-timeout <s>',
+      `live input: seconds without a complete line before the feed counts as stalled and the run stops, and before a TCP client is disconnected; 0 waits forever (default ${LIVE_LIMITS.idleTimeoutMs / 1000})`,
+      numberIn(0, 1e9),
+    )
     .addOption(new Option('--optimizer <name>', 'optimizer or guard').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o'] as const).default('lgl2o'))
     .option('--steps <n>', 'optimizer steps', integerAtLeast(1), 1000)
     .option('--seed <n>', 'seed of the initial parameters and the batch order', integerAtLeast(0), 0)
@@ -26,7 +32,7 @@ export function runOptions() {
     .option('--out <dir>', 'output directory', 'results/run')
     .option('--force', 'overwrite an output directory that holds another run', false)
     .option('--resume <dir>', "continue the run saved in DIR from its last checkpoint, with its saved config")
-    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM and at the end`, integerAtLeast(1))
+    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM/SIGHUP and at the end`, integerAtLeast(1))
     .option('--log-dense <steps>', 'log every round up to this step', integerAtLeast(0), DEFAULT_SETTINGS.log.dense)
     .option('--log-per-decade <n>', 'after --log-dense, log about n rounds per decade of steps (log-spaced)', integerAtLeast(0), DEFAULT_SETTINGS.log.perDecade)
     .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"')
@@ -36,7 +42,7 @@ export function runOptions() {
     .option('--power <x>', `p of the schedule (default ${DEFAULT_POWER})`, positiveNumber)
     .option('--k <n>', `lgl2o: steps per rollout (default ${LOSS_GUARD_DEFAULTS.k})`, integerAtLeast(1))
     .option('--m <n>', `lgl2o: comparison batches per round (default ${LOSS_GUARD_DEFAULTS.m})`, integerAtLeast(1))
-    .option('--anchor', 'lgl2o: anchored guard (ALGORITHMS §4b)')
+    .option('--anchor', 'lgl2o: anchored guard (docs/algorithms.md §4b)')
     .addOption(new Option('--decision <rule>', 'lgl2o: strict (paper) or paired one-sided test').choices(['strict', 'paired'] as const))
     .option('--z <x>', `lgl2o: threshold of the paired test in standard errors (default ${LOSS_GUARD_DEFAULTS.z})`, numberIn(0, 100))
     .addOption(new Option('--state-policy <p>', `lgl2o: the unchosen optimizer's state after a round (default ${LOSS_GUARD_DEFAULTS.statePolicy})`).choices(['keep', 'reset'] as const))

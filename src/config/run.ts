@@ -4,7 +4,7 @@ import { boundedNumber, strictObject, strictShape, taggedUnion } from '../codec/
 const positiveInt = (name: string) => boundedNumber(name, 1, Number.MAX_SAFE_INTEGER, true);
 const positive = (name: string) => boundedNumber(name, Number.MIN_VALUE, 1e9);
 
-/** SGD with the decaying schedule η_t = lr (1 + t/τ)^(−1/p); unset fields take the task's defaults (ALGORITHMS §1). */
+/** SGD with the decaying schedule η_t = lr (1 + t/τ)^(−1/p); unset fields take the task's defaults (docs/algorithms.md §1). */
 export const SgdConfig = strictShape({ type: t.literal('sgd') }, { lr: positive('lr'), tau: positive('tau'), power: positive('power') }, 'SgdConfig');
 export const MomentumConfig = strictShape(
   { type: t.literal('momentum') },
@@ -55,10 +55,12 @@ export type L2OConfig = t.TypeOf<typeof L2OConfig>;
 /**
  * A live feed instead of a task's dataset: `stdin`, `file:PATH` or `tcp:PORT`, with NDJSON
  * records {"x": [features numbers], "y": label in [0, classes)}; trains the task `mlp`.
+ * `idleTimeout`: seconds without a complete line before the feed counts as stalled (default
+ * 600, 0 waits forever).
  */
 export const LiveInputConfig = strictShape(
   { live: t.string, features: positiveInt('features'), classes: boundedNumber('classes', 2, 1_000_000, true) },
-  { strict: t.boolean },
+  { strict: t.boolean, idleTimeout: boundedNumber('idleTimeout', 0, 1e9) },
   'LiveInputConfig',
 );
 export type LiveInputConfig = t.TypeOf<typeof LiveInputConfig>;

@@ -1,6 +1,6 @@
 
 import * as E from 'fp-ts/lib/Either.js';
-import { resetState, type AnyOptimizer } from '../optim/optimizer.js';
+import { assertOptimizer, resetState, type AnyOptimizer } from '../optim/optimizer.js';
 import { disposeReplaced, type StateRecord } from '../tensor/state.js';
 import { decide, overlaps, type DecisionRule } from './decide.js';
 import { rollout, type Point } from './rollout.js';
@@ -25,7 +25,7 @@ export interface LossGuardOptions {
   readonly k?: number;
   /** Fresh comparison batches per round (paper: 10). */
   readonly m?: number;
-  /** ALGORITHMS §4b: also run the fallback's own trajectory from x0 and let it win. */
+  /** docs/algorithms.md §4b: also run the fallback's own trajectory from x0 and let it win. */
   readonly anchor?: boolean;
   readonly decision?: DecisionRule;
   /** Threshold of the paired test, in standard errors. */
@@ -57,6 +57,9 @@ export const DEFAULT_K = LOSS_GUARD_DEFAULTS.k;
 export const DEFAULT_M = LOSS_GUARD_DEFAULTS.m;
 
 function checkOptions(o: LossGuardOptions): void {
+  if (typeof o !== 'object' || o === null) throw new TypeError('lossGuard: expected options { learned, fallback, ... }');
+  assertOptimizer(o.learned, 'lossGuard: options.learned');
+  assertOptimizer(o.fallback, 'lossGuard: options.fallback');
   const positiveInt = (v: number | undefined, name: string) => {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new RangeError(`lossGuard: ${name} must be an integer ≥ 1, got ${v}`);
   };
@@ -69,7 +72,7 @@ function checkOptions(o: LossGuardOptions): void {
   }
 }
 
-/** LGL2O (ALGORITHMS §4) and its anchored extension (§4b), as a round optimizer. */
+/** LGL2O (docs/algorithms.md §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
   const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, z = LOSS_GUARD_DEFAULTS.z, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
@@ -102,16 +105,29 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       untilProbe: 0,
     }),
     batchesNeeded: (s) => s.k + s.m,
+    comparisonBatches: (s) => s.m,
     round: (objective, s, batches) => {
       if (batches.length !== s.k + s.m) throw new Error(`${name}: a round needs k + m = ${s.k + s.m} batches, got ${batches.length}`);
       const train = batches.slice(0, s.k);
       const compare = batches.slice(s.k);
       const probe = s.untilProbe === 0;
       const start = (opt: StateRecord): Point => ({ x: s.x, opt });
+      // Rollouts done so far are freed if a later one throws (a user's optimizer).
+      const done: Point[] = [];
+      const run = (opt: AnyOptimizer, from: Point): Point => {
+        try {
+          const p = rollout(objective, opt, from, train);
+          done.push(p);
+          return p;
+        } catch (err) {
+          disposeReplaced(done, s);
+          throw err;
+        }
+      };
       const cand = {
-        learned: probe ? rollout(objective, learned, start(s.learned), train) : null,
-        fallback: rollout(objective, fallback, start(s.fallback), train),
-        anchor: s.anchor ? rollout(objective, fallback, s.anchor, train) : null,
+        learned: probe ? run(learned, start(s.learned)) : null,
+        fallback: run(fallback, start(s.fallback)),
+        anchor: s.anchor ? run(fallback, s.anchor) : null,
       };
       const losses = {
         learned: cand.learned ? batchLosses(objective, cand.learned.x, compare) : null,
