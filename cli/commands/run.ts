@@ -66,8 +66,23 @@ export function prepareOutDir(dir: string, force: boolean): void {
   createOutDir(dir);
 }
 
+/**
+ * With LGL2O_PARENT_PID set (by a queue worker), a run whose parent dies (SIGKILL, OOM) stops
+ * as on SIGTERM: it checkpoints and exits instead of running on as an orphan nobody reads.
+ */
+function watchParent(): () => void {
+  const parent = Number(process.env['LGL2O_PARENT_PID']);
+  if (!Number.isInteger(parent) || parent <= 0) return () => undefined;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Runs `fn` with an abort signal raised by the first SIGINT or SIGTERM; a second one kills as usual. */
 export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const unwatch = watchParent();
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     process.off('SIGINT', onSignal);
@@ -79,6 +94,7 @@ export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>
   try {
     return await fn(controller.signal);
   } finally {
+    unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
