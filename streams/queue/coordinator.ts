@@ -15,6 +15,8 @@ export interface QueueExecutorOptions {
   readonly l2o: string;
   readonly l2oSha256?: string;
   readonly pollMs: number;
+  /** Rounds between checkpoints (default: about every 1 000 steps): what a killed worker's successor redoes at most. */
+  readonly checkpointEvery?: number;
   readonly log: (line: string) => void;
 }
 
@@ -107,7 +109,7 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
       version: 1,
       runId: run.id,
       config: run.config,
-      settings: jobSettings(run),
+      settings: { ...jobSettings(run), ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}) },
       l2o: o.l2o,
       ...(o.l2oSha256 !== undefined ? { l2oSha256: o.l2oSha256 } : {}),
     };

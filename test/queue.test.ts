@@ -1,0 +1,192 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planRuns } from '../src/experiments/plan.js';
+import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
+import { parseRedisUrl, redactUrl } from '../src/queue/redisUrl.js';
+import { ExperimentError, runExperiment, type ExperimentOptions } from '../streams/experiment.js';
+import { inProcessExecutor } from '../streams/experimentExec.js';
+import { snapshotPrefix, type QueueTarget } from '../streams/queue/connection.js';
+import { queueExecutor } from '../streams/queue/coordinator.js';
+import { SnapshotStore } from '../streams/queue/snapshot.js';
+import { cliBundle, removeCliBundle, startCli, type CliProcess } from './cliProcess.js';
+import { freePort, RedisServer } from './redisServer.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-queue-'));
+const password = `pw-${Math.random().toString(36).slice(2)}`;
+const QUEUE = 'lgl2o-test';
+let redis: RedisServer;
+const workers: { cli: CliProcess; log: string[] }[] = [];
+
+const spirals = findSetting('mlp-spirals');
+if (E.isLeft(spirals)) throw spirals.left;
+/** Two optimizers × two seeds, 300 steps: tiny runs, one of them a guard with rounds of 10 steps. */
+const setting: Setting = { ...spirals.right, entries: [ENTRIES.sgd, ENTRIES.lgl2o], claims: ['lgl2o-best-of-both'] };
+const params = { steps: 300, seeds: 2, l2o: 'random:1', trainSubset: 300 };
+const options = (outDir: string, extra: Partial<ExperimentOptions> = {}): ExperimentOptions => ({
+  setting,
+  params,
+  outDir,
+  jobs: 1,
+  executor: inProcessExecutor('wasm'),
+  progress: false,
+  commandLine: 'test',
+  pollMs: 200,
+  ...extra,
+});
+
+function startWorker(): Promise<void> {
+  return startCli(['worker', '--queue', redis.url, '--queue-name', QUEUE, '--lock-ms', '2000', '--work-dir', join(tmp, 'work')]).then((cli) => {
+    const log: string[] = [];
+    cli.child.stderr!.on('data', (c: Buffer) => log.push(...c.toString().split('\n').filter(Boolean)));
+    workers.push({ cli, log });
+  });
+}
+
+beforeAll(async () => {
+  const bundle = await cliBundle();
+  // the workers start each run with this same bundle
+  process.env['LGL2O_CLI'] = JSON.stringify([process.execPath, bundle]);
+  redis = new RedisServer(await freePort(), password, tmp);
+  await redis.start();
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.cli.child.exitCode === null && w.cli.child.signalCode === null) w.cli.child.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.cli.done.catch(() => undefined)));
+  await redis?.stop();
+  delete process.env['LGL2O_CLI'];
+  rmSync(tmp, { recursive: true, force: true });
+  removeCliBundle();
+});
+
+describe('queue URLs', () => {
+  it('parses host, port, password and database, and never shows the password', () => {
+    expect(parseRedisUrl('redis://:s3cr%40t@10.0.0.5:6380/2')).toEqual(E.right({ host: '10.0.0.5', port: 6380, password: 's3cr@t', db: 2, tls: false }));
+    expect(parseRedisUrl('rediss://alice:pw@redis.lab')).toEqual(E.right({ host: 'redis.lab', port: 6379, username: 'alice', password: 'pw', db: 0, tls: true }));
+    expect(redactUrl('redis://:s3cr%40t@10.0.0.5:6380/2')).toBe('redis://:***@10.0.0.5:6380/2');
+    expect(redactUrl('redis://alice:pw@h:1')).toBe('redis://alice:***@h:1');
+    expect(redactUrl('redis://h:1')).toBe('redis://h:1');
+    const bad = parseRedisUrl('http://:hunter2@h:1');
+    expect(E.isLeft(bad) && bad.left.message).toBe('--queue http://:***@h:1: unsupported scheme http: (expected redis://[:PASSWORD@]HOST:PORT)');
+    const db = parseRedisUrl('redis://h:1/x');
+    expect(E.isLeft(db) && db.left.message).toMatch(/database "x" is not a number/);
+  });
+});
+
+const stripTiming = (text: string) => text.replace(/"elapsedMs":[^,}]+/g, '');
+const target = (): QueueTarget => ({ address: { host: '127.0.0.1', port: redis.port, password, db: 0, tls: false }, shown: 'test', name: QUEUE });
+
+describe('an experiment on the queue (redis-server, 3 worker processes)', () => {
+  const local = join(tmp, 'local');
+  const remote = join(tmp, 'remote');
+  const coordinatorLog: string[] = [];
+  const log = (line: string) => coordinatorLog.push(line);
+
+  it('fails a malformed job alone, with a message naming the field; the workers go on', async () => {
+    await Promise.all([startWorker(), startWorker(), startWorker()]);
+    const connection = new Redis({ host: '127.0.0.1', port: redis.port, password, maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUE, { connection });
+    try {
+      const job = await queue.add('run', { version: 1, runId: 'x', config: { task: 'mlp-spirals', steps: 'many' } }, { jobId: 'malformed' });
+      const deadline = Date.now() + 30_000;
+      while ((await job.getState()) !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const failed = await queue.getJob('malformed');
+      expect(failed?.failedReason).toMatch(/^malformed job payload: job malformed: config\.optimizer: expected .*; config\.steps: expected/);
+      expect(failed?.attemptsMade).toBe(1); // unrecoverable: not retried
+      await failed?.remove();
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
+    expect(workers.every((w) => w.cli.child.exitCode === null)).toBe(true);
+  });
+
+  it('survives a SIGKILLed worker, a restarted coordinator and a restarted Redis; the results equal a local run bit for bit', async () => {
+    const reference = runExperiment(options(local));
+    const storeConnection = new Redis({ host: '127.0.0.1', port: redis.port, password, maxRetriesPerRequest: null });
+    storeConnection.on('error', () => undefined); // Redis restarts below
+    const store = new SnapshotStore(storeConnection, snapshotPrefix(target()));
+    const abort = new AbortController();
+    const first = queueExecutor({ target: target(), l2o: params.l2o, pollMs: 200, checkpointEvery: 3, log });
+    const interrupted = runExperiment(options(remote, { executor: first.executor, jobs: 100, signal: abort.signal })).catch((e: unknown) => e);
+
+    // Wait for a job that has pushed a checkpoint from the middle of its run, then kill its worker.
+    let victim: { id: string; step: number; pid: number } | undefined;
+    const deadline = Date.now() + 60_000;
+    while (victim === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      for (const w of workers) {
+        const id = [...w.log].reverse().map((l) => /(?:starting|resuming) \S+ \(job (\S+)\)/.exec(l)?.[1]).find(Boolean);
+        if (id === undefined) continue;
+        const ck = (await store.load(id))?.get('checkpoint.json');
+        const step = ck ? (JSON.parse(ck.toString()) as { step: number }).step : 0;
+        if (step > 0 && step < params.steps) {
+          victim = { id, step, pid: w.cli.child.pid! };
+          w.cli.child.kill('SIGKILL');
+          break;
+        }
+      }
+    }
+    storeConnection.disconnect();
+    expect(victim).toBeDefined();
+    // The coordinator stops; the jobs stay on the queue.
+    abort.abort();
+    const err = await interrupted;
+    expect(err).toBeInstanceOf(ExperimentError);
+    expect((err as ExperimentError).exitCode).toBe(130);
+    await first.close();
+    // Redis goes down and comes back (from its append-only file) while the workers run.
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    await redis.start();
+
+    const second = queueExecutor({ target: target(), l2o: params.l2o, pollMs: 200, checkpointEvery: 3, log });
+    const outcome = await runExperiment(options(remote, { executor: second.executor, jobs: 100 }));
+    await second.close();
+    expect(outcome.ran + outcome.skipped).toBe(4);
+    await reference;
+
+    // The killed run went on from its checkpoint on another worker, and its own process did not outlive its worker.
+    const victimRun = planRuns(setting, params).find((r) => victim!.id.startsWith(`${r.entry.id}.${`seed-${r.seed}`}.`))!;
+    const meta = JSON.parse(readFileSync(join(remote, victimRun.dir, 'run.json'), 'utf8')) as { resumes?: { step: number }[] };
+    expect(meta.resumes?.[0]?.step).toBeGreaterThanOrEqual(victim!.step);
+    const orphans = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readProc(p).includes(`worker-${victim!.pid}`));
+    expect(orphans).toEqual([]);
+
+    for (const run of planRuns(setting, params)) {
+      const events = (root: string) => stripTiming(readFileSync(join(root, run.dir, 'events.ndjson'), 'utf8'));
+      expect(events(remote), run.id).toBe(events(local));
+      // counted once: one process reported each run's CPU time
+      expect(JSON.parse(readFileSync(join(remote, run.dir, 'timing.json'), 'utf8'))).toMatchObject({ processes: 1 });
+    }
+    const table = (root: string) => (JSON.parse(readFileSync(join(root, 'claims.json'), 'utf8')) as { table: { entry: string; at: unknown }[] }).table.map((r) => [r.entry, r.at]);
+    expect(table(remote)).toEqual(table(local));
+    expect(readFileSync(join(remote, 'claims.json'), 'utf8').replace(/"(cpu|wall)\w*":[^,}]+/g, '')).toBe(
+      readFileSync(join(local, 'claims.json'), 'utf8').replace(/"(cpu|wall)\w*":[^,}]+/g, ''),
+    );
+
+    // Nothing is left on the queue or in Redis; no log shows the password.
+    const connection = new Redis({ host: '127.0.0.1', port: redis.port, password, maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUE, { connection });
+    expect(Object.values(await queue.getJobCounts()).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(await connection.keys(`${snapshotPrefix(target())}:*`)).toEqual([]);
+    await queue.close();
+    connection.disconnect();
+    const logs = [...coordinatorLog, ...workers.flatMap((w) => w.log)].join('\n');
+    expect(logs).toMatch(/lgl2o: finished (sgd|lgl2o)\/seed-\d/);
+    expect(logs).not.toContain(password);
+  });
+});
+
+function readProc(pid: string): string {
+  try {
+    return existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+  } catch {
+    return '';
+  }
+}
