@@ -13,7 +13,7 @@ import { inProcessExecutor } from '../streams/experimentExec.js';
 import { snapshotPrefix, type QueueTarget } from '../streams/queue/connection.js';
 import { queueExecutor } from '../streams/queue/coordinator.js';
 import { SnapshotStore } from '../streams/queue/snapshot.js';
-import { cliBundle, removeCliBundle, startCli, type CliProcess } from './cliProcess.js';
+import { cliBundle, cliInProcess, removeCliBundle, startCli, type CliProcess } from './cliProcess.js';
 import { freePort, RedisServer } from './redisServer.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-queue-'));
@@ -180,6 +180,27 @@ describe('an experiment on the queue (redis-server, 3 worker processes)', () => 
     const logs = [...coordinatorLog, ...workers.flatMap((w) => w.log)].join('\n');
     expect(logs).toMatch(/lgl2o: finished (sgd|lgl2o)\/seed-\d/);
     expect(logs).not.toContain(password);
+  });
+});
+
+describe('a sweep on the queue', () => {
+  it('runs every grid point × seed on the workers and ranks the points by their mean final training loss', async () => {
+    const out = join(tmp, 'sweep');
+    const args = ['sweep', '--task', 'mlp-circles', '--grid', 'k=5,10', '--seeds', '2', '--steps', '100', '--l2o', 'random:1', '--train-subset', '200'];
+    const r = await cliInProcess(['--json', ...args, '--out', out, '--queue', redis.url, '--queue-name', QUEUE]);
+    expect(r.stderr).not.toContain(password);
+    expect(r.stderr).toContain(`queue redis://:***@127.0.0.1:${redis.port} (${QUEUE}):`);
+    expect(r.code).toBe(0);
+    // independently: each run's training loss at step 100, straight from its event log
+    const final = (point: string, seed: number) => {
+      const lines = readFileSync(join(out, 'runs', point, `seed-${seed}`, 'events.ndjson'), 'utf8').trim().split('\n');
+      return (lines.map((l) => JSON.parse(l) as { step: number; trainLoss?: number }).find((e) => e.step >= 100 && e.trainLoss !== undefined)!).trainLoss!;
+    };
+    const means = ['k=5', 'k=10'].map((p) => [p, (final(p, 0) + final(p, 1)) / 2] as const).sort((a, b) => a[1] - b[1]);
+    const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { ranking: { rank: number; setting: string; mean: number }[] };
+    expect(sweep.ranking.map((x) => [x.setting, x.mean])).toEqual(means.map(([p, m]) => [p, expect.closeTo(m, 12)]));
+    expect(readFileSync(join(out, 'sweep.md'), 'utf8')).toContain(`| 1 | ${means[0]![0]} |`);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ ranking: [{ rank: 1, setting: means[0]![0] }, { rank: 2 }] });
   });
 });
 
