@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { ExperimentError, runExperiment, type ExperimentOptions } from '../strea
 import { inProcessExecutor } from '../streams/experimentExec.js';
 import { snapshotPrefix, type QueueTarget } from '../streams/queue/connection.js';
 import { queueExecutor } from '../streams/queue/coordinator.js';
-import { SnapshotStore } from '../streams/queue/snapshot.js';
+import { readRunFiles, SnapshotStore, writeRunFiles } from '../streams/queue/snapshot.js';
 import { cliBundle, cliInProcess, removeCliBundle, startCli, type CliProcess } from './cliProcess.js';
 import { freePort, RedisServer } from './redisServer.js';
 
@@ -67,7 +67,9 @@ afterAll(async () => {
 describe('queue URLs', () => {
   it('parses host, port, password and database, and never shows the password', () => {
     expect(parseRedisUrl('redis://:s3cr%40t@10.0.0.5:6380/2')).toEqual(E.right({ host: '10.0.0.5', port: 6380, password: 's3cr@t', db: 2, tls: false }));
-    expect(parseRedisUrl('rediss://alice:pw@redis.lab')).toEqual(E.right({ host: 'redis.lab', port: 6379, username: 'alice', password: 'pw', db: 0, tls: true }));
+    expect(parseRedisUrl('rediss://alice:pw@redis.lab')).toEqual(
+      E.right({ host: 'redis.lab', port: 6379, username: 'alice', password: 'pw', db: 0, tls: true }),
+    );
     expect(redactUrl('redis://:s3cr%40t@10.0.0.5:6380/2')).toBe('redis://:***@10.0.0.5:6380/2');
     expect(redactUrl('redis://alice:pw@h:1')).toBe('redis://alice:***@h:1');
     expect(redactUrl('redis://h:1')).toBe('redis://h:1');
@@ -80,6 +82,39 @@ describe('queue URLs', () => {
 
 const stripTiming = (text: string) => text.replace(/"elapsedMs":[^,}]+/g, '');
 const target = (): QueueTarget => ({ address: { host: '127.0.0.1', port: redis.port, password, db: 0, tls: false }, shown: 'test', name: QUEUE });
+
+describe('run snapshots in Redis', () => {
+  it('leave out locks and temporary files, and are replaced only by the holder of the job lock', async () => {
+    const dir = join(tmp, 'snap');
+    mkdirSync(dir);
+    const planted: [string, string][] = [
+      ['events.ndjson', '{"step":1}\n'],
+      ['checkpoint.json', '{}'],
+      ['.lock', '123'],
+      ['run.json.tmp', 'x'],
+      ['other.lock', '1'],
+    ];
+    for (const [name, text] of planted) writeFileSync(join(dir, name), text);
+    const files = readRunFiles(dir);
+    expect([...files.keys()]).toEqual(['checkpoint.json', 'events.ndjson']); // the checkpoint is read first
+    const connection = new Redis({ host: '127.0.0.1', port: redis.port, password, maxRetriesPerRequest: null });
+    const store = new SnapshotStore(connection, 'lgl2o:snap-test');
+    try {
+      await connection.set('lock-of-job', 'token-a');
+      expect(await store.save('job', files, { key: 'lock-of-job', token: 'token-b' })).toBe(false);
+      expect(await store.load('job')).toBeUndefined();
+      expect(await store.save('job', files, { key: 'lock-of-job', token: 'token-a' })).toBe(true);
+      const back = await store.load('job');
+      writeRunFiles(join(dir, 'copy'), back!);
+      expect(readFileSync(join(dir, 'copy', 'events.ndjson'), 'utf8')).toBe('{"step":1}\n');
+      expect(() => writeRunFiles(dir, new Map([['../escape', Buffer.from('')]]))).toThrow(/refusing the file name "..\/escape"/);
+      await store.remove('job');
+      await connection.del('lock-of-job');
+    } finally {
+      connection.disconnect();
+    }
+  });
+});
 
 describe('an experiment on the queue (redis-server, 3 worker processes)', () => {
   const local = join(tmp, 'local');
@@ -121,7 +156,10 @@ describe('an experiment on the queue (redis-server, 3 worker processes)', () => 
     while (victim === undefined && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       for (const w of workers) {
-        const id = [...w.log].reverse().map((l) => /(?:starting|resuming) \S+ \(job (\S+)\)/.exec(l)?.[1]).find(Boolean);
+        const id = [...w.log]
+          .reverse()
+          .map((l) => /(?:starting|resuming) \S+ \(job (\S+)\)/.exec(l)?.[1])
+          .find(Boolean);
         if (id === undefined) continue;
         const ck = (await store.load(id))?.get('checkpoint.json');
         const step = ck ? (JSON.parse(ck.toString()) as { step: number }).step : 0;
@@ -164,7 +202,8 @@ describe('an experiment on the queue (redis-server, 3 worker processes)', () => 
       // counted once: one process reported each run's CPU time
       expect(JSON.parse(readFileSync(join(remote, run.dir, 'timing.json'), 'utf8'))).toMatchObject({ processes: 1 });
     }
-    const table = (root: string) => (JSON.parse(readFileSync(join(root, 'claims.json'), 'utf8')) as { table: { entry: string; at: unknown }[] }).table.map((r) => [r.entry, r.at]);
+    const table = (root: string) =>
+      (JSON.parse(readFileSync(join(root, 'claims.json'), 'utf8')) as { table: { entry: string; at: unknown }[] }).table.map((r) => [r.entry, r.at]);
     expect(table(remote)).toEqual(table(local));
     expect(readFileSync(join(remote, 'claims.json'), 'utf8').replace(/"(cpu|wall)\w*":[^,}]+/g, '')).toBe(
       readFileSync(join(local, 'claims.json'), 'utf8').replace(/"(cpu|wall)\w*":[^,}]+/g, ''),
@@ -193,8 +232,10 @@ describe('a sweep on the queue', () => {
     expect(r.code).toBe(0);
     // independently: each run's training loss at step 100, straight from its event log
     const final = (point: string, seed: number) => {
-      const lines = readFileSync(join(out, 'runs', point, `seed-${seed}`, 'events.ndjson'), 'utf8').trim().split('\n');
-      return (lines.map((l) => JSON.parse(l) as { step: number; trainLoss?: number }).find((e) => e.step >= 100 && e.trainLoss !== undefined)!).trainLoss!;
+      const lines = readFileSync(join(out, 'runs', point, `seed-${seed}`, 'events.ndjson'), 'utf8')
+        .trim()
+        .split('\n');
+      return lines.map((l) => JSON.parse(l) as { step: number; trainLoss?: number }).find((e) => e.step >= 100 && e.trainLoss !== undefined)!.trainLoss!;
     };
     const means = ['k=5', 'k=10'].map((p) => [p, (final(p, 0) + final(p, 1)) / 2] as const).sort((a, b) => a[1] - b[1]);
     const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { ranking: { rank: number; setting: string; mean: number }[] };

@@ -19,7 +19,11 @@ describe('sweep grids', () => {
     ]);
     const points = gridPoints(E.isRight(grid) ? grid.right : []);
     expect(points).toHaveLength(3 * 2 * 2);
-    expect(points.map(pointId).slice(0, 3)).toEqual(['k=5,m=5,decision=paired,anchor=true', 'k=5,m=5,decision=paired,anchor=false', 'k=5,m=10,decision=paired,anchor=true']);
+    expect(points.map(pointId).slice(0, 3)).toEqual([
+      'k=5,m=5,decision=paired,anchor=true',
+      'k=5,m=5,decision=paired,anchor=false',
+      'k=5,m=10,decision=paired,anchor=true',
+    ]);
     expect(new Set(points.map(pointId)).size).toBe(12);
   });
   it('names the spec at fault', () => {
@@ -44,7 +48,18 @@ describe('sweep ranking', () => {
     seed,
     status,
     wallMs: 1,
-    log: { evals: status === 'diverged' ? [{ step: 50, loss: 1 }] : [{ step: 50, loss: 9 }, { step: 100, loss: final }], rounds: [], lastStep: 100, elapsedMs: 1 },
+    log: {
+      evals:
+        status === 'diverged'
+          ? [{ step: 50, loss: 1 }]
+          : [
+              { step: 50, loss: 9 },
+              { step: 100, loss: final },
+            ],
+      rounds: [],
+      lastStep: 100,
+      elapsedMs: 1,
+    },
   });
   it('ranks by the mean final loss over seeds (sd with n − 1); a diverged seed ranks its setting last', () => {
     const results: Results = {

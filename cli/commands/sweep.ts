@@ -61,15 +61,22 @@ function checkGrid(grid: Grid): void {
   for (const [key, values] of grid) {
     const kind = KEYS[key];
     if (kind === undefined) throw new CliError(`--grid ${key}: not a setting a sweep can vary (known: ${Object.keys(KEYS).join(', ')})`);
+    const expected = typeof kind === 'string' ? { boolean: 'true or false', integer: 'an integer', number: 'a number' }[kind] : `one of ${kind.join(', ')}`;
     for (const v of values) {
-      const ok = Array.isArray(kind) ? kind.includes(String(v)) : kind === 'boolean' ? typeof v === 'boolean' : typeof v === 'number' && (kind === 'number' || Number.isInteger(v));
-      if (!ok) throw new CliError(`--grid ${key}=${String(v)}: expected ${Array.isArray(kind) ? `one of ${kind.join(', ')}` : kind === 'boolean' ? 'true or false' : `a${kind === 'integer' ? 'n integer' : ' number'}`}`);
+      const ok =
+        typeof kind !== 'string'
+          ? kind.includes(String(v))
+          : kind === 'boolean'
+            ? typeof v === 'boolean'
+            : typeof v === 'number' && (kind === 'number' || Number.isInteger(v));
+      if (!ok) throw new CliError(`--grid ${key}=${String(v)}: expected ${expected}`);
     }
   }
 }
 
 function readGrid(f: SweepFlags): Grid {
-  if ((f.grid === undefined) === (f.gridFile === undefined)) throw new CliError('sweep: give the grid with either --grid KEY=V1,V2 ... or --grid-file FILE.json');
+  if ((f.grid === undefined) === (f.gridFile === undefined))
+    throw new CliError('sweep: give the grid with either --grid KEY=V1,V2 ... or --grid-file FILE.json');
   const grid = f.gridFile
     ? pipe(
         E.tryCatch(
@@ -90,7 +97,17 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
 
 /** The sweep as an experiment whose entries are the grid's points, each a full, checked optimizer config. */
 function sweepSetting(f: SweepFlags, grid: Grid, steps: number): Setting {
-  const base: RunFlags = { task: f.task, optimizer: f.optimizer, fallback: f.fallback, steps, seed: 0, batchSize: 128, adaptiveGrowth: 2, adaptiveMaxK: 100, l2o: f.l2o };
+  const base: RunFlags = {
+    task: f.task,
+    optimizer: f.optimizer,
+    fallback: f.fallback,
+    steps,
+    seed: 0,
+    batchSize: 128,
+    adaptiveGrowth: 2,
+    adaptiveMaxK: 100,
+    l2o: f.l2o,
+  };
   const entries: Entry[] = gridPoints(grid).map((p: GridPoint, i) => {
     const flags = { ...base, ...Object.fromEntries(Object.entries(p).map(([k, v]) => [camel(k), v])) } as RunFlags;
     let optimizer: OptimizerConfig;
@@ -102,7 +119,15 @@ function sweepSetting(f: SweepFlags, grid: Grid, steps: number): Setting {
     return { id: pointId(p), label: pointId(p), color: PALETTE[i % PALETTE.length]!, guard: optimizer.type === 'lgl2o', config: () => optimizer };
   });
   const axes = grid.map(([k, vs]) => `${k} ∈ {${vs.join(', ')}}`).join(', ');
-  return { id: `sweep-${f.task}`, task: f.task, title: `Sweep of ${f.optimizer} on ${f.task}: ${axes}`, source: 'lgl2o sweep', entries, claims: [], defaultSteps: steps };
+  return {
+    id: `sweep-${f.task}`,
+    task: f.task,
+    title: `Sweep of ${f.optimizer} on ${f.task}: ${axes}`,
+    source: 'lgl2o sweep',
+    entries,
+    claims: [],
+    defaultSteps: steps,
+  };
 }
 
 /** DIR/sweep-plan.json: a rerun into the same directory must ask for the same sweep. */
@@ -118,7 +143,9 @@ export function sweepCommand(global: () => GlobalOptions): Command {
   return new Command('sweep')
     .description('run every combination of a grid of optimizer settings × seeds (locally or on a queue), then rank the settings by final training loss')
     .addOption(new Option('--task <id>', 'the optimizee and its data').choices([...TASK_IDS]).default('mlp-spirals'))
-    .addOption(new Option('--optimizer <name>', 'optimizer or guard whose settings vary').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'))
+    .addOption(
+      new Option('--optimizer <name>', 'optimizer or guard whose settings vary').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'),
+    )
     .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam']).default('sgd'))
     .option('--grid <specs...>', `KEY=V1,V2,... per setting, e.g. k=5,10,20 m=5,10 (keys: ${Object.keys(KEYS).join(', ')})`)
     .option('--grid-file <file>', 'the grid as JSON, e.g. {"k": [5, 10, 20], "m": [5, 10]}')
@@ -140,7 +167,9 @@ export function sweepCommand(global: () => GlobalOptions): Command {
       const params = { steps: f.steps, seeds: f.seeds, l2o: f.l2o, trainSubset: f.trainSubset, ...(f.data ? { dataDir: f.data } : {}) };
       const plan = { task: f.task, optimizer: f.optimizer, fallback: f.fallback, grid: Object.fromEntries(grid.map(([k, vs]) => [k, vs])) };
       const gridText = grid.map(([k, vs]) => `${k}=${vs.join(',')}`).join(' ');
-      const commandLine = `lgl2o sweep --task ${f.task} --optimizer ${f.optimizer} --fallback ${f.fallback} --grid ${gridText} --seeds ${f.seeds} --steps ${f.steps} --out ${out}${f.l2o !== 'default' ? ` --l2o ${f.l2o}` : ''}`;
+      const commandLine =
+        `lgl2o sweep --task ${f.task} --optimizer ${f.optimizer} --fallback ${f.fallback} --grid ${gridText}` +
+        ` --seeds ${f.seeds} --steps ${f.steps} --out ${out}${f.l2o !== 'default' ? ` --l2o ${f.l2o}` : ''}`;
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
@@ -154,12 +183,22 @@ export function sweepCommand(global: () => GlobalOptions): Command {
         checkPlan(out, plan);
         const rows = rankSweep(collectResults(out, setting, f.steps, planRuns(setting, params)));
         const table = sweepTable(rows, f.steps);
-        writeJsonAtomic(join(out, 'sweep.json'), { ...plan, steps: f.steps, seeds: f.seeds, command: commandLine, ranking: rows.map((r) => ({ ...r, mean: num(r.mean), sd: num(r.sd), best: num(r.best), worst: num(r.worst) })) });
-        writeFileSync(join(out, 'sweep.md'), `# ${setting.title}\n\n${f.seeds} seeds, ${f.steps} steps; \`${commandLine}\`\n\n${table}\n\nCurves: claims.md and the figures.\n`);
+        writeJsonAtomic(join(out, 'sweep.json'), {
+          ...plan,
+          steps: f.steps,
+          seeds: f.seeds,
+          command: commandLine,
+          ranking: rows.map((r) => ({ ...r, mean: num(r.mean), sd: num(r.sd), best: num(r.best), worst: num(r.worst) })),
+        });
+        writeFileSync(
+          join(out, 'sweep.md'),
+          `# ${setting.title}\n\n${f.seeds} seeds, ${f.steps} steps; \`${commandLine}\`\n\n${table}\n\nCurves: claims.md and the figures.\n`,
+        );
         if (g.json) process.stdout.write(`${JSON.stringify({ ranking: rows, files: [...outcome.files, join(out, 'sweep.md'), join(out, 'sweep.json')] })}\n`);
         else process.stdout.write(`\n${setting.title}\n\n${table}\n\nranking: ${join(out, 'sweep.md')}\n`);
       } catch (err) {
-        if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        if (err instanceof ExperimentError)
+          throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
         throw err;
       } finally {
         process.off('SIGINT', onSignal);

@@ -19,7 +19,9 @@ export function workerCommand(global: () => GlobalOptions): Command {
     .option('--queue-name <name>', 'the BullMQ queue', DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'runs at once, each in its own process (one per core)', integerAtLeast(1), 1)
     .option('--work-dir <dir>', 'local scratch space for running jobs', defaultWorkDir())
-    .addOption(new Option('--lock-ms <ms>', "how long a silent worker keeps its jobs before they go to another").argParser(integerAtLeast(1000)).default(30_000))
+    .addOption(
+      new Option('--lock-ms <ms>', 'how long a silent worker keeps its jobs before they go to another').argParser(integerAtLeast(1000)).default(30_000),
+    )
     .action(async (flags: WorkerFlags) => {
       const g = global();
       const target = queueTarget(flags.queue, flags.queueName);
@@ -29,7 +31,16 @@ export function workerCommand(global: () => GlobalOptions): Command {
       process.once('SIGTERM', onSignal);
       const log = (line: string) => (g.quiet ? undefined : process.stderr.write(`lgl2o: ${line}\n`));
       try {
-        const tally = await runWorker({ target, concurrency: flags.concurrency, workDir: flags.workDir, cli: cliCommand(), lockMs: flags.lockMs, syncMs: 500, log, signal: abort.signal });
+        const tally = await runWorker({
+          target,
+          concurrency: flags.concurrency,
+          workDir: flags.workDir,
+          cli: cliCommand(),
+          lockMs: flags.lockMs,
+          syncMs: 500,
+          log,
+          signal: abort.signal,
+        });
         if (g.json) process.stdout.write(`${JSON.stringify(tally)}\n`);
         else process.stdout.write(`worker stopped: ${tally.completed} job(s) done, ${tally.failed} failed\n`);
       } finally {

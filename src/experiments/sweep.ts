@@ -10,7 +10,8 @@ export type GridValue = number | string | boolean;
 export type Grid = readonly (readonly [string, readonly GridValue[]])[];
 export type GridPoint = Readonly<Record<string, GridValue>>;
 
-const value = (text: string): GridValue => (text === 'true' ? true : text === 'false' ? false : text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text);
+const value = (text: string): GridValue =>
+  text === 'true' ? true : text === 'false' ? false : text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
 
 /** `k=5,10,20` `m=5,10` → the grid; errors name the spec at fault. */
 export function parseGridSpecs(specs: readonly string[]): E.Either<Error, Grid> {
@@ -42,7 +43,10 @@ export function gridPoints(grid: Grid): GridPoint[] {
 }
 
 /** A point's id and directory name: `k=5,m=10`. */
-export const pointId = (p: GridPoint): string => Object.entries(p).map(([k, v]) => `${k}=${String(v)}`).join(',');
+export const pointId = (p: GridPoint): string =>
+  Object.entries(p)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
 
 export interface SweepRow {
   readonly rank: number;
@@ -63,14 +67,26 @@ export function rankSweep(r: Results): SweepRow[] {
     const mean = finals.reduce((a, b) => a + b, 0) / finals.length;
     const finite = finals.every(Number.isFinite);
     const sd = finite && finals.length > 1 ? Math.sqrt(finals.reduce((a, b) => a + (b - mean) ** 2, 0) / (finals.length - 1)) : finite ? 0 : NaN;
-    return { setting, mean, sd, best: Math.min(...finals), worst: Math.max(...finals), seeds: runs.length, diverged: runs.filter((x) => x.status === 'diverged').length };
+    return {
+      setting,
+      mean,
+      sd,
+      best: Math.min(...finals),
+      worst: Math.max(...finals),
+      seeds: runs.length,
+      diverged: runs.filter((x) => x.status === 'diverged').length,
+    };
   });
   rows.sort((a, b) => a.mean - b.mean || a.worst - b.worst || a.setting.localeCompare(b.setting));
   return rows.map((row, i) => ({ rank: i + 1, ...row }));
 }
 
 export function sweepTable(rows: readonly SweepRow[], horizon: number): string {
-  const head = `| rank | setting | final training loss at step ${horizon}, mean ± sd | best | worst | seeds | diverged |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |`;
-  const line = (r: SweepRow) => `| ${r.rank} | ${r.setting} | ${fmt(r.mean)} ± ${Number.isNaN(r.sd) ? 'n/a' : fmt(r.sd)} | ${fmt(r.best)} | ${fmt(r.worst)} | ${r.seeds} | ${r.diverged} |`;
+  const head = [
+    `| rank | setting | final training loss at step ${horizon}, mean ± sd | best | worst | seeds | diverged |`,
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+  ].join('\n');
+  const sd = (r: SweepRow) => (Number.isNaN(r.sd) ? 'n/a' : fmt(r.sd));
+  const line = (r: SweepRow) => `| ${r.rank} | ${r.setting} | ${fmt(r.mean)} ± ${sd(r)} | ${fmt(r.best)} | ${fmt(r.worst)} | ${r.seeds} | ${r.diverged} |`;
   return [head, ...rows.map(line)].join('\n');
 }

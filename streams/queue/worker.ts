@@ -71,11 +71,21 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerTally> {
     if (E.isLeft(payload)) throw new UnrecoverableError(`malformed job payload: ${payload.left.message}`);
     const p = payload.right;
     const started = performance.now();
-    const result = (code: number, message: string, extra: Partial<RunJobResult> = {}): RunJobResult => ({ code, message, wallMs: performance.now() - started, worker: me(), ...extra });
+    const result = (code: number, message: string, extra: Partial<RunJobResult> = {}): RunJobResult => ({
+      code,
+      message,
+      wallMs: performance.now() - started,
+      worker: me(),
+      ...extra,
+    });
     if (p.l2oSha256 !== undefined) {
       const sha = checkpointSha256(p.l2o);
       if (sha !== p.l2oSha256) {
-        return result(2, `worker ${me()}: --l2o ${p.l2o}: ${sha === undefined ? 'not found here' : `differs from the coordinator's (SHA-256 ${sha.slice(0, 12)}…, expected ${p.l2oSha256.slice(0, 12)}…)`}`);
+        return result(
+          2,
+          `worker ${me()}: --l2o ${p.l2o}: ` +
+            (sha === undefined ? 'not found here' : `differs from the coordinator's (SHA-256 ${sha.slice(0, 12)}…, expected ${p.l2oSha256.slice(0, 12)}…)`),
+        );
       }
     }
     const id = job.id!;
@@ -103,12 +113,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerTally> {
     };
     let syncing = Promise.resolve();
     const timer = setInterval(() => {
-      syncing = syncing.then(async () => {
-        await push();
-        if (lost) return exec.stop();
-        const at = tailProgress(join(dir, RUN_FILES.events));
-        if (at) await job.updateProgress({ step: at.step, elapsedMs: at.elapsedMs, ...(at.loss !== undefined ? { loss: at.loss } : {}) });
-      }).catch((err: unknown) => o.log(`job ${id}: ${err instanceof Error ? err.message : String(err)}`));
+      syncing = syncing
+        .then(async () => {
+          await push();
+          if (lost) return exec.stop();
+          const at = tailProgress(join(dir, RUN_FILES.events));
+          if (at) await job.updateProgress({ step: at.step, elapsedMs: at.elapsedMs, ...(at.loss !== undefined ? { loss: at.loss } : {}) });
+        })
+        .catch((err: unknown) => o.log(`job ${id}: ${err instanceof Error ? err.message : String(err)}`));
     }, o.syncMs);
     const exit = await exec.done;
     clearInterval(timer);
