@@ -223,9 +223,9 @@ describe('an experiment on the queue (redis-server, 3 worker processes)', () => 
 });
 
 describe('a sweep on the queue', () => {
-  it('runs every grid point × seed on the workers and ranks the points by their mean final training loss', async () => {
+  it('runs every grid point on the workers and ranks the points by their final training loss', async () => {
     const out = join(tmp, 'sweep');
-    const args = ['sweep', '--task', 'mlp-circles', '--grid', 'k=5,10', '--seeds', '2', '--steps', '100', '--l2o', 'random:1', '--train-subset', '200'];
+    const args = ['sweep', '--task', 'mlp-circles', '--grid', 'k=5,10', '--seeds', '1', '--steps', '100', '--l2o', 'random:1', '--train-subset', '200'];
     const r = await cliInProcess(['--json', ...args, '--out', out, '--queue', redis.url, '--queue-name', QUEUE]);
     expect(r.stderr).not.toContain(password);
     expect(r.stderr).toContain(`queue redis://:***@127.0.0.1:${redis.port} (${QUEUE}):`);
@@ -237,13 +237,58 @@ describe('a sweep on the queue', () => {
         .split('\n');
       return lines.map((l) => JSON.parse(l) as { step: number; trainLoss?: number }).find((e) => e.step >= 100 && e.trainLoss !== undefined)!.trainLoss!;
     };
-    const means = ['k=5', 'k=10'].map((p) => [p, (final(p, 0) + final(p, 1)) / 2] as const).sort((a, b) => a[1] - b[1]);
+    const means = ['k=5', 'k=10'].map((p) => [p, final(p, 0)] as const).sort((a, b) => a[1] - b[1]);
     const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { ranking: { rank: number; setting: string; mean: number }[] };
     expect(sweep.ranking.map((x) => [x.setting, x.mean])).toEqual(means.map(([p, m]) => [p, expect.closeTo(m, 12)]));
     expect(readFileSync(join(out, 'sweep.md'), 'utf8')).toContain(`| 1 | ${means[0]![0]} |`);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ ranking: [{ rank: 1, setting: means[0]![0] }, { rank: 2 }] });
   });
 });
+
+describe('a worker stopped with SIGTERM', () => {
+  it('checkpoints its run and hands the job straight back; another worker resumes it there', async () => {
+    const out = join(tmp, 'handback');
+    const sgdOnly: Setting = { ...setting, entries: [ENTRIES.sgd], claims: [] };
+    const long = { ...params, steps: 3000, seeds: 1 };
+    const q = queueExecutor({ target: target(), l2o: params.l2o, pollMs: 200, log: () => undefined });
+    const running = runExperiment({ ...options(out), setting: sgdOnly, params: long, executor: q.executor, jobs: 100 });
+    const alive = workers.filter((w) => w.cli.child.exitCode === null && w.cli.child.signalCode === null);
+    expect(alive.length).toBeGreaterThanOrEqual(2);
+    let stopped: (typeof workers)[number] | undefined;
+    const deadline = Date.now() + 60_000;
+    while (stopped === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      // the worker whose latest sgd/seed-0 start (of this 3000-step run) has not finished yet
+      const lastIndex = (w: (typeof workers)[number], re: RegExp) => w.log.reduce((at, l, i) => (re.test(l) ? i : at), -1);
+      stopped = alive.find((w) => lastIndex(w, /(starting|resuming) sgd\/seed-0 \(job/) > lastIndex(w, /(finished|ended \(exit \d+\)) sgd\/seed-0/));
+      if (stopped && !(await hasProgress())) stopped = undefined;
+    }
+    expect(stopped).toBeDefined();
+    stopped!.cli.child.kill('SIGTERM');
+    const end = await stopped!.cli.done;
+    expect(end.code).toBe(0);
+    expect(stopped!.log.join('\n')).toMatch(/returned sgd\/seed-0 to the queue at its last checkpoint/);
+    expect(end.stdout).toMatch(/worker stopped: \d+ job\(s\) done, 0 failed/);
+    await running;
+    await q.close();
+    const meta = JSON.parse(readFileSync(join(out, 'runs', 'sgd', 'seed-0', 'run.json'), 'utf8')) as { resumes?: { step: number }[]; finishedAt?: string };
+    expect(meta.resumes?.[0]?.step).toBeGreaterThan(0);
+    expect(meta.finishedAt).toBeDefined();
+  });
+});
+
+/** Whether some job on the test queue has reported a step > 0. */
+async function hasProgress(): Promise<boolean> {
+  const connection = new Redis({ host: '127.0.0.1', port: redis.port, password, maxRetriesPerRequest: null });
+  const queue = new Queue(QUEUE, { connection });
+  try {
+    const active = await queue.getActive();
+    return active.some((j) => typeof j.progress === 'object' && j.progress !== null && (j.progress as { step?: number }).step! > 0);
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
 
 function readProc(pid: string): string {
   try {

@@ -86,7 +86,7 @@ export function sweepTable(rows: readonly SweepRow[], horizon: number): string {
     `| rank | setting | final training loss at step ${horizon}, mean ± sd | best | worst | seeds | diverged |`,
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
   ].join('\n');
-  const sd = (r: SweepRow) => (Number.isNaN(r.sd) ? 'n/a' : fmt(r.sd));
+  const sd = (r: SweepRow) => (Number.isNaN(r.sd) ? 'n/a' : r.sd === 0 ? '0' : fmt(r.sd));
   const line = (r: SweepRow) => `| ${r.rank} | ${r.setting} | ${fmt(r.mean)} ± ${sd(r)} | ${fmt(r.best)} | ${fmt(r.worst)} | ${r.seeds} | ${r.diverged} |`;
   return [head, ...rows.map(line)].join('\n');
 }
