@@ -185,8 +185,8 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
   const poll = () => {
     for (const c of children) {
       const p = c.progress ? c.progress() : tailProgress(join(o.outDir, c.run.dir, 'events.ndjson'));
-      const v = views.get(c.run.id)!;
-      if (p) views.set(c.run.id, { ...v, done: p.step, elapsedMs: p.elapsedMs, ...(p.loss !== undefined ? { loss: p.loss } : {}) });
+      const v = { ...views.get(c.run.id)!, state: c.waiting?.() ? ('queued' as const) : ('running' as const) };
+      views.set(c.run.id, p ? { ...v, done: p.step, elapsedMs: p.elapsedMs, ...(p.loss !== undefined ? { loss: p.loss } : {}) } : v);
     }
     display.update([...views.values()]);
   };

@@ -38,6 +38,8 @@ export interface Execution {
   readonly done: Promise<RunExit>;
   /** Where the run stands, when the executor knows it better than the run directory's log (a run on another machine). */
   readonly progress?: () => { readonly step: number; readonly elapsedMs: number; readonly loss?: number } | undefined;
+  /** Whether the run still waits for a process to run it (a job on a queue no worker has taken yet). */
+  readonly waiting?: () => boolean;
 }
 
 /** Starts one run in `dir` (absolute or relative to the cwd): fresh, or continuing its saved state. */

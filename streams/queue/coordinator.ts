@@ -28,6 +28,8 @@ interface Tracked {
   readonly resolve: (exit: RunExit) => void;
   progress?: RunJobProgress;
   started: boolean;
+  /** The job is on the queue and no worker has it. */
+  waiting: boolean;
 }
 
 export interface QueueExecutor {
@@ -89,6 +91,7 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
     const state = await job.getState();
     if (state === 'completed') return collect(t, job);
     if (state === 'failed') return settle(t, { code: 1, message: `job ${t.id}: ${job.failedReason ?? 'failed'}` });
+    t.waiting = state !== 'active';
     const p = RunJobProgress.decode(job.progress);
     if (E.isRight(p)) t.progress = p.right;
   };
@@ -115,13 +118,14 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
     };
     let entry: Tracked | undefined;
     const done = new Promise<RunExit>((resolve) => {
-      entry = { id: runJobId(payload), dir, payload, resume: mode === 'resume', resolve, started: false };
+      entry = { id: runJobId(payload), dir, payload, resume: mode === 'resume', resolve, started: false, waiting: true };
       tracked.set(entry.id, entry);
     });
     return {
       done,
       stop: () => settle(entry!, { code: 130, message: 'the coordinator stopped; the job stays on the queue' }),
       progress: () => entry!.progress,
+      waiting: () => entry!.waiting,
     };
   };
   return {
