@@ -42,6 +42,9 @@ const options = (outDir: string, extra: Partial<ExperimentOptions> = {}): Experi
 function startWorker(): Promise<void> {
   return startCli(['worker', '--queue', redis.url, '--queue-name', QUEUE, '--lock-ms', '2000', '--work-dir', join(tmp, 'work')]).then((cli) => {
     const log: string[] = [];
+    const killOnExit = () => cli.child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    cli.child.once('exit', () => process.off('exit', killOnExit));
     cli.child.stderr!.on('data', (c: Buffer) => log.push(...c.toString().split('\n').filter(Boolean)));
     workers.push({ cli, log });
   });

@@ -31,6 +31,10 @@ export class RedisServer {
     const args = ['--port', `${this.port}`, '--bind', '127.0.0.1', '--requirepass', this.password, '--dir', this.dir, '--appendonly', 'yes', '--save', ''];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    // Even when the test process dies before its afterAll, the server does not outlive it.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
     let output = '';
     child.stdout!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
     child.stderr!.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
