@@ -69,16 +69,20 @@ try {
   console.log('| rep | local pool (s) | queue, 2 workers (s) | queue / local |');
   console.log('| ---: | ---: | ---: | ---: |');
   const ratios: number[] = [];
+  const totals = { local: 0, queued: 0 };
   for (let rep = 1; rep <= reps; rep++) {
     const local = await time(`local-${rep}`, processExecutor(cli), 2);
     const q = queueExecutor({ target, l2o: 'random:1', pollMs: 500, log: (l) => console.error(l) });
     const queued = await time(`queue-${rep}`, q.executor, 100_000);
     await q.close();
     ratios.push(queued / local);
+    totals.local += local;
+    totals.queued += queued;
     console.log(`| ${rep} | ${local.toFixed(1)} | ${queued.toFixed(1)} | ${(queued / local).toFixed(3)} |`);
   }
   const sorted = [...ratios].sort((a, b) => a - b);
-  console.log(`\nmedian queue / local: ${sorted[Math.floor(sorted.length / 2)]!.toFixed(3)}`);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  console.log(`\nmedian queue / local: ${median.toFixed(3)}; all reps: ${(totals.queued / totals.local).toFixed(3)}`);
 } finally {
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.done.catch(() => undefined)));
