@@ -12,7 +12,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { buildOptimizer } from '../src/config/build.js';
 import { BatchSampler } from '../src/data/sampler.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';

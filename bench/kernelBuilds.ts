@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { fusedLstmStep, packLstm } from '../src/l2o/fastLstm.js';
-import { setKernelBinary, setKernelBuild } from '../src/l2o/kernel/instance.js';
-import { configureParallel } from '../src/l2o/kernel/parallel.js';
+import { setKernelBinary, setKernelBuild } from '../src/engine/instance.js';
+import { configureParallel } from '../src/engine/parallel.js';
 import { zeroState } from '../src/l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from '../src/l2o/weights.js';
 import { selectBackend } from '../src/tensor/backend.js';

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findSetting } from '../src/experiments/settings.js';
-import { runExperiment } from '../streams/experiment.js';
-import { processExecutor, type Executor } from '../streams/experimentExec.js';
-import { queueExecutor } from '../streams/queue/coordinator.js';
+import { runExperiment } from '../jobs/experiment/runner.js';
+import { processExecutor, type Executor } from '../jobs/experiment/pool.js';
+import { queueExecutor } from '../jobs/queue/coordinator.js';
 import { cliBundle, removeCliBundle, startCli, type CliProcess } from '../test/cliProcess.js';
 import { freePort, RedisServer } from '../test/redisServer.js';
 

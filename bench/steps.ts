@@ -8,13 +8,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as tf from '@tensorflow/tfjs';
 import { buildOptimizer } from '../src/config/build.js';
 import { BatchSampler } from '../src/data/sampler.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import { loadTask } from '../src/tasks/index.js';
-import { setFastKernels } from '../src/l2o/kernel/instance.js';
-import { configureParallel } from '../src/l2o/kernel/parallel.js';
+import { setFastKernels } from '../src/engine/instance.js';
+import { configureParallel } from '../src/engine/parallel.js';
 import { BENCH_CONFIGS } from './configs.js';
 
 async function main(): Promise<void> {

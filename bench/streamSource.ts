@@ -6,7 +6,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { lastValueFrom, take, tap, count } from 'rxjs';
 import { loadDataset } from '../src/data/index.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { batches$ } from '../streams/source.js';
 

@@ -1,6 +1,6 @@
 import { selectBackend } from '../src/tensor/backend.js';
 import { CliError } from './errors.js';
-import type { GlobalOptions } from './main.js';
+import type { GlobalOptions } from './globalOptions.js';
 
 /** Starts the backend once and says which one (on stderr, so --json stdout stays clean). */
 export async function startBackend(g: GlobalOptions): Promise<string> {

@@ -1,5 +1,5 @@
-import { Command, CommanderError, Help, type Option } from 'commander';
-import { DecodeError } from '../src/config/decode.js';
+import { Command, CommanderError, Help, type CommandUnknownOpts, type Option } from '@commander-js/extra-typings';
+import { DecodeError } from '../src/codec/decode.js';
 import { packageVersion } from '../src/paths.js';
 import { LiveRecordError } from '../streams/live.js';
 import { DivergenceError } from '../streams/train.js';
@@ -30,7 +30,7 @@ function optionDescription(this: Help, option: Option): string {
 }
 
 /** The same help layout, one-line errors and exit handling for the program and each command. */
-function configure(command: Command): Command {
+function configure<C extends CommandUnknownOpts>(command: C): C {
   return command
     .configureHelp({ optionDescription, showGlobalOptions: true })
     .addHelpText('after', EXIT_HELP)
@@ -38,7 +38,7 @@ function configure(command: Command): Command {
     .exitOverride();
 }
 
-export function buildProgram(): Command {
+export function buildProgram() {
   const program = configure(
     new Command('lgl2o')
       .description('Guarded learned optimizers (LGL2O) for TensorFlow.js')
@@ -47,7 +47,7 @@ export function buildProgram(): Command {
       .option('--json', 'machine-readable output on stdout', false),
   );
   const global = (): GlobalOptions => {
-    const o = program.opts<{ quiet: boolean; json: boolean }>();
+    const o = program.opts();
     const terminal = process.stdout.isTTY === true && process.stderr.isTTY === true;
     return { quiet: o.quiet, json: o.json, progress: !o.quiet && !o.json && terminal };
   };

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from '@commander-js/extra-typings';
 
 /** Commander argument parsers whose errors name what was wrong; commander adds the flag. */
 export function integerAtLeast(min: number) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds native/l2o_kernels.c into four WebAssembly modules and writes them, base64-encoded,
-# to src/l2o/kernel/wasmBinary.ts, which is committed: users need no C toolchain.
+# to src/engine/wasmBinary.ts, which is committed: users need no C toolchain.
 #   plain SIMD128 | relaxed SIMD (fused multiply-add)  ×  tfjs's memory | a shared memory (1 GiB)
 # Needs clang and lld with the wasm32 target (Debian: apt-get install -y clang lld), python3,
 # and for the checks below wabt (wasm-objdump). EXTRA_CFLAGS adds flags; WASM_OUT=FILE only
@@ -53,5 +53,5 @@ relax relaxed_shared "$SHARED"
   echo '// Both again with fused multiply-adds (relaxed SIMD).'
   echo "export const KERNELS_RELAXED_WASM_BASE64 = '$(base64 -w0 "$out/relaxed.wasm")';"
   echo "export const KERNELS_RELAXED_SHARED_WASM_BASE64 = '$(base64 -w0 "$out/relaxed_shared.wasm")';"
-} > src/l2o/kernel/wasmBinary.ts
-echo "wrote src/l2o/kernel/wasmBinary.ts ($(cat "$out"/*.wasm | wc -c) bytes of wasm in 4 modules)"
+} > src/engine/wasmBinary.ts
+echo "wrote src/engine/wasmBinary.ts ($(cat "$out"/*.wasm | wc -c) bytes of wasm in 4 modules)"

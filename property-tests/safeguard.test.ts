@@ -7,7 +7,7 @@ import { erase } from '../src/optim/optimizer.js';
 import { sgd } from '../src/optim/sgd.js';
 import { adversary, proposalRuns, type Proposal } from './support/adversary.js';
 import { Tally } from './support/claims.js';
-import { buildProblem, problemSpecs, type ProblemSpec, type TheoryProblem } from './support/exactProblem.js';
+import { buildProblem, problemSpecs, type ProblemSpec } from './support/exactProblem.js';
 import { checkBroken, fcParams } from './support/fcRun.js';
 import { norm } from './support/linalg.js';
 import { alwaysAccepts } from './support/mutants.js';

@@ -13,21 +13,21 @@ import * as E from 'fp-ts/lib/Either.js';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BatchSampler } from '../src/data/sampler.js';
-import { loadCheckpoint } from '../src/l2o/checkpoint.js';
+import { loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { l2o } from '../src/l2o/lstm.js';
 import { adam } from '../src/optim/adam.js';
 import type { AnyOptimizer } from '../src/optim/optimizer.js';
 import { erase } from '../src/optim/optimizer.js';
 import { inversePower } from '../src/optim/schedule.js';
 import { sgd } from '../src/optim/sgd.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { defaultCheckpointPath } from '../src/paths.js';
 import { loadTask } from '../src/tasks/index.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
-import { evaluateOn, trainSubset } from '../streams/experimentEval.js';
-import { BATCH_SEED_OFFSET } from '../streams/runJob.js';
+import { evaluateOn, trainSubset } from '../src/runs/trainEvaluator.js';
+import { BATCH_SEED_OFFSET } from '../jobs/prepareJob.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { lstmStep, zeroState, type L2OState } from '../src/l2o/lstm.js';
-import { disposeWindowStart, episodeStart, metaWindow, type BackwardKind } from '../src/l2o/metaTrain.js';
+import { disposeWindowStart, episodeStart, metaWindow, type BackwardKind } from '../src/meta/window.js';
 import { DEFAULT_ARCHITECTURE, flattenWeights, randomWeights, unflattenWeights } from '../src/l2o/weights.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import type { TensorBatch } from '../src/optimizee/objective.js';

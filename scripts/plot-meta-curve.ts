@@ -13,9 +13,9 @@ import * as t from 'io-ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeWith } from '../src/config/decode.js';
-import { lineFigureSpec, type Series } from '../src/report/figure.js';
-import { renderSvg } from '../streams/plot.js';
+import { decodeWith } from '../src/codec/decode.js';
+import { lineFigureSpec, type Series } from '../src/figures/lineFigure.js';
+import { renderSvg } from '../jobs/renderFigure.js';
 
 const { values: args } = parseArgs({
   options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' }, before: { type: 'string', multiple: true } },

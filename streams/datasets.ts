@@ -2,7 +2,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { defer, type Observable } from 'rxjs';
 import type { Dataset } from '../src/data/dataset.js';
 import { loadDataset, type DatasetName, type LoadedDataset, type LoadOptions } from '../src/data/index.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
+import { DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import { batches$ } from './source.js';
 
 export interface SplitStreamOptions {
@@ -38,7 +39,7 @@ export function dataset(name: DatasetName, options: Partial<LoadOptions> = {}): 
   };
   const stream =
     (pick: (d: LoadedDataset) => Dataset | undefined, split: string) =>
-    ({ batchSize = 128, seed = 0 }: SplitStreamOptions = {}): Observable<Batch> =>
+    ({ batchSize = DEFAULT_BATCH_SIZE, seed = 0 }: SplitStreamOptions = {}): Observable<Batch> =>
       defer(() => {
         const data = pick(load());
         if (data === undefined) throw new Error(`${name}: has no ${split} split`);

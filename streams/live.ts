@@ -2,11 +2,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
-import { Observable, type Subscriber } from 'rxjs';
-import type { Batch } from '../src/optimizee/objective.js';
+import { Observable } from 'rxjs';
+import type { Batch } from '../src/data/batch.js';
 import { featureSize } from '../src/data/dataset.js';
 import { decodeRecord, type RecordSpec } from '../src/data/record.js';
-import { LineSplitter } from './lines.js';
+import { LineSplitter } from '../src/data/lines.js';
+import { DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 
 /**
  * Where live records come from: standard input, any Readable, a file that is being appended
@@ -85,7 +86,7 @@ const emptyStats = (): LiveStats => ({ lines: 0, records: 0, malformed: 0, batch
 
 /** NDJSON records {"x": [...], "y": label} from a live input, decoded, validated and batched. */
 export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
-  const { features, batchSize = 128, strict = false } = opts;
+  const { features, batchSize = DEFAULT_BATCH_SIZE, strict = false } = opts;
   const shape = opts.shape ?? [features];
   if (!Number.isInteger(features) || features < 1) throw new RangeError(`live source: features must be an integer ≥ 1, got ${features}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`live source: batch size must be an integer ≥ 1, got ${batchSize}`);

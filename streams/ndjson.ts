@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, tap, type MonoTypeOperatorFunction } from 'rxjs';
 
 /** Rounds a number for the log: float32 precision is all the run has. */
 function compact(_key: string, value: unknown): unknown {
@@ -89,4 +89,11 @@ export function ndjsonSink<T>(path: string, options: NdjsonOptions = {}): MonoTy
         writer.close();
       };
     });
+}
+
+/** Writes the values `keep` selects as lines of an open writer, passing every value through; the caller closes it. */
+export function ndjsonLines<T>(writer: NdjsonWriter, keep: (value: T) => boolean = () => true): MonoTypeOperatorFunction<T> {
+  return tap((value) => {
+    if (keep(value)) writer.write(value);
+  });
 }

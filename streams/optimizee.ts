@@ -2,8 +2,9 @@ import type * as tf from '@tensorflow/tfjs';
 import { defer, finalize, type OperatorFunction } from 'rxjs';
 import type { RoundState } from '../src/guard/round.js';
 import { layersModelObjective, readParams, writeParams, type LayersModelOptions } from '../src/optimizee/layersModel.js';
-import type { Batch, Objective } from '../src/optimizee/objective.js';
-import type { StepEvent } from './events.js';
+import type { Batch } from '../src/data/batch.js';
+import type { Objective } from '../src/optimizee/objective.js';
+import type { StepEvent } from '../src/runs/events.js';
 import { train, type TrainOptions } from './train.js';
 
 /** What can be trained: an `Objective` over a flat vector, or a user's `tf.LayersModel`. */

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
-import type { Batch } from '../src/optimizee/objective.js';
-import { BatchSampler } from '../src/data/sampler.js';
+import type { Batch } from '../src/data/batch.js';
+import { BatchSampler, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import type { Dataset } from '../src/data/dataset.js';
 
 /** How long a synchronous source emits before it lets timers, signals and I/O run. */
@@ -36,6 +36,6 @@ export interface BatchStreamOptions {
 }
 
 /** Seeded, shuffled, epoch-cycling batches of an in-memory dataset; same seed, same batches. */
-export function batches$(dataset: Dataset, { batchSize = 128, seed }: BatchStreamOptions, sampler = new BatchSampler(dataset, batchSize, seed)): Observable<Batch> {
+export function batches$(dataset: Dataset, { batchSize = DEFAULT_BATCH_SIZE, seed }: BatchStreamOptions, sampler = new BatchSampler(dataset, batchSize, seed)): Observable<Batch> {
   return pulled(() => sampler.next());
 }

@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { Observable, type OperatorFunction } from 'rxjs';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
-import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
+import { evaluate } from '../src/optimizee/evaluate.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
+import type { Batch } from '../src/data/batch.js';
+import type { Objective, TensorBatch } from '../src/optimizee/objective.js';
 import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
-import type { StepEvent } from './events.js';
+import type { StepEvent } from '../src/runs/events.js';
 
 /** A run that stopped because its optimizer diverged (exit code 3 at the CLI). */
 export class DivergenceError extends Error {
@@ -42,15 +44,10 @@ export interface TrainOptions<S extends RoundState> {
   readonly onFinish?: (params: tf.Tensor1D) => void;
 }
 
-function evaluate(objective: Objective, x: tf.Tensor1D, batch: Batch): { testLoss: number; testAccuracy?: number } {
-  const tb = toTensorBatch([batch]);
-  try {
-    const testLoss = tf.tidy(() => objective.perExampleLoss(x, tb).mean().dataSync()[0]!);
-    const testAccuracy = objective.accuracy ? tf.tidy(() => objective.accuracy!(x, tb).dataSync()[0]!) : undefined;
-    return testAccuracy === undefined ? { testLoss } : { testLoss, testAccuracy };
-  } finally {
-    disposeTensorBatch(tb);
-  }
+/** The test evaluation an event carries. */
+function testEvaluation(objective: Objective, x: tf.Tensor1D, batch: Batch): { testLoss: number; testAccuracy?: number } {
+  const { loss, accuracy } = evaluate(objective, x, batch);
+  return accuracy === undefined ? { testLoss: loss } : { testLoss: loss, testAccuracy: accuracy };
 }
 
 /**
@@ -103,7 +100,7 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         const { steps: _taken, ...fields } = report;
         let event: StepEvent = { step: next.step, round, ...fields, elapsedMs: performance.now() - started };
         if (options.evaluate && next.step >= nextEval) {
-          event = { ...event, ...evaluate(objective, next.x, options.evaluate.batch) };
+          event = { ...event, ...testEvaluation(objective, next.x, options.evaluate.batch) };
           while (nextEval <= next.step) nextEval += evalEvery!;
         }
         options.onRound?.(next, event);

@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
-import { DEFAULT_SETTINGS } from '../src/checkpoint/settings.js';
+import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
+import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
 import { decodeStateData, encodeState, materializeState, stateProblems, TensorData, type StateData } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
-import { writeFileAtomic } from '../streams/checkpoint.js';
-import { EventThinner } from '../streams/downsample.js';
-import type { StepEvent } from '../streams/events.js';
+import { writeFileAtomic } from '../jobs/files.js';
+import { EventThinner } from '../src/runs/logSpacing.js';
+import type { StepEvent } from '../src/runs/events.js';
 import { NdjsonWriter } from '../streams/ndjson.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lgl2o-format-'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram, main } from '../cli/main.js';
-import { decodeRunConfig } from '../src/index.js';
+import { decodeRunConfig } from '../index.js';
 
 const out = { stdout: '', stderr: '' };
 

@@ -10,8 +10,8 @@ import { etaMs } from '../src/experiments/eta.js';
 import { evalSteps } from '../src/experiments/grid.js';
 import { parseEventLog } from '../src/experiments/records.js';
 import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
-import { ExperimentError, runExperiment } from '../streams/experiment.js';
-import { inProcessExecutor, processExecutor } from '../streams/experimentExec.js';
+import { ExperimentError, runExperiment } from '../jobs/experiment/runner.js';
+import { inProcessExecutor, processExecutor } from '../jobs/experiment/pool.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-experiment-'));
 

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fusedLstmStep, packLstm } from '../src/l2o/fastLstm.js';
-import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/l2o/kernel/instance.js';
-import { configureParallel, DEFAULT_CHUNK, DEFAULT_MIN_PARALLEL } from '../src/l2o/kernel/parallel.js';
+import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/engine/instance.js';
+import { configureParallel, DEFAULT_CHUNK, DEFAULT_MIN_PARALLEL } from '../src/engine/parallel.js';
 import { l2o, lstmStep, type L2OState } from '../src/l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lineFigureSpec } from '../src/report/figure.js';
-import { renderSvg, svgToPng } from '../streams/plot.js';
+import { lineFigureSpec } from '../src/figures/lineFigure.js';
+import { renderSvg, svgToPng } from '../jobs/renderFigure.js';
 
 describe('figures', () => {
   it('renders mean lines with min–max bands and a track to SVG and PNG', async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/l2o/kernel/instance.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/engine/instance.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import { Rng } from '../src/tensor/rng.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fusedAdamUpdate, fusedMomentumUpdate, fusedSgdUpdate } from '../src/l2o/kernel/fusedUpdate.js';
-import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/l2o/kernel/instance.js';
+import { fusedAdamUpdate, fusedMomentumUpdate, fusedSgdUpdate } from '../src/engine/fusedUpdate.js';
+import { kernelBinaries, setFastKernels, setKernelBuild } from '../src/engine/instance.js';
 import { adam } from '../src/optim/adam.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { inversePower } from '../src/optim/schedule.js';

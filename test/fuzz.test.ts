@@ -3,12 +3,12 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/checkpoint/runCheckpoint.js';
-import { DEFAULT_SETTINGS } from '../src/checkpoint/settings.js';
-import { DecodeError, decodeWith, parseJson } from '../src/config/decode.js';
+import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
+import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
+import { DecodeError, decodeWith, parseJson } from '../src/codec/decode.js';
 import { RunConfig } from '../src/config/run.js';
 import { parseIdx } from '../src/data/idx.js';
-import { decodeCheckpoint, encodeCheckpoint } from '../src/l2o/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
@@ -48,7 +48,7 @@ function typedOutcome(decode: Decoder, input: unknown): boolean {
   try {
     result = decode(input);
   } catch (err) {
-    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`);
+    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`, { cause: err });
   }
   if (E.isRight(result)) return true;
   expect(result.left).toBeInstanceOf(DecodeError);

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toTensorBatch, disposeTensorBatch, EMPTY_BATCH } from '../src/optimizee/batch.js';
+import { toTensorBatch, disposeTensorBatch, EMPTY_BATCH } from '../src/optimizee/tensorBatch.js';
 import { convnet } from '../src/optimizee/convnet.js';
 import { mlp } from '../src/optimizee/mlp.js';
-import type { Batch, Objective } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
+import type { Objective } from '../src/optimizee/objective.js';
 import { exactQuadratic, leastSquares } from '../src/optimizee/quadratic.js';
 import { Rng } from '../src/tensor/rng.js';
 

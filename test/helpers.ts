@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
-import type { Batch, Objective, TensorBatch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
+import type { Objective, TensorBatch } from '../src/optimizee/objective.js';
 import type { RoundOptimizer, RoundReport, RoundState } from '../src/guard/round.js';
-import { toTensorBatch, disposeTensorBatch } from '../src/optimizee/batch.js';
+import { toTensorBatch, disposeTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { disposeReplaced, type StateRecord } from '../src/tensor/state.js';
 
 /** f_B(x) = ½ mean_i ‖x − y_i‖² with the batch's targets y_i (a scalar per example, broadcast). */

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { batches$, gather, l2o, layersModelObjective, lossGuard, Rng, readParams, sgd, toTensorBatch, train, writeParams } from '../src/index.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import { batches$, gather, l2o, layersModelObjective, lossGuard, Rng, readParams, sgd, toTensorBatch, train, writeParams } from '../index.js';
+import type { Batch } from '../src/data/batch.js';
 import type { Dataset } from '../src/data/dataset.js';
-import { disposeTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch } from '../src/optimizee/tensorBatch.js';
 
 const linearModel = () => {
   const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });

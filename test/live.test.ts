@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { firstValueFrom, lastValueFrom, take, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Batch } from '../src/optimizee/objective.js';
-import { LineSplitter } from '../streams/lines.js';
+import type { Batch } from '../src/data/batch.js';
+import { LineSplitter } from '../src/data/lines.js';
 import { liveSource, LiveRecordError, type LiveOptions } from '../streams/live.js';
 import { tempDir } from './data/fixtures.js';
 

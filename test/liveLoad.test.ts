@@ -3,7 +3,7 @@ import { lastValueFrom, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { plain } from '../src/guard/plain.js';
 import { sgd } from '../src/optim/sgd.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import type { Batch } from '../src/data/batch.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import { Rng } from '../src/tensor/rng.js';
 import { liveSource } from '../streams/live.js';

@@ -2,18 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { leastSquaresData } from '../src/data/leastSquares.js';
 import { gather } from '../src/data/dataset.js';
-import { backwardFM, forwardFM, packFM, toFM, unpackGradFM, disposeCache, packedTensors } from '../src/l2o/lstmBackprop.js';
+import { backwardFM, forwardFM, packFM, toFM, unpackGradFM, disposeCache, packedTensors } from '../src/meta/lstmBackprop.js';
 import { lstmStep, zeroState, type L2OState } from '../src/l2o/lstm.js';
-import { episodeStart, disposeWindowStart, metaWindow, type MetaLossKind } from '../src/l2o/metaTrain.js';
+import { episodeStart, disposeWindowStart, metaWindow, type MetaLossKind } from '../src/meta/window.js';
 import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../src/l2o/weights.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { TensorBatch } from '../src/optimizee/objective.js';
 import { leastSquares } from '../src/optimizee/quadratic.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
 const ARCH: L2OArchitecture = { hidden: 6, layers: 2, preprocP: 10, outScale: 0.1 };
-const values = (t: tf.Tensor) => Array.from(t.dataSync());
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
 const maxAbs = (a: tf.Tensor) => tf.tidy(() => a.abs().max().dataSync()[0]!);
 

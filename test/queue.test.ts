@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planRuns } from '../src/experiments/plan.js';
 import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
-import { parseRedisUrl, redactUrl } from '../src/queue/redisUrl.js';
-import { ExperimentError, runExperiment, type ExperimentOptions } from '../streams/experiment.js';
-import { inProcessExecutor } from '../streams/experimentExec.js';
-import { snapshotPrefix, type QueueTarget } from '../streams/queue/connection.js';
-import { queueExecutor } from '../streams/queue/coordinator.js';
-import { readRunFiles, SnapshotStore, writeRunFiles } from '../streams/queue/snapshot.js';
+import { parseRedisUrl, redactUrl } from '../src/config/redisUrl.js';
+import { ExperimentError, runExperiment, type ExperimentOptions } from '../jobs/experiment/runner.js';
+import { inProcessExecutor } from '../jobs/experiment/pool.js';
+import { snapshotPrefix, type QueueTarget } from '../jobs/queue/connection.js';
+import { queueExecutor } from '../jobs/queue/coordinator.js';
+import { readRunFiles, SnapshotStore, writeRunFiles } from '../jobs/queue/snapshot.js';
 import { cliBundle, cliInProcess, removeCliBundle, startCli, type CliProcess } from './cliProcess.js';
 import { freePort, RedisServer } from './redisServer.js';
 

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRunDir } from '../src/checkpoint/runDir.js';
-import { decodeWith } from '../src/config/decode.js';
+import { readRunDir } from '../src/runs/runDir.js';
+import { decodeWith } from '../src/codec/decode.js';
 import { RunConfig } from '../src/config/run.js';
-import { InterruptedError, runJob } from '../streams/runJob.js';
+import { InterruptedError, runJob } from '../jobs/runJob.js';
 
 /**
  * Checkpoint and resume through the functions a program (the experiment runner) calls:

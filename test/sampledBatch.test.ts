@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../src/data/dataset.js';
 import { BatchSampler } from '../src/data/sampler.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/batch.js';
-import type { Batch } from '../src/optimizee/objective.js';
+import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
+import type { Batch } from '../src/data/batch.js';
 import { Rng } from '../src/tensor/rng.js';
 
 // 10 examples of shape [2, 3] whose features name them: example i holds 10 i + k at position k.

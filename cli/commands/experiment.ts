@@ -1,12 +1,12 @@
-import { Command } from 'commander';
+import { Command } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
 import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
-import { ExperimentError, runExperiment } from '../../streams/experiment.js';
+import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 
@@ -33,7 +33,7 @@ function commandLine(name: string, f: ExperimentFlags, steps: number, out: strin
   return parts.join(' ');
 }
 
-export function experimentCommand(global: () => GlobalOptions): Command {
+export function experimentCommand(global: () => GlobalOptions) {
   return new Command('experiment')
     .description(`run one of the paper's experiments (all its optimizers × seeds, resumable), then write figures and a claims table: ${SETTING_IDS.join(', ')}`)
     .argument('<name>', 'the experiment')

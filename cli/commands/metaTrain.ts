@@ -1,19 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../src/l2o/checkpoint.js';
-import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/l2o/metaCheckpoint.js';
-import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/l2o/metaTrain.js';
-import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/l2o/metaTrainer.js';
+import { loadCheckpoint } from '../../src/l2o/weightsFile.js';
+import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/meta/snapshot.js';
+import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/meta/window.js';
+import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/meta/trainer.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, flattenWeights } from '../../src/l2o/weights.js';
 import { packageVersion } from '../../src/paths.js';
 import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
-import { META_FILES, runMetaTraining, truncateLog } from '../../streams/metaTrain.js';
+import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTraining.js';
 import { startBackend } from '../backend.js';
+import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 interface Flags {
@@ -143,7 +144,7 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
 
 const defaultGlobal = (): GlobalOptions => ({ quiet: false, json: false, progress: process.stderr.isTTY === true });
 
-export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): Command {
+export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal) {
   const cmd = new Command('meta-train')
     .description('meta-train the learned optimizer (truncated BPTT, first-order, Adam); writes DIR/meta.ndjson, DIR/best.json, DIR/last.json')
     .addOption(new Option('--task <id>', 'the optimizee and its data').choices(TASK_IDS).default('mlp-mnist'))
@@ -157,7 +158,7 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal): C
     .addOption(new Option('--backward <kind>', 'hand-written (fused) or tf.grads (autodiff) backward pass').choices(['fused', 'autodiff']).default('fused'))
     .option('--curriculum <stages>', 'rollout-length curriculum FROM:ROLLOUT,... (from meta-step FROM on)', parseCurriculum, [])
     .option('--seed <n>', 'seed of the initial weights, optimizee initialisations and batch order', integerAtLeast(0), 0)
-    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), 128)
+    .option('--batch-size <n>', 'examples per mini-batch', integerAtLeast(1), DEFAULT_BATCH_SIZE)
     .option('--eval-every <n>', 'evaluate (held-out episodes on the evaluation split) every n meta-steps', integerAtLeast(1), 100)
     .option('--eval-episodes <n>', 'episodes per evaluation', integerAtLeast(1), 2)
     .option('--eval-steps <n>', 'optimizer steps per evaluation episode (default: the rollout)', integerAtLeast(1))

@@ -1,11 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseRedisUrl, redactUrl } from '../../src/queue/redisUrl.js';
-import { checkpointSha256 } from '../../streams/experiment.js';
-import { processExecutor, type Executor } from '../../streams/experimentExec.js';
-import type { QueueTarget } from '../../streams/queue/connection.js';
-import { queueExecutor } from '../../streams/queue/coordinator.js';
+import { parseRedisUrl, redactUrl } from '../../src/config/redisUrl.js';
+import { checkpointSha256 } from '../../jobs/experiment/runner.js';
+import { processExecutor, type Executor } from '../../jobs/experiment/pool.js';
+import type { QueueTarget } from '../../jobs/queue/connection.js';
+import { queueExecutor } from '../../jobs/queue/coordinator.js';
 import { CliError } from '../errors.js';
 import { packageRoot } from '../../src/paths.js';
 

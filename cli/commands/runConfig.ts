@@ -1,44 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { readFileSync } from 'node:fs';
-import { decodeWith, parseJson } from '../../src/config/decode.js';
+import { decodeWith, parseJson } from '../../src/codec/decode.js';
 import { RunConfig, type HandDesignedConfig, type OptimizerConfig } from '../../src/config/run.js';
 import { CliError } from '../errors.js';
-
-/** The flags of `lgl2o run`, as commander parses them. */
-export interface RunFlags {
-  config?: string;
-  task: string;
-  optimizer: string;
-  steps: number;
-  seed: number;
-  batchSize: number;
-  evalEvery?: number;
-  data?: string;
-  input?: string;
-  features?: number;
-  classes?: number;
-  strict?: boolean;
-  l2o?: string;
-  fallback: string;
-  lr?: number;
-  tau?: number;
-  power?: number;
-  k?: number;
-  m?: number;
-  anchor?: boolean;
-  decision?: 'strict' | 'paired';
-  z?: number;
-  statePolicy?: 'keep' | 'reset';
-  adaptive?: boolean;
-  adaptiveGrowth: number;
-  adaptiveMaxK: number;
-  adaptiveShrink?: boolean;
-  backoff?: number;
-  delta?: number;
-  theta?: number;
-  sequence?: 'GS' | 'AA' | 'EMA' | 'RT' | 'RM';
-}
+import type { RunFlags } from './runFlags.js';
 
 const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 

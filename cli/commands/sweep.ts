@@ -1,28 +1,29 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeWith, parseJson } from '../../src/config/decode.js';
+import { decodeWith, parseJson } from '../../src/codec/decode.js';
 import type { OptimizerConfig } from '../../src/config/run.js';
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import type { Entry, Setting } from '../../src/experiments/settings.js';
 import { GridFile, gridFromFile, gridPoints, parseGridSpecs, pointId, rankSweep, sweepTable, type Grid, type GridPoint } from '../../src/experiments/sweep.js';
 import { TASK_IDS } from '../../src/tasks/index.js';
-import { ExperimentError, runExperiment } from '../../streams/experiment.js';
-import { collectResults } from '../../streams/experimentResults.js';
+import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
+import { collectResults } from '../../jobs/experiment/results.js';
 import { planRuns } from '../../src/experiments/plan.js';
-import { writeJsonAtomic } from '../../streams/checkpoint.js';
+import { writeJsonAtomic } from '../../jobs/files.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
-import { runConfigFrom, type RunFlags } from './runConfig.js';
+import { runConfigFrom } from './runConfig.js';
+import { runOptions, type RunFlags } from './runFlags.js';
 
 interface SweepFlags {
   task: string;
-  optimizer: string;
-  fallback: string;
+  optimizer: RunFlags['optimizer'];
+  fallback: RunFlags['fallback'];
   grid?: string[];
   gridFile?: string;
   seeds: number;
@@ -97,17 +98,8 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
 
 /** The sweep as an experiment whose entries are the grid's points, each a full, checked optimizer config. */
 function sweepSetting(f: SweepFlags, grid: Grid, steps: number): Setting {
-  const base: RunFlags = {
-    task: f.task,
-    optimizer: f.optimizer,
-    fallback: f.fallback,
-    steps,
-    seed: 0,
-    batchSize: 128,
-    adaptiveGrowth: 2,
-    adaptiveMaxK: 100,
-    l2o: f.l2o,
-  };
+  // The run command's own defaults, then the sweep's choices.
+  const base: RunFlags = { ...runOptions().opts(), task: f.task, optimizer: f.optimizer, fallback: f.fallback, steps, l2o: f.l2o };
   const entries: Entry[] = gridPoints(grid).map((p: GridPoint, i) => {
     const flags = { ...base, ...Object.fromEntries(Object.entries(p).map(([k, v]) => [camel(k), v])) } as RunFlags;
     let optimizer: OptimizerConfig;
@@ -144,9 +136,11 @@ export function sweepCommand(global: () => GlobalOptions): Command {
     .description('run every combination of a grid of optimizer settings × seeds (locally or on a queue), then rank the settings by final training loss')
     .addOption(new Option('--task <id>', 'the optimizee and its data').choices([...TASK_IDS]).default('mlp-spirals'))
     .addOption(
-      new Option('--optimizer <name>', 'optimizer or guard whose settings vary').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o']).default('lgl2o'),
+      new Option('--optimizer <name>', 'optimizer or guard whose settings vary')
+        .choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o'] as const)
+        .default('lgl2o'),
     )
-    .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam']).default('sgd'))
+    .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam'] as const).default('sgd'))
     .option('--grid <specs...>', `KEY=V1,V2,... per setting, e.g. k=5,10,20 m=5,10 (keys: ${Object.keys(KEYS).join(', ')})`)
     .option('--grid-file <file>', 'the grid as JSON, e.g. {"k": [5, 10, 20], "m": [5, 10]}')
     .option('--seeds <n>', 'seeds 0..n-1 per setting', integerAtLeast(1), 5)

@@ -1,5 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { Command, Option } from 'commander';
+import { Command, Option } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from '../../src/config/build.js';
 import { adam } from '../../src/optim/adam.js';
@@ -8,7 +8,7 @@ import { momentum, sgd } from '../../src/optim/sgd.js';
 import { DEFAULT_RANGES, verifyTheory, type VerifyReport } from '../../src/verify/property.js';
 import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 export interface VerifyFlags {
@@ -78,7 +78,7 @@ function caseBar(total: number, enabled: boolean): { tick: () => void; stop: () 
   };
 }
 
-export function verifyCommand(global: () => GlobalOptions): Command {
+export function verifyCommand(global: () => GlobalOptions) {
   return new Command('verify')
     .description('property-based check of the convergence claims (theory mode) for a learned optimizer and a fallback; exit 1 on a counterexample')
     .option('--l2o <source>', 'learned optimizer: a checkpoint path, "default" (shipped mlp-mnist) or "random:SEED"', 'default')

@@ -1,6 +1,6 @@
-import { Command, Option } from 'commander';
-import { runWorker } from '../../streams/queue/worker.js';
-import type { GlobalOptions } from '../main.js';
+import { Command, Option } from '@commander-js/extra-typings';
+import { runWorker } from '../../jobs/queue/worker.js';
+import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { cliCommand, DEFAULT_QUEUE_NAME, defaultWorkDir, QUEUE_HELP, queueTarget } from './queueFlags.js';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
-import { disposeTensorBatch, EMPTY_BATCH, toTensorBatch } from '../../src/optimizee/batch.js';
+import { disposeTensorBatch, EMPTY_BATCH, toTensorBatch } from '../../src/optimizee/tensorBatch.js';
 import type { TensorBatch } from '../../src/optimizee/objective.js';
 import { exactQuadratic, type ExactQuadratic } from '../../src/optimizee/quadratic.js';
 import { Rng } from '../../src/tensor/rng.js';

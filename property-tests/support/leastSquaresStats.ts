@@ -1,5 +1,5 @@
 import type { Dataset } from '../../src/data/dataset.js';
-import type { Batch } from '../../src/optimizee/objective.js';
+import type { Batch } from '../../src/data/batch.js';
 import { symmetricEigen } from './linalg.js';
 
 /**

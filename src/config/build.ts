@@ -3,8 +3,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
-import { momentum, sgd } from '../optim/sgd.js';
-import { loadCheckpoint } from '../l2o/checkpoint.js';
+import { DEFAULT_MOMENTUM, momentum, sgd } from '../optim/sgd.js';
+import { loadCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from '../l2o/weights.js';
 import { lossGuard } from '../guard/lossGuard.js';
@@ -21,7 +21,7 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
     case 'sgd':
       return erase(sgd({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power) }));
     case 'momentum':
-      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? 0.9 }));
+      return erase(momentum({ lr: inversePower(cfg.lr ?? d.sgd.lr, cfg.tau ?? d.sgd.tau, cfg.power ?? d.sgd.power), beta: cfg.beta ?? DEFAULT_MOMENTUM }));
     case 'adam':
       return erase(adam({ lr: cfg.lr ?? d.adamLr }));
   }

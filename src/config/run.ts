@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { boundedNumber, strictObject, strictShape, taggedUnion } from './decode.js';
+import { boundedNumber, strictObject, strictShape, taggedUnion } from '../codec/decode.js';
 
 const positiveInt = (name: string) => boundedNumber(name, 1, Number.MAX_SAFE_INTEGER, true);
 const positive = (name: string) => boundedNumber(name, Number.MIN_VALUE, 1e9);

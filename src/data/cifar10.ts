@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 import { slice, type Dataset, type Splits } from './dataset.js';
 import { findAll, readBytes, type MissingDataError } from './files.js';
 

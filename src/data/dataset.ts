@@ -1,4 +1,4 @@
-import type { Batch } from '../optimizee/objective.js';
+import type { Batch } from './batch.js';
 
 /** Examples in memory: `count` rows of `shape` features each (row-major) and their labels. */
 export interface Dataset {

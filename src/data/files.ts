@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 
 /** Data files that are not where the loader looked: names every path tried and how to get them. */
 export class MissingDataError extends Error {

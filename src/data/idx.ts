@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 import { readBytes } from './files.js';
 
 /**

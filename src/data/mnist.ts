@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 import { slice, type Dataset, type Splits } from './dataset.js';
 import { findAll, type MissingDataError } from './files.js';
 import { readIdx } from './idx.js';

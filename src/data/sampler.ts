@@ -1,4 +1,4 @@
-import type { Batch } from '../optimizee/objective.js';
+import type { Batch } from './batch.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import { featureSize, gatherFeatures, gatherLabels, type Dataset } from './dataset.js';
 
@@ -14,6 +14,9 @@ export interface SamplerState {
  * Seeded, shuffled, epoch-cycling mini-batches without replacement inside an epoch
  * (a new permutation each epoch; a partial last batch of an epoch is skipped).
  */
+/** Examples per mini-batch unless a config or flag says otherwise. */
+export const DEFAULT_BATCH_SIZE = 128;
+
 export class BatchSampler {
   private rng: Rng;
   private permutation: Int32Array;

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import jpeg from 'jpeg-js';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 import { Rng } from '../tensor/rng.js';
 import type { Dataset, Splits } from './dataset.js';
 import { findFile, MissingDataError, readBytes } from './files.js';

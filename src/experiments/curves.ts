@@ -1,4 +1,4 @@
-import type { Series } from '../report/figure.js';
+import type { Series } from '../figures/lineFigure.js';
 import type { EventLog } from './records.js';
 
 /** One finished run of an experiment, as read back from its logs. */

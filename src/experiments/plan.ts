@@ -1,6 +1,7 @@
 import * as t from 'io-ts';
-import { boundedNumber, strictShape } from '../config/decode.js';
+import { boundedNumber, strictShape } from '../codec/decode.js';
 import type { RunConfig } from '../config/run.js';
+import { DEFAULT_BATCH_SIZE } from '../data/sampler.js';
 import { evalSteps } from './grid.js';
 import type { Entry, Setting } from './settings.js';
 
@@ -41,7 +42,7 @@ export function planRuns(setting: Setting, p: ExperimentParams): PlannedRun[] {
         optimizer: entry.config({ type: 'l2o', checkpoint: p.l2o }),
         steps: p.steps,
         seed,
-        batchSize: 128,
+        batchSize: DEFAULT_BATCH_SIZE,
         trainEval: { steps: grid, size: p.trainSubset },
         ...(p.dataDir !== undefined ? { dataDir: p.dataDir } : {}),
       },

@@ -1,11 +1,11 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { DecodeError, formatErrors } from '../config/decode.js';
+import { DecodeError, formatErrors } from '../codec/decode.js';
 
 /** NaN and ±Infinity are written as null by JSON. */
 const nullableNumber = t.union([t.number, t.null]);
 
-/** The fields of an event line (streams/events.ts StepEvent) that experiments read; others are allowed. */
+/** The fields of an event line (src/runs/events.ts StepEvent) that experiments read; others are allowed. */
 const optional = <C extends t.Mixed>(c: C) => t.union([c, t.undefined]);
 const EventLine = t.type({
   step: t.number,

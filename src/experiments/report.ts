@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import { lineFigureSpec, type Series } from '../report/figure.js';
+import { lineFigureSpec, type Series } from '../figures/lineFigure.js';
 import { evaluateClaims, fmt, LATE_FRACTION, type Claim, type Results } from './claims.js';
 import { lossSeries, statsAt, useL2OSeries, type RunResult } from './curves.js';
 import { evalSteps } from './grid.js';

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as t from 'io-ts';
 import type { HandDesignedConfig, L2OConfig, LossGuardConfig, OptimizerConfig } from '../config/run.js';
+import { DEFAULT_K, DEFAULT_M } from '../guard/lossGuard.js';
 
 type GuardSettings = Omit<t.TypeOf<typeof LossGuardConfig>, 'type' | 'learned' | 'fallback'>;
 
@@ -54,7 +55,7 @@ const lgl2o = (id: string, label: string, color: string, extra: GuardSettings = 
   label,
   color,
   guard: true,
-  config: (learned) => ({ type: 'lgl2o', learned, fallback, k: 10, m: 10, ...extra }),
+  config: (learned) => ({ type: 'lgl2o', learned, fallback, k: DEFAULT_K, m: DEFAULT_M, ...extra }),
 });
 
 export const ENTRIES = {

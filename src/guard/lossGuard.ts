@@ -51,8 +51,10 @@ export interface LossGuardState extends RoundState {
   readonly untilProbe: number;
 }
 
-export const DEFAULT_K = 10;
-export const DEFAULT_M = 10;
+/** The loss guard's defaults (the paper's k = m = 10), the one place the CLI, configs and experiments take them from. */
+export const LOSS_GUARD_DEFAULTS = { k: 10, m: 10, z: 1.64, decision: 'strict', statePolicy: 'keep', adaptiveGrowth: 2, adaptiveMaxK: 1000 } as const;
+export const DEFAULT_K = LOSS_GUARD_DEFAULTS.k;
+export const DEFAULT_M = LOSS_GUARD_DEFAULTS.m;
 
 function checkOptions(o: LossGuardOptions): void {
   const positiveInt = (v: number | undefined, name: string) => {
@@ -70,7 +72,7 @@ function checkOptions(o: LossGuardOptions): void {
 /** LGL2O (ALGORITHMS §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
-  const { learned, fallback, anchor = false, decision = 'strict', z = 1.64, statePolicy = 'keep', adaptive, backoff } = options;
+  const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, z = LOSS_GUARD_DEFAULTS.z, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
   const k0 = options.k ?? DEFAULT_K;
   const m0 = options.m ?? DEFAULT_M;
   const name = anchor ? 'lgl2o-anchor' : 'lgl2o';

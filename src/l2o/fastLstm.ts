@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeKernels, align16, CONSTANTS, heapOffset, onHeap } from './kernel/instance.js';
-import { parallelLstmStep, parallelWanted } from './kernel/parallel.js';
-import type { L2OState } from './lstm.js';
+import { activeKernels, align16, CONSTANTS, heapOffset, onHeap } from '../engine/instance.js';
+import { parallelLstmStep, parallelWanted } from '../engine/parallel.js';
+import type { L2OState } from './lstmState.js';
 import { GATES, INPUTS, type L2OArchitecture, type L2OWeights } from './weights.js';
 
 /** The LSTM weights in the fused kernel's layout (see native/l2o_kernels.c), with its architecture. */

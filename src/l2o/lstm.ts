@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Optimizer } from '../optim/optimizer.js';
 import { tidyState } from '../tensor/state.js';
 import { fusedLstmStep, packLstm, type PackedLstm } from './fastLstm.js';
+import type { L2OState } from './lstmState.js';
 import { preprocess } from './preprocess.js';
 import { DEFAULT_ARCHITECTURE, type GateWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
-/** Hidden and cell state of every layer, one row per coordinate: [d, H] each. */
-export type L2OState = { readonly h: readonly tf.Tensor2D[]; readonly c: readonly tf.Tensor2D[] };
+export type { L2OState } from './lstmState.js';
 
 /** A gate's pre-activation. Input weights with two rows are applied as two broadcasts (no concat). */
 function gateInput(inputs: readonly tf.Tensor2D[], h: tf.Tensor2D, w: GateWeights): tf.Tensor2D {

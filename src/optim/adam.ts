@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedAdamUpdate } from '../l2o/kernel/fusedUpdate.js';
+import { fusedAdamUpdate } from '../engine/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
 import { constant, type Schedule } from './schedule.js';
 

@@ -6,15 +6,14 @@ export const constant =
   () =>
     lr;
 
+/** The schedule's default power p. */
+export const DEFAULT_POWER = 1.5;
+
 /**
  * η_t = η_0 (1 + t/τ)^(−1/p). With p > 1 (default 1.5) it meets Robbins–Monro:
  * Σ η_t = ∞ and Σ η_t² < ∞ (ALGORITHMS §1, [reconstructed] reading of the paper's "power 1.5").
  */
 export const inversePower =
-  (eta0: number, tau: number, power = 1.5): Schedule =>
+  (eta0: number, tau: number, power = DEFAULT_POWER): Schedule =>
   (t) =>
     eta0 * Math.pow(1 + t / tau, -1 / power);
-
-export function validateLearningRate(lr: number, where: string): void {
-  if (!Number.isFinite(lr) || lr <= 0) throw new RangeError(`${where}: learning rate must be a positive number, got ${lr}`);
-}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedMomentumUpdate, fusedSgdUpdate } from '../l2o/kernel/fusedUpdate.js';
+import { fusedMomentumUpdate, fusedSgdUpdate } from '../engine/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
 import { constant, type Schedule } from './schedule.js';
 
@@ -20,10 +20,12 @@ export function sgd(opts: { lr: number | Schedule }): Optimizer<SgdState> {
   };
 }
 
+export const DEFAULT_MOMENTUM = 0.9;
+
 /** Heavy-ball momentum: v ← β v + g, x ← x − η_t v. */
 export function momentum(opts: { lr: number | Schedule; beta?: number }): Optimizer<MomentumState> {
   const lr = asSchedule(opts.lr);
-  const beta = opts.beta ?? 0.9;
+  const beta = opts.beta ?? DEFAULT_MOMENTUM;
   return {
     name: 'momentum',
     init: (params) => ({ t: 0, velocity: tf.zerosLike(params) }),

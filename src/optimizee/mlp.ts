@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedMlpLossAndGrad, fusedMlpPerExampleLoss } from '../l2o/kernel/fusedMlp.js';
+import { fusedMlpLossAndGrad, fusedMlpPerExampleLoss } from '../engine/fusedMlp.js';
 import type { Rng } from '../tensor/rng.js';
 import type { Objective, TensorBatch } from './objective.js';
 

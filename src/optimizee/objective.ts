@@ -1,18 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../tensor/rng.js';
 
-/**
- * A mini-batch as plain data: `x` holds `size` examples of shape `shape`, row-major;
- * `y` holds one label (int) or target (float) per example. Plain arrays travel through
- * streams without tensor ownership; a round turns them into tensors once.
- */
-export interface Batch {
-  readonly x: Float32Array;
-  readonly y: Int32Array | Float32Array;
-  readonly shape: readonly number[];
-  readonly size: number;
-}
-
 /** A batch as tensors: x is [size, ...shape], y is [size]. */
 export interface TensorBatch {
   readonly x: tf.Tensor;

@@ -5,6 +5,7 @@ import { convnet } from '../optimizee/convnet.js';
 import { mlp } from '../optimizee/mlp.js';
 import type { Objective } from '../optimizee/objective.js';
 import { leastSquares } from '../optimizee/quadratic.js';
+import { DEFAULT_POWER } from '../optim/schedule.js';
 
 /** Per-task hyperparameters of the hand-designed optimizers (ALGORITHMS §1, Appendix E). */
 export interface TaskDefaults {
@@ -20,7 +21,7 @@ export interface Task {
   objective(splits: Splits): Objective;
 }
 
-const sgdDefaults = (tau: number) => ({ lr: 3.0, tau, power: 1.5 });
+const sgdDefaults = (tau: number) => ({ lr: 3.0, tau, power: DEFAULT_POWER });
 
 const classesOf = (splits: Splits): number => {
   const c = splits.train.classes;
@@ -61,7 +62,7 @@ export const TASKS: readonly Task[] = [
     id: 'quadratic',
     dataset: 'quadratic',
     describe: 'least squares ½‖Wx − y‖² on random batches (convex)',
-    defaults: { sgd: { lr: 1.0, tau: 50_000, power: 1.5 }, adamLr: 0.01 },
+    defaults: { sgd: { lr: 1.0, tau: 50_000, power: DEFAULT_POWER }, adamLr: 0.01 },
     objective: (s) => leastSquares(s.train.shape[0]!),
   },
 ];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { endianness } from 'node:os';
-import { DecodeError } from '../config/decode.js';
+import { DecodeError } from '../codec/decode.js';
 import type { StateRecord, StateValue } from './state.js';
 
 /**

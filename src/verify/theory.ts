@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { lossGuard } from '../guard/lossGuard.js';
 import type { AnyOptimizer } from '../optim/optimizer.js';
-import { disposeTensorBatch, EMPTY_BATCH, toTensorBatch } from '../optimizee/batch.js';
+import { disposeTensorBatch, EMPTY_BATCH, toTensorBatch } from '../optimizee/tensorBatch.js';
 import { exactQuadratic, type ExactQuadratic } from '../optimizee/quadratic.js';
 import { Rng } from '../tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../tensor/state.js';

@@ -2,7 +2,7 @@ import { firstValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/dataset.js';
 import { BatchSampler } from '../../src/data/sampler.js';
-import type { Batch } from '../../src/optimizee/objective.js';
+import type { Batch } from '../../src/data/batch.js';
 import { batches$ } from '../../streams/source.js';
 
 /** Example i has features (i, −i) and label i mod 10, so a batch tells which examples it holds. */
