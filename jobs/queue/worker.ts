@@ -154,7 +154,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerTally> {
     failed += 1;
     o.log(`job ${job?.id ?? '?'} failed: ${err.message}`);
   });
-  worker.on('error', (err) => o.log(`worker: ${err.message}`));
+  let lastError = '';
+  worker.on('error', (err) => {
+    const pw = o.target.address.password;
+    if (err.message !== lastError) o.log(`worker: ${pw ? err.message.split(pw).join('***') : err.message}`); // once per outage, not per retry
+    lastError = err.message;
+  });
+  worker.on('active', () => (lastError = ''));
   const closed = new Promise<void>((resolve) => {
     const stop = () => {
       for (const e of running) e.stop();
