@@ -3,7 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { DecodeError } from '../src/codec/decode.js';
-import { buildOptimizer } from '../src/config/build.js';
+import { buildOptimizer, learnedCheckpointPath, type LearnedFile } from '../src/config/build.js';
 import type { RunConfig } from '../src/config/run.js';
 import type { Batch } from '../src/data/batch.js';
 import { assertFinite, type Splits } from '../src/data/dataset.js';
@@ -11,7 +11,7 @@ import { BatchSampler, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { LoadedCheckpoint } from '../src/runs/checkpoint.js';
-import { RUN_FILES, type SavedRun } from '../src/runs/runDir.js';
+import { MAX_L2O_BYTES, readTextLimited, RUN_FILES, type SavedRun } from '../src/runs/runDir.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../src/runs/settings.js';
 import { LIVE_TASK_ID, liveMlpTask, loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -40,6 +40,8 @@ export interface PreparedJob {
   readonly optimizer: RoundOptimizer<RoundState>;
   readonly sampler: BatchSampler | undefined;
   readonly resume: SavedRun | undefined;
+  /** The learned optimizer's checkpoint file as loaded (copied into the run directory), if the optimizer has one. */
+  readonly learned: LearnedFile | undefined;
   /** The resumed state (owned by the job until training takes it over). */
   initialState: RoundState | undefined;
 }
@@ -112,7 +114,8 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
   const settings = resume ? { ...(opts.settings ?? resume.settings), log: resume.settings.log } : (opts.settings ?? DEFAULT_SETTINGS);
   const { task, splits, objective } = loadTaskOrThrow(config);
   assertFiniteSplits(splits);
-  const built = buildOptimizer(config.optimizer, task.defaults);
+  const learned = resume ? resume.learned : readLearnedFile(config);
+  const built = buildOptimizer(config.optimizer, task.defaults, learned);
   if (E.isLeft(built)) throw asInputError('optimizer')(built.left);
   const optimizer = built.right;
   const seed = config.seed ?? 0;
@@ -125,7 +128,7 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
     }
   }
   const ck = resume?.checkpoint;
-  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, initialState: undefined };
+  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState: undefined };
   const source = join(resume!.dir, RUN_FILES.checkpoint);
   if (sampler !== undefined) {
     if (ck.sampler === null) throw new DecodeError(source, ['sampler: the run trained on a live source; resume it with a live source']);
@@ -134,5 +137,14 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
     sampler.restore(ck.sampler);
   }
   const initialState = restoreState(ck, config, objective, optimizer, source);
-  return { config, settings, task, splits, objective, optimizer, sampler, resume, initialState };
+  return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState };
+}
+
+/** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */
+function readLearnedFile(config: RunConfig): LearnedFile | undefined {
+  const path = learnedCheckpointPath(config.optimizer);
+  if (path === undefined) return undefined;
+  const text = readTextLimited(path, MAX_L2O_BYTES);
+  if (E.isLeft(text)) throw text.left;
+  return { text: text.right, source: path };
 }

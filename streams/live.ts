@@ -68,6 +68,14 @@ export class LiveRecordError extends Error {
   }
 }
 
+/** A live input that cannot be opened (a missing file, a directory, a port in use): bad input, exit 2 at the CLI. */
+export class LiveInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LiveInputError';
+  }
+}
+
 /** An input that lines are pushed into; `end` flushes its unterminated last line. */
 interface LineSink {
   push(chunk: Uint8Array | string): void;
@@ -239,12 +247,15 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
     if (!stopped) wiring.fail(err instanceof Error ? err : new Error(String(err)));
   };
 
-  open(path, 'r').then((h) => {
+  open(path, 'r').then(async (h) => {
     if (stopped) return void h.close();
     handle = h;
+    if ((await h.stat()).isDirectory()) throw new LiveInputError(`live:file:${path}: is a directory; name the file the records are appended to`);
     return poll();
   }, (err: unknown) => {
-    throw new Error(`${path}: cannot open the live data file (${err instanceof Error ? err.message : String(err)})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+    throw new LiveInputError(`live:file:${path}: cannot open the live data file (${why})`);
   }).catch(onError);
 
   return () => {
@@ -273,7 +284,10 @@ function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts
       if (clients !== undefined && finished >= clients) wiring.complete();
     });
   });
-  server.once('error', (err) => wiring.fail(new Error(`tcp 127.0.0.1:${port}: cannot listen (${err.message})`)));
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'the port is in use by another program' : err.message;
+    wiring.fail(new LiveInputError(`live:tcp:${port}: cannot listen on 127.0.0.1:${port} (${why})`));
+  });
   server.listen(port, '127.0.0.1', () => {
     const address = server.address();
     if (address !== null && typeof address === 'object') {

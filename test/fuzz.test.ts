@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
+import { configHash, decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
 import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
 import { DecodeError, decodeWith, parseJson } from '../src/codec/decode.js';
 import { RunConfig } from '../src/config/run.js';
@@ -104,7 +104,7 @@ function validDocuments(): { config: Json; checkpoint: Json; l2o: Json } {
   if (E.isLeft(decoded)) throw decoded.left;
   const checkpoint = JSON.parse(
     encodeRunCheckpoint(
-      { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 }, reason: 'interval', savedAt: '2025-01-01T00:00:00Z' },
+      { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 }, reason: 'interval', savedAt: '2025-01-01T00:00:00Z', inputs: { config: configHash(decoded.right), l2o: null } },
       state,
     ),
   ) as Json;

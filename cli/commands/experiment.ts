@@ -9,6 +9,8 @@ import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
+import { checkOutPath } from '../outDir.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 
 interface ExperimentFlags {
   seeds: number;
@@ -57,25 +59,26 @@ export function experimentCommand(global: () => GlobalOptions) {
       const unknown = (flags.only ?? []).filter((id) => !ids.includes(id));
       if (unknown.length > 0) throw new CliError(`--only ${unknown.join(',')}: not in experiment ${name} (its optimizers: ${ids.join(', ')})`);
       const out = flags.out ?? join('results', 'experiments', name);
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      checkOutPath('--out', out);
+      let stopReason: unknown;
       try {
         const log = (line: string) => (g.quiet ? undefined : process.stderr.write(`lgl2o: ${line}\n`));
-        const outcome = await withExecution(flags.report ? { queueName: flags.queueName, jobs: flags.jobs } : flags, flags.l2o, log, (x) =>
-          runExperiment({
-            setting: setting.right,
-            params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
-            outDir: out,
-            ...x,
-            progress: g.progress,
-            commandLine: commandLine(name, flags, steps, out),
-            signal: abort.signal,
-            reportOnly: flags.report,
-            ...(flags.only ? { only: flags.only } : {}),
-          }),
-        );
+        const outcome = await withStopSignals((signal) => {
+          signal.addEventListener('abort', () => (stopReason = signal.reason));
+          return withExecution(flags.report ? { queueName: flags.queueName, jobs: flags.jobs } : flags, flags.l2o, log, (x) =>
+            runExperiment({
+              setting: setting.right,
+              params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
+              outDir: out,
+              ...x,
+              progress: g.progress,
+              commandLine: commandLine(name, flags, steps, out),
+              signal,
+              reportOnly: flags.report,
+              ...(flags.only ? { only: flags.only } : {}),
+            }),
+          );
+        });
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {
           const r = outcome.report;
@@ -83,11 +86,10 @@ export function experimentCommand(global: () => GlobalOptions) {
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }
       } catch (err) {
-        if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        if (err instanceof ExperimentError) {
+          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(stopReason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        }
         throw err;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -17,6 +17,7 @@ import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
+import { checkOutPath } from '../outDir.js';
 import { runConfigFrom } from './runConfig.js';
 import { runOptions, type RunFlags } from './runFlags.js';
 
@@ -158,6 +159,7 @@ export function sweepCommand(global: () => GlobalOptions): Command {
       const grid = readGrid(f);
       const setting = sweepSetting(f, grid, f.steps);
       const out = f.out ?? join('results', 'sweeps', f.task);
+      checkOutPath('--out', out);
       const params = { steps: f.steps, seeds: f.seeds, l2o: f.l2o, trainSubset: f.trainSubset, ...(f.data ? { dataDir: f.data } : {}) };
       const plan = { task: f.task, optimizer: f.optimizer, fallback: f.fallback, grid: Object.fromEntries(grid.map(([k, vs]) => [k, vs])) };
       const gridText = grid.map(([k, vs]) => `${k}=${vs.join(',')}`).join(' ');

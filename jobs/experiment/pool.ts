@@ -1,16 +1,16 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError } from '../../src/codec/decode.js';
 import type { JobSettings } from '../../src/runs/settings.js';
 import type { PlannedRun } from '../../src/experiments/plan.js';
 import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
+import { appendToFile } from '../files.js';
 import { DivergenceError } from '../../streams/train.js';
 
-/** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 130 interrupted, else failed. */
+/** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 129 or 130 interrupted, else failed. */
 export interface RunExit {
   readonly code: number;
   readonly message: string;
@@ -93,7 +93,7 @@ export function startRunProcess(cli: readonly string[], settings: JobSettings, d
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
-    appendFileSync(join(dir, 'stderr.log'), text);
+    appendToFile(join(dir, 'stderr.log'), text);
     stderr = (stderr + text).slice(-8192);
   });
   const done = new Promise<RunExit>((resolve) => {
@@ -104,7 +104,7 @@ export function startRunProcess(cli: readonly string[], settings: JobSettings, d
       const cpuMs = cpuFromSummary(stdout);
       resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) });
     };
-    child.on('close', (code, signal) => end(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
+    child.on('close', (code, signal) => end(code ?? (signal === 'SIGHUP' ? 129 : signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
     child.on('error', (err) => end(1, `\nlgl2o: cannot start ${cmd}: ${err.message}`));
   });
   return { stop: () => child.kill('SIGTERM'), done };

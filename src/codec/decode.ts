@@ -13,9 +13,14 @@ export class DecodeError extends Error {
   }
 }
 
+/** JSON numbers too large for a double (1e999) parse as ±Infinity; name them so, not as JSON's `null`. */
+const nonFinite = (v: number) => `${v} (not finite: a number too large, such as 1e999)`;
+const showNonFinite = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? nonFinite(v) : v);
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return nonFinite(value);
+  const text = JSON.stringify(value, showNonFinite);
   return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
@@ -57,10 +62,10 @@ export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, s
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-/** Parses JSON text, reporting the position of a syntax error. */
+/** Parses JSON text, reporting the position of a syntax error; a leading UTF-8 byte-order mark is skipped. */
 export function parseJson(text: string, source: string): E.Either<DecodeError, unknown> {
   return E.tryCatch(
-    () => JSON.parse(text) as unknown,
+    () => JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) as unknown,
     (err) => new DecodeError(source, [`invalid JSON (${oneLine(err instanceof Error ? err.message : String(err))})`]),
   );
 }
