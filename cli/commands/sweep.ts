@@ -18,6 +18,7 @@ import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 import { checkOutPath } from '../outDir.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 import { runConfigFrom } from './runConfig.js';
 import { runOptions, type RunFlags } from './runFlags.js';
 
@@ -166,16 +167,16 @@ export function sweepCommand(global: () => GlobalOptions): Command {
       const commandLine =
         `lgl2o sweep --task ${f.task} --optimizer ${f.optimizer} --fallback ${f.fallback} --grid ${gridText}` +
         ` --seeds ${f.seeds} --steps ${f.steps} --out ${out}${f.l2o !== 'default' ? ` --l2o ${f.l2o}` : ''}`;
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      let stopReason: unknown;
       const log = (line: string) => (g.quiet ? undefined : process.stderr.write(`lgl2o: ${line}\n`));
       try {
         if (existsSync(out)) checkPlan(out, plan);
-        const outcome = await withExecution(f.report ? { queueName: f.queueName, jobs: f.jobs } : f, f.l2o, log, (x) =>
-          runExperiment({ setting, params, outDir: out, ...x, progress: g.progress, commandLine, signal: abort.signal, reportOnly: f.report }),
-        );
+        const outcome = await withStopSignals((signal) => {
+          signal.addEventListener('abort', () => (stopReason = signal.reason));
+          return withExecution(f.report ? { queueName: f.queueName, jobs: f.jobs } : f, f.l2o, log, (x) =>
+            runExperiment({ setting, params, outDir: out, ...x, progress: g.progress, commandLine, signal, reportOnly: f.report }),
+          );
+        });
         checkPlan(out, plan);
         const rows = rankSweep(collectResults(out, setting, f.steps, planRuns(setting, params)));
         const table = sweepTable(rows, f.steps);
@@ -194,11 +195,8 @@ export function sweepCommand(global: () => GlobalOptions): Command {
         else process.stdout.write(`\n${setting.title}\n\n${table}\n\nranking: ${join(out, 'sweep.md')}\n`);
       } catch (err) {
         if (err instanceof ExperimentError)
-          throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(stopReason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
         throw err;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -2,6 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { runWorker } from '../../jobs/queue/worker.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
+import { withStopSignals } from '../signals.js';
 import { cliCommand, DEFAULT_QUEUE_NAME, defaultWorkDir, QUEUE_HELP, queueTarget } from './queueFlags.js';
 
 interface WorkerFlags {
@@ -25,13 +26,10 @@ export function workerCommand(global: () => GlobalOptions): Command {
     .action(async (flags: WorkerFlags) => {
       const g = global();
       const target = queueTarget(flags.queue, flags.queueName);
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
       const log = (line: string) => (g.quiet ? undefined : process.stderr.write(`lgl2o: ${line}\n`));
-      try {
-        const tally = await runWorker({
+      // The first SIGINT/SIGTERM/SIGHUP hands the running jobs back; a second one exits at once.
+      const tally = await withStopSignals((signal) =>
+        runWorker({
           target,
           concurrency: flags.concurrency,
           workDir: flags.workDir,
@@ -39,13 +37,10 @@ export function workerCommand(global: () => GlobalOptions): Command {
           lockMs: flags.lockMs,
           syncMs: 500,
           log,
-          signal: abort.signal,
-        });
-        if (g.json) process.stdout.write(`${JSON.stringify(tally)}\n`);
-        else process.stdout.write(`worker stopped: ${tally.completed} job(s) done, ${tally.failed} failed\n`);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+          signal,
+        }),
+      );
+      if (g.json) process.stdout.write(`${JSON.stringify(tally)}\n`);
+      else process.stdout.write(`worker stopped: ${tally.completed} job(s) done, ${tally.failed} failed\n`);
     });
 }
