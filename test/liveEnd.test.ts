@@ -39,7 +39,7 @@ describe('a live run whose input ends before its steps', () => {
     const first = await withStdin(['-q', 'run', ...LIVE, '--input', 'live:stdin', '--steps', '40', '--out', dir], records(100));
     expect(first.code, first.stderr).toBe(4);
     expect(first.stderr).toBe(
-      `lgl2o: the input ended at step 7 of 40; checkpoint of step 7 in ${join(dir, 'checkpoint.json')} (live input: 100 records, 0 malformed lines); continue with more input: lgl2o run --resume ${dir}\n`,
+      `lgl2o: the input ended at step 7 of 40; checkpoint of step 7 in ${join(dir, 'checkpoint.json')} (live input: 100 records, 0 malformed lines (of 100 lines)); continue with more input: lgl2o run --resume ${dir}\n`,
     );
     expect(readJson(join(dir, 'run.json'))).toMatchObject({ outcome: 'input-ended', checkpoint: { step: 7 } });
     expect(readJson(join(dir, 'checkpoint.json'))).toMatchObject({ step: 7, reason: 'stopped' });
@@ -53,13 +53,13 @@ describe('a live run whose input ends before its steps', () => {
     expect(steps(dir)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
-  it('with no record at all: exit 4, nothing to continue from, the count of what arrived', async () => {
+  it('with no record at all: exit 2 (bad input), nothing trained, the count of what arrived', async () => {
     const r = await withStdin(['-q', 'run', ...LIVE, '--input', 'live:stdin', '--steps', '5', '--out', join(root, 'empty')], 'not json\n');
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      'lgl2o: the input ended at step 0 of 5; no round was finished, nothing to continue from (live input: 0 records, 1 malformed lines (last: stdin line 1: invalid JSON (Unexpected token \'o\', "not json" is not valid JSON)))\n',
+      'lgl2o: --input live:stdin: the feed ended before one whole round, nothing was trained: 0 records, 1 malformed lines (of 1 lines), last: stdin line 1: invalid JSON (Unexpected token \'o\', "not json" is not valid JSON)\n',
     );
-    expect(readJson(join(root, 'empty', 'run.json'))['outcome']).toBe('input-ended');
+    expect(readJson(join(root, 'empty', 'run.json'))['outcome']).toBe('no-input');
   });
 
   it('stopped by --strict: its last round is checkpointed and the message says how to continue', async () => {
