@@ -1,4 +1,3 @@
-import { totalmem } from 'node:os';
 import { DecodeError } from '../codec/decode.js';
 import { DEFAULT_BATCH_SIZE } from '../data/sampler.js';
 import { LOSS_GUARD_DEFAULTS } from '../guard/lossGuard.js';
@@ -6,11 +5,14 @@ import type { OptimizerConfig, RunConfig } from './run.js';
 
 const GiB = 1024 ** 3;
 
+// node:os looked up at run time: this module is also bundled for browsers (the web demo), which get the 2 GiB cap.
+const totalmem = globalThis.process?.getBuiltinModule('node:os')?.totalmem();
+
 /**
  * Memory one run may plan for its batches and its parameters: a quarter of the machine's
  * memory, at most 2 GiB (half the 4 GiB the wasm backend's heap can grow to).
  */
-export const MEMORY_LIMIT = Math.min(2 * GiB, Math.floor(totalmem() / 4));
+export const MEMORY_LIMIT = totalmem === undefined ? 2 * GiB : Math.min(2 * GiB, Math.floor(totalmem / 4));
 
 /** Bytes as a short text: 1.5 KiB, 2 GiB. */
 export function formatBytes(n: number): string {
