@@ -83,7 +83,14 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     const page = await browser.newPage({ viewport: { width: 1400, height: 780 } });
     const errors = errorsOf(page);
     await page.goto(`${served.url}?dataset=spirals&optimizer=lgl2o&seed=${SEED}&autostart=1`);
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 50, null, { timeout: 60_000 });
+    // The numbers redraw twice as often as the charts: wait for both (a loaded machine can hold the chart back a redraw).
+    await page.waitForFunction(
+      () =>
+        Number(document.querySelector('[data-testid="rounds"]')?.textContent) >= 50 &&
+        Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) >= 50,
+      null,
+      { timeout: 60_000 },
+    );
     expect(await read(page, 'backend')).toBe('wasm (with the fused kernels)');
     expect(Number(await page.locator('[data-testid="loss-chart"]').getAttribute('data-points'))).toBeGreaterThanOrEqual(50);
     expect(await page.locator('[data-testid="loss-chart"] canvas').count()).toBeGreaterThan(0);
