@@ -68,8 +68,8 @@ export const ENTRIES = {
   adamFallback: lgl2o('lgl2o-adam', 'LGL2O (Adam fallback)', '#8c564b', {}, ADAM),
   k30: lgl2o('lgl2o-k30', 'LGL2O k=m=30', '#e377c2', { k: 30, m: 30 }),
   k100: lgl2o('lgl2o-k100', 'LGL2O k=m=100', '#8c564b', { k: 100, m: 100 }),
-  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', '#7f7f7f', { decision: 'paired', z: 1.64 }),
-  anchorPaired: lgl2o('lgl2o-anchor-paired', 'LGL2O anchored, paired test', '#393b79', { anchor: true, decision: 'paired', z: 1.64 }),
+  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', '#7f7f7f', { decision: 'paired' }),
+  anchorPaired: lgl2o('lgl2o-anchor-paired', 'LGL2O anchored, paired test', '#393b79', { anchor: true, decision: 'paired' }),
   adaptive: lgl2o('lgl2o-adaptive', 'LGL2O adaptive', '#bcbd22', { adaptive: { growth: 2, maxK: ADAPTIVE_MAX_K, shrink: false } }),
 } satisfies Record<string, Entry>;
 
