@@ -107,7 +107,7 @@ function startRecord(job: PreparedJob, dir: string, backend: string): Record<str
  * DIR/checkpoints.ndjson (one line per checkpoint with the memory in use).
  */
 export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promise<RunSummary> {
-  const { config, settings, task, splits, objective, optimizer, sampler, resume } = job;
+  const { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume } = job;
   const ck = resume?.checkpoint;
   const dir = opts.outDir;
   makeDirs(dir);
@@ -154,8 +154,10 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       seed: config.seed ?? 0,
       ...(initialState ? { initialState, start: { round: ck!.round, elapsedMs: ck!.elapsedMs } } : {}),
       ...(evaluate ? { evaluate } : {}),
+      ...(comparisonSampler ? { comparison: () => comparisonSampler.next() } : {}),
       onRound: (state, e) => {
-        latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, sampler: sampler?.state() ?? null };
+        const samplers = { sampler: sampler?.state() ?? null, comparisonSampler: comparisonSampler?.state() ?? null };
+        latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, ...samplers };
         onTrain?.onRound(state);
       },
     }),

@@ -14,7 +14,9 @@ describe('the paired rule as a level-α one-sided t test', () => {
     expect(criticalValue({ alpha: 0.05 }, 30)).toBeCloseTo(1.699, 3);
     expect(criticalValue({ alpha: 0.01 }, 10)).toBeCloseTo(2.821, 3);
     expect(criticalValue({ z: 1.64 }, 10)).toBe(1.64);
-    expect(() => criticalValue({ alpha: 0.05 }, 1)).toThrow(/m ≥ 2 comparison batches, got 1/);
+    // m = 1: no spread, the strict rule
+    expect(criticalValue({ alpha: 0.05 }, 1)).toBe(0);
+    expect(decide({ learned: [0.4], fallback: [0.5], anchor: null }, 'paired', { alpha: 0.05 })).toEqual({ kind: 'chosen', winner: 'learned' });
   });
 
   // Identical candidates: the learned candidate's per-batch losses and the fallback's are
@@ -50,10 +52,9 @@ describe('the paired rule as a level-α one-sided t test', () => {
     expect(leaveRate(3, 0.05, Rng.seeded(8), 1.64)).toBeGreaterThan(0.1);
   });
 
-  it('rejects a bad level or a t test without degrees of freedom, with a one-line message', () => {
+  it('rejects a bad level with a one-line message', () => {
     const opt = erase(sgd({ lr: () => 0.1 }));
     expect(() => lossGuard({ learned: opt, fallback: opt, alpha: 1.5 })).toThrow('lossGuard: alpha must be in (0, 1), got 1.5');
-    expect(() => lossGuard({ learned: opt, fallback: opt, decision: 'paired', m: 1 })).toThrow(/needs m ≥ 2 \(or a fixed z\), got m = 1/);
-    expect(() => lossGuard({ learned: opt, fallback: opt, decision: 'paired', m: 1, z: 1.64 })).not.toThrow();
+    expect(() => lossGuard({ learned: opt, fallback: opt, alpha: 0 })).toThrow('lossGuard: alpha must be in (0, 1), got 0');
   });
 });

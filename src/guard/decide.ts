@@ -20,10 +20,13 @@ export type Decision =
  */
 export type Threshold = { readonly alpha: number } | { readonly z: number };
 
-/** The critical value, in standard errors of the mean difference, for m paired differences. */
+/**
+ * The critical value, in standard errors of the mean difference, for m paired differences.
+ * With m = 1 there is no spread (the standard error is 0) and the test is the strict rule.
+ */
 export function criticalValue(threshold: Threshold, m: number): number {
   if ('z' in threshold) return threshold.z;
-  if (m < 2) throw new RangeError(`paired test: a level-α t test needs m ≥ 2 comparison batches, got ${m}`);
+  if (m < 2) return 0;
   return jstat.jStat.studentt.inv(1 - threshold.alpha, m - 1);
 }
 

@@ -66,9 +66,6 @@ function checkOptions(o: LossGuardOptions): void {
   positiveInt(o.m, 'm');
   if (o.z !== undefined && !(o.z >= 0)) throw new RangeError(`lossGuard: z must be ≥ 0, got ${o.z}`);
   if (o.alpha !== undefined && !(o.alpha > 0 && o.alpha < 1)) throw new RangeError(`lossGuard: alpha must be in (0, 1), got ${o.alpha}`);
-  if (o.decision === 'paired' && o.z === undefined && (o.m ?? DEFAULT_M) < 2) {
-    throw new RangeError(`lossGuard: the paired t test needs m ≥ 2 (or a fixed z), got m = ${o.m}`);
-  }
   if (o.adaptive && !(o.adaptive.growth > 1)) throw new RangeError(`lossGuard: adaptive.growth must be > 1, got ${o.adaptive.growth}`);
   if (o.backoff !== undefined && (!Number.isInteger(o.backoff) || o.backoff < 0)) {
     throw new RangeError(`lossGuard: backoff must be an integer ≥ 0, got ${o.backoff}`);
@@ -109,6 +106,7 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       untilProbe: 0,
     }),
     batchesNeeded: (s) => s.k + s.m,
+    comparisonBatchesNeeded: (s) => s.m,
     round: (objective, s, batches) => {
       if (batches.length !== s.k + s.m) throw new Error(`${name}: a round needs k + m = ${s.k + s.m} batches, got ${batches.length}`);
       const train = batches.slice(0, s.k);

@@ -53,6 +53,12 @@ export interface RoundOptimizer<S extends RoundState = RoundState> {
   readonly name: string;
   init(params: tf.Tensor1D): S;
   batchesNeeded(state: S): number;
+  /**
+   * How many of those batches (the last ones) are comparison batches rather than training
+   * batches; absent means none. A train operator given a comparison source draws them from it,
+   * so that the training batches are the ones a plain run of the same seed trains on.
+   */
+  comparisonBatchesNeeded?(state: S): number;
   round(objective: Objective, state: S, batches: readonly TensorBatch[]): RoundResult<S>;
 }
 

@@ -10,7 +10,7 @@ import type { StateValue } from '../tensor/state.js';
 import { JobSettings } from './settings.js';
 
 export const RUN_CHECKPOINT_FORMAT = 'lgl2o/run-checkpoint';
-export const RUN_CHECKPOINT_VERSION = 1;
+export const RUN_CHECKPOINT_VERSION = 2;
 
 /** Why a checkpoint was written: on schedule, on SIGINT/SIGTERM, or at the end of the run. */
 export type CheckpointReason = 'interval' | 'signal' | 'final';
@@ -36,6 +36,8 @@ export interface RunCheckpoint {
   readonly log: LogPosition;
   /** Null when the run trained on a live source, which cannot be rewound. */
   readonly sampler: SamplerState | null;
+  /** The comparison batches' own sampler (loss guards on a dataset), else null. */
+  readonly comparisonSampler: SamplerState | null;
   readonly reason: CheckpointReason;
   readonly savedAt: string;
 }
@@ -64,6 +66,7 @@ const Body = strictShape(
     elapsedMs: boundedNumber('elapsedMs', 0, Number.MAX_VALUE),
     log: strictObject({ bytes: count('bytes'), lines: count('lines') }, 'LogPosition'),
     sampler: t.union([SamplerStateCodec, t.null]),
+    comparisonSampler: t.union([SamplerStateCodec, t.null]),
     reason: t.keyof({ interval: null, signal: null, final: null }),
     savedAt: t.string,
     state: t.unknown,
