@@ -6,13 +6,13 @@
  * Inside src/, folders by floor, lowest first; a folder imports only from lower floors (and itself).
  */
 const SRC_FLOORS = [
-  ['codec', 'engine', 'figures', 'paths'],
+  ['codec', 'engine', 'figures', 'optionalPackage', 'paths'],
   ['tensor'],
   ['data'],
   ['optim', 'optimizee'],
   ['l2o'],
   ['guard'],
-  ['tasks', 'verify'],
+  ['tasks', 'verify', 'fit'],
   ['config'],
   ['runs', 'meta', 'experiments'],
 ];

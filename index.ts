@@ -28,7 +28,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from './src/config/build.js';
 import { decodeWith } from './src/codec/decode.js';
 import { RunConfig } from './src/config/run.js';
-import { l2o as l2oOptimizer } from './src/l2o/lstm.js';
+import { l2o as l2oFromWeights } from './src/l2o/lstm.js';
 import type { L2OArchitecture, L2OWeights } from './src/l2o/weights.js';
 import type { AnyOptimizer, Optimizer } from './src/optim/optimizer.js';
 import type { L2OState } from './src/l2o/lstm.js';
@@ -57,13 +57,21 @@ export { constant, inversePower, type Schedule } from './src/optim/schedule.js';
  * the file and field when a checkpoint is unreadable.
  */
 export const l2o: ((weights: L2OWeights, architecture?: L2OArchitecture) => Optimizer<L2OState>) & { load(source: string): AnyOptimizer } = Object.assign(
-  (weights: L2OWeights, architecture?: L2OArchitecture) => l2oOptimizer(weights, architecture),
+  (weights: L2OWeights, architecture?: L2OArchitecture) => l2oFromWeights(weights, architecture),
   { load: (source: string): AnyOptimizer => orThrow(buildLearned({ type: 'l2o', checkpoint: source })) },
 );
 export type { L2OState } from './src/l2o/lstm.js';
 export { DEFAULT_ARCHITECTURE, randomWeights, disposeWeights, type L2OArchitecture, type L2OWeights } from './src/l2o/weights.js';
 export { loadCheckpoint, decodeCheckpoint, encodeCheckpoint, type L2OCheckpoint } from './src/l2o/weightsFile.js';
 export { defaultCheckpointPath } from './src/paths.js';
+
+// ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────
+export { L2OOptimizer, l2oOptimizer } from './src/fit/l2oOptimizer.js';
+export { fitGuarded, type FitGuardedArgs } from './src/fit/fitGuarded.js';
+export { fitDatasetGuarded, type FitDatasetGuardedArgs, type DatasetElement } from './src/fit/fitDatasetGuarded.js';
+export type { GuardedOptimizer } from './src/fit/args.js';
+export type { GuardedHistory, RoundDecision } from './src/fit/loop.js';
+export { compiledModelObjective, type CompiledObjective } from './src/optimizee/compiledModel.js';
 
 // ── Guards: round optimizers around a learned and a fallback optimizer ──────────────────
 export { lossGuard, DEFAULT_K, DEFAULT_M, type LossGuardOptions, type LossGuardState, type AdaptiveOptions, type StatePolicy } from './src/guard/lossGuard.js';

@@ -17,7 +17,9 @@ export interface GlobalOptions {
 }
 
 const EXIT_HELP = `
-Exit codes: 0 ok, 1 failed (verify: a counterexample), 2 bad input, 3 diverged, 130 interrupted.
+Exit codes: 0 ok, 1 failed (verify: a counterexample), 2 bad input, 3 diverged, 129 hung up (SIGHUP),
+130 interrupted (SIGINT, SIGTERM); a stopped run checkpoints first. With --json, an error is also
+a JSON object on stdout: {"error": "...", "exitCode": n}.
 Environment: LGL2O_BACKEND=tensorflow|wasm|cpu overrides the backend; LGL2O_DEBUG=1 prints stack traces.`;
 
 /** Every option's help names its default: commander's own, or none / off where there is none. */
@@ -66,7 +68,10 @@ function exitCodeOf(err: unknown): number {
 
 let stdoutGuarded = false;
 
-/** `lgl2o ... | head` closes stdout early: end quietly instead of crashing on EPIPE. */
+/**
+ * `lgl2o ... | head` closes stdout early: end quietly instead of crashing on EPIPE. A closed
+ * terminal (SIGHUP) fails writes to stderr: the run still checkpoints and exits with its code.
+ */
 function endQuietlyOnClosedStdout(): void {
   if (stdoutGuarded) return;
   stdoutGuarded = true;
@@ -74,6 +79,16 @@ function endQuietlyOnClosedStdout(): void {
     if (err.code !== 'EPIPE') throw err;
     process.exit(EXIT.ok);
   });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
+  });
+}
+
+/** --json asked for, also when parsing stopped before commander stored it. */
+function wantsJson(program: ReturnType<typeof buildProgram>, argv: readonly string[]): boolean {
+  if (program.opts().json === true) return true;
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -84,8 +99,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     const code = exitCodeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
     // Commander has already printed its own parse errors and help.
-    if (!(err instanceof CommanderError)) process.stderr.write(`lgl2o: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (!(err instanceof CommanderError)) process.stderr.write(`lgl2o: ${message}\n`);
+    if (code !== EXIT.ok && wantsJson(program, argv)) {
+      process.stdout.write(`${JSON.stringify({ error: message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim(), exitCode: code })}\n`);
+    }
     if (code === EXIT.failed && err instanceof Error && process.env['LGL2O_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return code;
   }

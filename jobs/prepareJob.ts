@@ -129,7 +129,7 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
     } catch (err) {
       throw asInputError('batchSize')(err);
     }
-    if (optimizer.comparisonBatchesNeeded !== undefined) comparisonSampler = new BatchSampler(splits.train, batchSize, seed + COMPARISON_SEED_OFFSET);
+    if (optimizer.comparisonBatches !== undefined) comparisonSampler = new BatchSampler(splits.train, batchSize, seed + COMPARISON_SEED_OFFSET);
   }
   const ck = resume?.checkpoint;
   if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, initialState: undefined };

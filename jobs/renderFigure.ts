@@ -1,11 +1,17 @@
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { importOptional } from '../src/optionalPackage.js';
 import { writeFileAtomic } from './files.js';
+
+// vega, vega-lite and @resvg/resvg-js are optional peer dependencies: only figures need them.
+const FEATURE = 'drawing figures';
+const vegaLite = () => importOptional('vega-lite', FEATURE, () => import('vega-lite'));
+const vega = () => importOptional('vega', FEATURE, () => import('vega'));
+const resvg = () => importOptional('@resvg/resvg-js', FEATURE, () => import('@resvg/resvg-js'));
 
 /** Renders a Vega-Lite spec to SVG text, headless. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const [{ compile }, { View, parse }] = await Promise.all([vegaLite(), vega()]);
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
@@ -14,7 +20,8 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** Rasterises SVG text to PNG bytes at `scale` × its size. */
-export function svgToPng(svg: string, scale = 2): Uint8Array {
+export async function svgToPng(svg: string, scale = 2): Promise<Uint8Array> {
+  const { Resvg } = await resvg();
   return new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true }, background: 'white' }).render().asPng();
 }
 
@@ -22,6 +29,6 @@ export function svgToPng(svg: string, scale = 2): Uint8Array {
 export async function writeFigure(spec: TopLevelSpec, base: string): Promise<{ svg: string; png: string }> {
   const svg = await renderSvg(spec);
   writeFileAtomic(`${base}.svg`, svg);
-  writeFileAtomic(`${base}.png`, svgToPng(svg));
+  writeFileAtomic(`${base}.png`, await svgToPng(svg));
   return { svg: `${base}.svg`, png: `${base}.png` };
 }

@@ -16,7 +16,7 @@ import { runRounds } from './support/theoryRun.js';
 import { driftPerStep, stepTolerance } from '../src/verify/tolerance.js';
 
 /**
- * The anchored guard (ALGORITHMS §4b) in theory mode against an adversarial learned optimizer:
+ * The anchored guard (docs/algorithms.md §4b) in theory mode against an adversarial learned optimizer:
  * at every round its loss is at most the anchor run's (the fallback's own run from x0), and it
  * keeps the fallback's descent lemma and linear rate. The anchor run is checked against a
  * gradient-descent loop the test runs itself (float32, bit for bit) and against float64

@@ -15,7 +15,7 @@ import { alwaysLearned } from './support/mutants.js';
 import { runRounds } from './support/theoryRun.js';
 
 /**
- * Theory mode of ALGORITHMS §4 with the real coordinate-wise LSTM learned optimizer at random
+ * Theory mode of docs/algorithms.md §4 with the real coordinate-wise LSTM learned optimizer at random
  * (PyTorch-initialised) weights: the descent lemma and the linear rate hold at every step.
  */
 

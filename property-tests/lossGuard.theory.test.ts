@@ -14,7 +14,7 @@ import { alwaysLearned } from './support/mutants.js';
 import { runRounds } from './support/theoryRun.js';
 
 /**
- * Theory mode of ALGORITHMS §4 (k = 1, m = 1, exact loss, fallback = gradient descent with
+ * Theory mode of docs/algorithms.md §4 (k = 1, m = 1, exact loss, fallback = gradient descent with
  * step 1/L) against an ADVERSARIAL learned optimizer whose proposals fast-check draws:
  * whatever it proposes, every step satisfies the descent lemma and the run the linear rate.
  */

@@ -15,7 +15,7 @@ import { runRounds } from './support/theoryRun.js';
 import { RESIDUAL_TOLERANCE, residualErrorUnit } from '../src/verify/tolerance.js';
 
 /**
- * GL2O (ALGORITHMS §5, Heaton et al. 2020) on the exact quadratics of theory mode, fallback
+ * GL2O (docs/algorithms.md §5, Heaton et al. 2020) on the exact quadratics of theory mode, fallback
  * T(x) = x − ∇f(x)/L, against an adversarial learned optimizer, for each of the five μ
  * sequences. With the residual r(x) = ‖x − T(x)‖ = ‖∇f(x)‖/L and ρ = 1 − μ/L:
  *   - an accepted proposal y has r(y) ≤ (1 − δ)·μ_t (the acceptance test, re-checked in float64);

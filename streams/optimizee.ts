@@ -5,6 +5,7 @@ import { layersModelObjective, readParams, writeParams, type LayersModelOptions 
 import type { Batch } from '../src/data/batch.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { StepEvent } from '../src/runs/events.js';
+import { assertBackendReady } from '../src/tensor/backend.js';
 import { train, type TrainOptions } from './train.js';
 
 /** What can be trained: an `Objective` over a flat vector, or a user's `tf.LayersModel`. */
@@ -34,6 +35,7 @@ export function trainOptimizee<S extends RoundState>(options: TrainOptimizeeOpti
   const modelObjective = layersModelObjective(model, loss === undefined ? {} : { loss });
   return (source) =>
     defer(() => {
+      assertBackendReady('train');
       const start = rest.initialParams ?? readParams(model);
       let latest: tf.Tensor1D | undefined;
       return source.pipe(

@@ -5,18 +5,13 @@ import { evaluate } from '../src/optimizee/evaluate.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { Batch } from '../src/data/batch.js';
 import type { Objective, TensorBatch } from '../src/optimizee/objective.js';
-import type { Divergence, RoundOptimizer, RoundState } from '../src/guard/round.js';
+import { DivergenceError, type RoundOptimizer, type RoundState } from '../src/guard/round.js';
+import { assertBackendReady } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from '../src/runs/events.js';
 
-/** A run that stopped because its optimizer diverged (exit code 3 at the CLI). */
-export class DivergenceError extends Error {
-  constructor(readonly divergence: Divergence) {
-    super(divergence.message);
-    this.name = 'DivergenceError';
-  }
-}
+export { DivergenceError };
 
 export interface Evaluation {
   /** Evaluate every this many optimizer steps (at the first round reaching it). */
@@ -66,6 +61,7 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`train: steps must be an integer ≥ 1, got ${steps}`);
   return (source) =>
     new Observable<StepEvent>((subscriber) => {
+      assertBackendReady('train');
       let state: S | undefined = options.initialState;
       if (state === undefined) {
         const x0 = options.initialParams ?? objective.init(Rng.seeded(options.seed ?? 0));
@@ -120,7 +116,7 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         next: (batch) => {
           if (subscriber.closed || state === undefined) return;
           pending.push(batch);
-          const fromComparison = options.comparison === undefined ? 0 : (optimizer.comparisonBatchesNeeded?.(state) ?? 0);
+          const fromComparison = options.comparison === undefined ? 0 : (optimizer.comparisonBatches?.(state) ?? 0);
           if (pending.length < optimizer.batchesNeeded(state) - fromComparison) return;
           const group = fromComparison === 0 ? pending : [...pending, ...Array.from({ length: fromComparison }, options.comparison!)];
           pending = [];

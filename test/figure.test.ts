@@ -16,7 +16,7 @@ describe('figures', () => {
     expect((svg.match(/class="mark-area role-mark concat_0/g) ?? []).length).toBe(2);
     expect((svg.match(/class="mark-line role-mark concat_1/g) ?? []).length).toBe(1);
     expect(svg).toContain('sgd');
-    const png = svgToPng(svg, 1);
+    const png = await svgToPng(svg, 1);
     expect(Array.from(png.slice(0, 8))).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   });
 });

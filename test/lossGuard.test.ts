@@ -12,7 +12,7 @@ import { centering, mustRound, runRound, scalarOf, scripted, targets } from './h
 
 const half = erase(sgd({ lr: 0.5 })); // on `centering`, x ← x − 0.5 (x − ȳ): halfway to the batch mean
 
-describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
+describe('loss guard (LGL2O, docs/algorithms.md §4)', () => {
   it('keeps the learned candidate when its mean comparison loss is strictly lower', () => {
     // x0 = 0; train batches pull towards 4; learned jumps +4 per step, fallback goes halfway.
     const guard = lossGuard({ learned: erase(scripted([4])), fallback: half, k: 1, m: 2 });
@@ -156,7 +156,7 @@ describe('loss guard (LGL2O, ALGORITHMS §4)', () => {
   });
 });
 
-describe('anchored guard (ALGORITHMS §4b)', () => {
+describe('anchored guard (docs/algorithms.md §4b)', () => {
   it('jumps onto the anchor run when it is at least as good, and the anchor continues on its own', () => {
     // A learned optimizer that first wins by a little (→ 1 on target 1.2) then runs away.
     const guard = lossGuard({ learned: erase(scripted([1, 50, 50, 50])), fallback: half, k: 1, m: 1, anchor: true });

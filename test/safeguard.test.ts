@@ -11,7 +11,7 @@ import { centering, mustRound, scalarOf, scripted, targets } from './helpers.js'
  * always proposes +1.5: μ0 = ‖0 − T(0)‖ = 1; y = 1.5 has r = ½·0.5 = 0.25 (accept);
  * from 1.5, y = 3 has r = 0.5 (accept if ≤ 0.95 μ1); from 3, y = 4.5 has r = 1.25 (reject → T(3) = 2.5).
  */
-describe('safeguard (GL2O, ALGORITHMS §5)', () => {
+describe('safeguard (GL2O, docs/algorithms.md §5)', () => {
   const run = (sequence: MuSequence) => {
     const guard = safeguard({ learned: erase(scripted([1.5])), fallback: erase(sgd({ lr: 0.5 })), sequence });
     const x0 = tf.tensor1d([0]);

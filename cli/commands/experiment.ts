@@ -8,6 +8,7 @@ import { packageRoot } from '../../src/paths.js';
 import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
 import { processExecutor } from '../../jobs/experiment/pool.js';
 import { CliError, EXIT } from '../errors.js';
+import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
 
@@ -73,9 +74,8 @@ export function experimentCommand(global: () => GlobalOptions) {
       if (unknown.length > 0) throw new CliError(`--only ${unknown.join(',')}: not in experiment ${name} (its optimizers: ${ids.join(', ')})`);
       const out = flags.out ?? join('results', 'experiments', name);
       const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const onSignal = (name: NodeJS.Signals) => abort.abort(name);
+      for (const s of STOP_SIGNALS) process.once(s, onSignal);
       try {
         const outcome = await runExperiment({
           setting: setting.right,
@@ -96,11 +96,12 @@ export function experimentCommand(global: () => GlobalOptions) {
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }
       } catch (err) {
-        if (err instanceof ExperimentError) throw new CliError(err.message, err.exitCode === 130 ? EXIT.interrupted : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        if (err instanceof ExperimentError) {
+          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(abort.signal.reason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+        }
         throw err;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        for (const s of STOP_SIGNALS) process.off(s, onSignal);
       }
     });
 }

@@ -13,7 +13,8 @@ import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
 import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTraining.js';
 import { startBackend } from '../backend.js';
 import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError } from '../errors.js';
+import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
@@ -126,18 +127,16 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
     process.stderr.write(`lgl2o: meta-training on ${settings.task} (${objective.size} coordinates), ${windows} windows of ${settings.truncation} steps per episode\n`);
   }
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stop = (name: NodeJS.Signals) => controller.abort(name);
+  for (const s of STOP_SIGNALS) process.once(s, stop);
   try {
     const last = await runMetaTraining(trainer, { dir, provenance: provenance(backend, command, history), progress: g.progress, append: resume, signal: controller.signal });
-    if (controller.signal.aborted) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, EXIT.interrupted);
+    if (controller.signal.aborted) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, stopExitCode(controller.signal.reason));
     const best = trainer.best;
     const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
     process.stdout.write(g.json ? `${JSON.stringify(summary)}\n` : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`);
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    for (const s of STOP_SIGNALS) process.off(s, stop);
     trainer.dispose();
   }
 }

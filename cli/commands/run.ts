@@ -8,9 +8,10 @@ import { makeDirs } from '../../jobs/files.js';
 import { prepareJob } from '../../jobs/prepareJob.js';
 import { InterruptedError, runPrepared, type RunSummary } from '../../jobs/runJob.js';
 import { disposeAll } from '../../src/tensor/state.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { startBackend } from '../backend.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 import { runConfigFrom } from './runConfig.js';
 import { runOptions, type RunFlags } from './runFlags.js';
 import { liveInputOf } from './liveInput.js';
@@ -59,24 +60,6 @@ export function createOutDir(dir: string): void {
   }
 }
 
-/** Runs `fn` with an abort signal raised by the first SIGINT or SIGTERM; a second one kills as usual. */
-export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    controller.abort(name);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await fn(controller.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
 /** Flags that may go with --resume: they change how the run saves itself, not what it computes. */
 const RESUME_FLAGS = new Set(['resume', 'checkpointEvery']);
 
@@ -95,7 +78,7 @@ function report(g: GlobalOptions, out: string, backend: string, summary: RunSumm
   }
 }
 
-/** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM handling. */
+/** Prepares (all input checked), makes the directory, trains under SIGINT/SIGTERM/SIGHUP handling. */
 async function train(config: RunConfig, settings: JobSettings, out: string, g: GlobalOptions, resume?: SavedRun): Promise<void> {
   const backend = await startBackend(g);
   if (resume?.checkpoint && resume.checkpoint.backend !== backend && !g.quiet) {
@@ -103,16 +86,20 @@ async function train(config: RunConfig, settings: JobSettings, out: string, g: G
   }
   const live = liveInputOf(config);
   const job = prepareJob(config, { settings, ...(resume ? { resume } : {}), ...(live ? { source: live.batches$ } : {}) });
+  let stopSignal: AbortSignal | undefined;
   try {
     createOutDir(out);
-    const summary = await withStopSignals((signal) => runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) }));
+    const summary = await withStopSignals((signal) => {
+      stopSignal = signal;
+      return runPrepared(job, { outDir: out, backend, progress: g.progress, signal, ...(live ? { source: live.batches$ } : {}) });
+    });
     if (live && !g.quiet) {
       const s = live.stats();
       process.stderr.write(`lgl2o: live input: ${s.records} records, ${s.malformed} malformed lines${s.lastError ? ` (last: ${s.lastError})` : ''}\n`);
     }
     report(g, out, backend, summary);
   } catch (err) {
-    if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, EXIT.interrupted);
+    if (err instanceof InterruptedError) throw new CliError(`${err.message}; continue with: lgl2o run --resume ${out}`, stopExitCode(stopSignal?.reason));
     throw err;
   } finally {
     if (job.initialState !== undefined) disposeAll(job.initialState);

@@ -1,5 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, Option } from '@commander-js/extra-typings';
+import { fittedFormat } from '../../streams/progress.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildLearned } from '../../src/config/build.js';
 import { adam } from '../../src/optim/adam.js';
@@ -8,6 +9,7 @@ import { momentum, sgd } from '../../src/optim/sgd.js';
 import { DEFAULT_RANGES, verifyTheory, type VerifyReport } from '../../src/verify/property.js';
 import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
+import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
@@ -65,10 +67,11 @@ export function formatReport(r: VerifyReport, f: VerifyFlags): string {
 /** A progress bar over cases with rate and ETA, or nothing. */
 function caseBar(total: number, enabled: boolean): { tick: () => void; stop: () => void } {
   if (!enabled) return { tick: () => {}, stop: () => {} };
-  const bar = new SingleBar({ format: 'verify [{bar}] {value}/{total} cases | {rate} cases/s | ETA {eta_formatted}', hideCursor: true, etaBuffer: 20 }, Presets.shades_classic);
+  const tail = (value: number, all: number, eta: string, p: Record<string, unknown>) => `${value}/${all} cases ${String(p['rate'])} cases/s ETA ${eta}`;
+  const bar = new SingleBar({ format: fittedFormat(tail), hideCursor: true, etaBuffer: 20 }, Presets.shades_classic);
   const started = performance.now();
   let done = 0;
-  bar.start(total, 0, { rate: '-' });
+  bar.start(total, 0, { label: 'verify', rate: '-' });
   return {
     tick: () => {
       done += 1;
@@ -96,9 +99,9 @@ export function verifyCommand(global: () => GlobalOptions) {
       await startBackend(g);
       const learned = buildLearned({ type: 'l2o', checkpoint: flags.l2o });
       if (E.isLeft(learned)) throw new CliError(`--l2o ${flags.l2o}: ${learned.left.message}`);
-      let stop = false;
-      const onSigint = () => (stop = true);
-      process.once('SIGINT', onSigint);
+      let stop: NodeJS.Signals | undefined;
+      const onSignal = (name: NodeJS.Signals) => (stop ??= name);
+      for (const s of STOP_SIGNALS) process.once(s, onSignal);
       const bar = caseBar(flags.cases, g.progress);
       let report: VerifyReport;
       try {
@@ -111,14 +114,14 @@ export function verifyCommand(global: () => GlobalOptions) {
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
           ...(flags.path !== undefined ? { path: flags.path } : {}),
           onCase: bar.tick,
-          stopRequested: () => stop,
+          stopRequested: () => stop !== undefined,
         });
       } finally {
         bar.stop();
-        process.removeListener('SIGINT', onSigint);
+        for (const s of STOP_SIGNALS) process.off(s, onSignal);
       }
       process.stdout.write(g.json ? `${JSON.stringify(report)}\n` : formatReport(report, flags));
-      if (report.interrupted) throw new CliError('interrupted', EXIT.interrupted);
+      if (report.interrupted) throw new CliError('interrupted', stopExitCode(stop));
       if (!report.ok) throw new CliError(report.counterexample ? 'verify: counterexample found (see the report)' : `verify: ${report.error}`, EXIT.failed);
     });
 }

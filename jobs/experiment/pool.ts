@@ -9,7 +9,7 @@ import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
 import { DivergenceError } from '../../streams/train.js';
 
-/** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 130 interrupted, else failed. */
+/** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 129 or 130 interrupted, else failed. */
 export interface RunExit {
   readonly code: number;
   readonly message: string;
@@ -96,7 +96,7 @@ export function processExecutor(cli: readonly string[]): Executor {
         const cpuMs = cpuFromSummary(stdout);
         resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) });
       };
-      child.on('close', (code, signal) => end(code ?? (signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
+      child.on('close', (code, signal) => end(code ?? (signal === 'SIGHUP' ? 129 : signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
       child.on('error', (err) => end(1, `\nlgl2o: cannot start ${cmd}: ${err.message}`));
     });
     return { stop: () => child.kill('SIGTERM'), done };

@@ -1,5 +1,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { etaMs, formatDuration, type RunProgress } from '../../src/experiments/eta.js';
+import { stepsTail } from '../../src/experiments/progressLine.js';
+import { fittedFormat } from '../../streams/progress.js';
 
 /** What the display needs of each run. */
 export interface RunView extends RunProgress {
@@ -44,10 +46,11 @@ export function progressDisplay({ enabled, jobs, everyMs = 60_000 }: { enabled: 
     };
   }
   const multi = new MultiBar(
-    { format: '{label} [{bar}] {percentage}% | {value}/{total} steps | loss {loss} | {rate} steps/s', hideCursor: true, clearOnComplete: false, autopadding: true },
+    { format: fittedFormat(stepsTail), hideCursor: true, clearOnComplete: false },
     Presets.shades_classic,
   );
-  const total = multi.create(1000, 0, { label: 'total', loss: '-', rate: '-' }, { format: '{label} [{bar}] {percentage}% | {text}' });
+  const totalTail = (value: number, all: number, _eta: string, p: Record<string, unknown>) => `${Math.floor((100 * value) / all)}% ${String(p['text'])}`;
+  const total = multi.create(1000, 0, { label: 'total', loss: '-', rate: '-' }, { format: fittedFormat(totalTail) });
   const bars = new Map<string, SingleBar>();
   return {
     update(runs) {

@@ -16,7 +16,7 @@ import { progressDisplay, type RunView } from './progress.js';
 import { writeFigure } from '../renderFigure.js';
 import { writeFileAtomic, writeJsonAtomic } from '../files.js';
 
-/** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted, 1 failed). */
+/** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted (the CLI gives 129 after SIGHUP), 1 failed). */
 export class ExperimentError extends Error {
   constructor(
     message: string,
@@ -207,7 +207,7 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
       writeJsonAtomic(join(dir, 'status.json'), { status: 'diverged', exitCode: 3, message, at, wallMs: r.wallMs });
       views.set(run.id, { ...v, done: v.total, state: 'done' });
       display.log(`diverged ${run.id}: ${message}`);
-    } else if (r.code === 130 && fatal !== undefined) {
+    } else if ((r.code === 130 || r.code === 129) && fatal !== undefined) {
       display.log(`stopped ${run.id}: ${message}`);
     } else {
       writeJsonAtomic(join(dir, 'status.json'), { status: 'failed', exitCode: r.code, message, at, wallMs: r.wallMs });

@@ -10,7 +10,7 @@ import { dot, matVec, norm } from './linalg.js';
  * adversary knows the problem (x*, A, f) and uses it to be as hard on the guard as it can:
  * garbage (NaN, ±Inf, huge), plausible moves, proposals exactly at the descent bound (so
  * only float32 noise decides), and "flat" moves that beat the fallback now but leave the
- * error in the slowest direction of A (the trap of ALGORITHMS §4b).
+ * error in the slowest direction of A (the trap of docs/algorithms.md §4b).
  */
 export type Proposal =
   | { readonly kind: 'constant'; readonly value: number } // every coordinate the same value

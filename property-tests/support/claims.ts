@@ -40,7 +40,7 @@ export class Tally {
 const show = (v: number) => v.toPrecision(8);
 
 /**
- * The two claims of theory mode for one step x_t → x_{t+1} (ALGORITHMS §4), checked by the
+ * The two claims of theory mode for one step x_t → x_{t+1} (docs/algorithms.md §4), checked by the
  * core's `checkStep` on the float64 f of the float32 iterates, with the float32 tolerance of
  * src/verify/tolerance.ts. `beta` is the rate bound for x_t; returns the bound for x_{t+1}.
  * Throws a message naming the step and the claim, with `what` appended.

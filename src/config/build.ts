@@ -4,15 +4,12 @@ import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
 import { DEFAULT_MOMENTUM, momentum, sgd } from '../optim/sgd.js';
-import { loadCheckpoint } from '../l2o/weightsFile.js';
+import { resolveCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
-import { DEFAULT_ARCHITECTURE, randomWeights } from '../l2o/weights.js';
 import { lossGuard } from '../guard/lossGuard.js';
 import { plain } from '../guard/plain.js';
 import type { RoundOptimizer, RoundState } from '../guard/round.js';
 import { safeguard } from '../guard/safeguard.js';
-import { defaultCheckpointPath } from '../paths.js';
-import { Rng } from '../tensor/rng.js';
 import type { TaskDefaults } from '../tasks/index.js';
 import type { HandDesignedConfig, L2OConfig, OptimizerConfig } from './run.js';
 
@@ -32,12 +29,8 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
  * checkpoint, `random:SEED` a seeded random LSTM, anything else a checkpoint path.
  */
 export function buildLearned(cfg: L2OConfig | undefined): E.Either<Error, AnyOptimizer> {
-  const source = cfg?.checkpoint ?? 'default';
-  const random = /^random:(\d+)$/.exec(source);
-  if (random) return E.right(erase(l2o(randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(random[1]))))));
-  const path = source === 'default' ? defaultCheckpointPath() : source;
   return pipe(
-    loadCheckpoint(path),
+    resolveCheckpoint(cfg?.checkpoint ?? 'default'),
     E.map((ck) => erase(l2o(ck.weights, ck.architecture))),
   );
 }

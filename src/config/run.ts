@@ -4,7 +4,7 @@ import { boundedNumber, strictObject, strictShape, taggedUnion } from '../codec/
 const positiveInt = (name: string) => boundedNumber(name, 1, Number.MAX_SAFE_INTEGER, true);
 const positive = (name: string) => boundedNumber(name, Number.MIN_VALUE, 1e9);
 
-/** SGD with the decaying schedule η_t = lr (1 + t/τ)^(−1/p); unset fields take the task's defaults (ALGORITHMS §1). */
+/** SGD with the decaying schedule η_t = lr (1 + t/τ)^(−1/p); unset fields take the task's defaults (docs/algorithms.md §1). */
 export const SgdConfig = strictShape({ type: t.literal('sgd') }, { lr: positive('lr'), tau: positive('tau'), power: positive('power') }, 'SgdConfig');
 export const MomentumConfig = strictShape(
   { type: t.literal('momentum') },

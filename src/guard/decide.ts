@@ -56,7 +56,7 @@ function beats(a: readonly number[], b: readonly number[], rule: DecisionRule, z
 }
 
 /**
- * The guard's decision. With an anchor (ALGORITHMS §4b) the anchor run wins unless the pick of
+ * The guard's decision. With an anchor (docs/algorithms.md §4b) the anchor run wins unless the pick of
  * the learned-vs-fallback rule beats it under the same rule (ties: anchor, then fallback), so
  * the kept point is never worse than the fallback's own run. Under `paired` the guard thus
  * leaves the anchor only on a significant difference: picking the lowest of three noisy means

@@ -25,7 +25,7 @@ export interface LossGuardOptions {
   readonly k?: number;
   /** Fresh comparison batches per round (paper: 10). */
   readonly m?: number;
-  /** ALGORITHMS §4b: also run the fallback's own trajectory from x0 and let it win. */
+  /** docs/algorithms.md §4b: also run the fallback's own trajectory from x0 and let it win. */
   readonly anchor?: boolean;
   readonly decision?: DecisionRule;
   /** Level of the paired one-sided t test (default 0.05). */
@@ -72,7 +72,7 @@ function checkOptions(o: LossGuardOptions): void {
   }
 }
 
-/** LGL2O (ALGORITHMS §4) and its anchored extension (§4b), as a round optimizer. */
+/** LGL2O (docs/algorithms.md §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
   const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
@@ -106,7 +106,7 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       untilProbe: 0,
     }),
     batchesNeeded: (s) => s.k + s.m,
-    comparisonBatchesNeeded: (s) => s.m,
+    comparisonBatches: (s) => s.m,
     round: (objective, s, batches) => {
       if (batches.length !== s.k + s.m) throw new Error(`${name}: a round needs k + m = ${s.k + s.m} batches, got ${batches.length}`);
       const train = batches.slice(0, s.k);

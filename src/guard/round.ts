@@ -36,6 +36,14 @@ export interface Divergence {
   readonly message: string;
 }
 
+/** A run that stopped because its optimizer diverged (exit code 3 at the CLI). */
+export class DivergenceError extends Error {
+  constructor(readonly divergence: Divergence) {
+    super(divergence.message);
+    this.name = 'DivergenceError';
+  }
+}
+
 export type RoundResult<S> = E.Either<Divergence, readonly [S, RoundReport]>;
 
 /** The state every round optimizer carries: its current point `x` and its step count. */
@@ -53,13 +61,14 @@ export interface RoundOptimizer<S extends RoundState = RoundState> {
   readonly name: string;
   init(params: tf.Tensor1D): S;
   batchesNeeded(state: S): number;
-  /**
-   * How many of those batches (the last ones) are comparison batches rather than training
-   * batches; absent means none. A train operator given a comparison source draws them from it,
-   * so that the training batches are the ones a plain run of the same seed trains on.
-   */
-  comparisonBatchesNeeded?(state: S): number;
   round(objective: Objective, state: S, batches: readonly TensorBatch[]): RoundResult<S>;
+  /**
+   * How many of the batches a round takes only serve to compare candidates (the last ones;
+   * nothing steps on them): m for a loss guard. None when absent. A train operator given a
+   * comparison source draws them from it, so that the training batches are the ones a plain
+   * run of the same seed trains on.
+   */
+  comparisonBatches?(state: S): number;
 }
 
 /**

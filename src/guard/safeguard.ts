@@ -12,7 +12,7 @@ import type { RoundOptimizer, RoundState } from './round.js';
 export type MuSequence = 'GS' | 'AA' | 'EMA' | 'RT' | 'RM';
 export const MU_SEQUENCES: readonly MuSequence[] = ['GS', 'AA', 'EMA', 'RT', 'RM'];
 
-/** The safeguard's defaults ([reconstructed], ALGORITHMS §5). */
+/** The safeguard's defaults ([reconstructed], docs/algorithms.md §5). */
 export const SAFEGUARD_DEFAULTS = { delta: 0.05, theta: 0.1, sequence: 'EMA', window: 10 } as const satisfies { sequence: MuSequence } & Record<string, unknown>;
 
 export interface SafeguardOptions {
@@ -45,7 +45,7 @@ function residual(fallback: AnyOptimizer, x: tf.Tensor1D, grad: tf.Tensor1D, sta
   return { r, next, state: s };
 }
 
-/** GL2O: the safeguard of Heaton et al. 2020 around a learned optimizer (ALGORITHMS §5). */
+/** GL2O: the safeguard of Heaton et al. 2020 around a learned optimizer (docs/algorithms.md §5). */
 export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardState> {
   const { learned, fallback, delta = SAFEGUARD_DEFAULTS.delta, theta = SAFEGUARD_DEFAULTS.theta, sequence = SAFEGUARD_DEFAULTS.sequence, window = SAFEGUARD_DEFAULTS.window } = options;
   if (!(delta >= 0 && delta < 1)) throw new RangeError(`safeguard: delta must be in [0, 1), got ${delta}`);

@@ -4,7 +4,9 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { readFileSync } from 'node:fs';
 import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject } from '../codec/decode.js';
-import { weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
+import { defaultCheckpointPath } from '../paths.js';
+import { Rng } from '../tensor/rng.js';
+import { DEFAULT_ARCHITECTURE, randomWeights, weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
 export const CHECKPOINT_FORMAT = 'lgl2o/l2o';
 export const CHECKPOINT_VERSION = 1;
@@ -88,4 +90,14 @@ export function encodeCheckpoint(ck: L2OCheckpoint): unknown {
     weights[names[i]!.name] = { shape: tensor.shape, data: Array.from(tensor.dataSync()) };
   });
   return { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, architecture: ck.architecture, weights, meta: ck.meta };
+}
+
+/**
+ * The learned optimizer a source names: `default` is the shipped mlp-mnist checkpoint,
+ * `random:SEED` a seeded random LSTM, anything else a checkpoint path.
+ */
+export function resolveCheckpoint(source: string): E.Either<DecodeError, L2OCheckpoint> {
+  const random = /^random:(\d+)$/.exec(source);
+  if (random) return E.right({ architecture: DEFAULT_ARCHITECTURE, weights: randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(random[1]))), meta: { source } });
+  return loadCheckpoint(source === 'default' ? defaultCheckpointPath() : source);
 }

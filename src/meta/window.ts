@@ -9,7 +9,7 @@ import { lstmStep, type L2OState } from '../l2o/lstm.js';
 import { unflattenWeights, weightShapes, type L2OArchitecture } from '../l2o/weights.js';
 
 /**
- * Which losses the meta-loss sums over a window of T steps from x_0 (ALGORITHMS §3):
+ * Which losses the meta-loss sums over a window of T steps from x_0 (docs/algorithms.md §3):
  * - `window`: Σ_{t<T} f_{B_t}(x_t), the losses at which the window's T gradients are taken
  *   (the spec; f(x_0) is a constant and the last update is seen only by the next window);
  * - `final`: the same plus f_{B_T}(x_T) on one more batch, so the last update counts too.

@@ -11,7 +11,7 @@ export const DEFAULT_POWER = 1.5;
 
 /**
  * η_t = η_0 (1 + t/τ)^(−1/p). With p > 1 (default 1.5) it meets Robbins–Monro:
- * Σ η_t = ∞ and Σ η_t² < ∞ (ALGORITHMS §1, [reconstructed] reading of the paper's "power 1.5").
+ * Σ η_t = ∞ and Σ η_t² < ∞ (docs/algorithms.md §1, [reconstructed] reading of the paper's "power 1.5").
  */
 export const inversePower =
   (eta0: number, tau: number, power = DEFAULT_POWER): Schedule =>

@@ -134,7 +134,7 @@ export function convnet(opts: ConvnetOptions): Objective {
   };
 }
 
-/** The networks of ALGORITHMS §6. */
+/** The networks of docs/algorithms.md §6. */
 export const conv3 = (input: readonly [number, number, number], classes: number): Objective =>
   convnet({ input, channels: [16, 32, 32], classes });
 export const conv5 = (input: readonly [number, number, number], classes: number): Objective =>

@@ -37,7 +37,7 @@ function resolveLoss(model: tf.LayersModel, option: LossName | PerExampleLoss | 
 }
 
 /** The model's trainable variables, in the order of the flat parameter vector. */
-function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => {
     const v = w.read();
     if (!(v instanceof tf.Variable)) throw new TypeError(`${model.name}: weight ${w.name} is not backed by a variable`);
@@ -66,7 +66,7 @@ export function writeParams(model: tf.LayersModel, params: tf.Tensor1D): void {
 }
 
 /** The model's single output for a batch, reshaping flat examples to the model's input shape. */
-function predict(model: tf.LayersModel, x: tf.Tensor, training: boolean): tf.Tensor {
+export function predict(model: tf.LayersModel, x: tf.Tensor, training: boolean): tf.Tensor {
   const n = x.shape[0]!;
   const inputShape = model.inputs[0]?.shape.slice(1) ?? [];
   const known = inputShape.every((d): d is number => d !== null);

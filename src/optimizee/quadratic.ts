@@ -4,7 +4,7 @@ import type { Objective, TensorBatch } from './objective.js';
 
 /**
  * The deterministic quadratic f(x) = ½ (x − x*)ᵀ A (x − x*) with A = Qᵀ diag(λ) Q, λ in [μ, L].
- * Batches are ignored: the loss is exact (theory mode of ALGORITHMS §4).
+ * Batches are ignored: the loss is exact (theory mode of docs/algorithms.md §4).
  */
 export interface ExactQuadratic extends Objective {
   readonly mu: number;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { featureSize } from '../data/dataset.js';
 import { SampledBatch } from '../data/sampler.js';
+import { activeWasmBackend } from '../engine/wasmBackend.js';
 import type { Batch } from '../data/batch.js';
 import type { TensorBatch } from './objective.js';
 
@@ -25,8 +25,8 @@ export function toTensorBatch(batches: readonly Batch[]): TensorBatch {
  * Null on other backends.
  */
 function featuresOnHeap(batches: readonly Batch[], shape: readonly number[]): tf.Tensor | null {
-  const backend = tf.backend();
-  if (!(backend instanceof BackendWasm)) return null;
+  const backend = activeWasmBackend();
+  if (backend === null) return null;
   // Batches whose data does not fill their shape take tf.tensor's path (and its error).
   if (batches.some((b) => !(b instanceof SampledBatch) && b.x.length !== b.size * featureSize(b.shape))) return null;
   const info = backend.makeOutput([...shape], 'float32');

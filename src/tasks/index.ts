@@ -7,7 +7,7 @@ import type { Objective } from '../optimizee/objective.js';
 import { leastSquares } from '../optimizee/quadratic.js';
 import { DEFAULT_POWER } from '../optim/schedule.js';
 
-/** Per-task hyperparameters of the hand-designed optimizers (ALGORITHMS §1, Appendix E). */
+/** Per-task hyperparameters of the hand-designed optimizers (docs/algorithms.md §1, Appendix E). */
 export interface TaskDefaults {
   readonly sgd: { readonly lr: number; readonly tau: number; readonly power: number };
   readonly adamLr: number;
@@ -49,7 +49,7 @@ const convTask = (id: string, dataset: string, describe: string, channels: numbe
   },
 });
 
-/** The optimizees of the paper's section 4 and this project's extras (ALGORITHMS §6). */
+/** The optimizees of the paper's section 4 and this project's extras (docs/algorithms.md §6). */
 export const TASKS: readonly Task[] = [
   mlpTask('mlp-mnist', 'mnist', 'MLP 784-20-10 (sigmoid) on MNIST', 50_000, 0.001),
   convTask('conv-mnist', 'mnist', '3-layer CNN on MNIST', [16, 32, 32], 20_000, 0.01),

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
+import { assertBackendReady } from '../tensor/backend.js';
 import { checkTheoryCase, type TheoryCase, type TheoryOptions, type Violation } from './theory.js';
 
 /** The ranges random cases are drawn from. */
@@ -86,6 +87,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * shrinks a failing one to a small counterexample and reports the seed and path that replay it.
  */
 export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
+  assertBackendReady('verifyTheory');
   let informativeSteps = 0;
   let learnedWins = 0;
   let violated: TheoryViolation | undefined;

@@ -8,7 +8,7 @@ import { disposeAll, disposeReplaced } from '../tensor/state.js';
 import { informative, nextRateBound, stepTolerance, type ErrorScale } from './tolerance.js';
 
 /**
- * Theory mode of ALGORITHMS §4: the loss guard with k = 1 and the exact loss (m = 1 batch
+ * Theory mode of docs/algorithms.md §4: the loss guard with k = 1 and the exact loss (m = 1 batch
  * that the deterministic quadratic ignores) on f(x) = ½ (x − x*)ᵀ A (x − x*), eigenvalues in
  * [μ, L], μ = L / kappa, f* = 0. With gradient descent of step 1/L as the fallback, whatever
  * the learned optimizer proposes, every step satisfies

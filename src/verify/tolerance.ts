@@ -1,5 +1,5 @@
 /**
- * The float32 error model of theory mode: why the claims of ALGORITHMS §4 need a tolerance,
+ * The float32 error model of theory mode: why the claims of docs/algorithms.md §4 need a tolerance,
  * and how large it is. Shared by `lgl2o verify` (theory.ts) and property-tests/, which
  * measures it (property-tests/tolerance.test.ts; largest errors seen in property-tests/README.md).
  *

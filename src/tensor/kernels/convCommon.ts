@@ -1,4 +1,5 @@
-import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { isWasmBackend } from '../../engine/wasmBackend.js';
 import { backend_util, BatchMatMul, getKernel, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 
 type Pad = backend_util.ExplicitPadding | 'valid' | 'same' | number;
@@ -82,7 +83,7 @@ export function convGeometry(xShape: Shape4, filterShape: Shape4, attrs: NamedAt
 }
 
 export function wasmBackend(backend: unknown, fail: (m: string) => never): BackendWasm {
-  return backend instanceof BackendWasm ? backend : fail('registered for the wasm backend only');
+  return isWasmBackend(backend) ? backend : fail('registered for the wasm backend only');
 }
 
 export function float32Rank4(t: TensorInfo | undefined, name: string, fail: (m: string) => never): TensorInfo & { shape: Shape4 } {
