@@ -28,7 +28,8 @@ export type ClaimId =
   | 'km-stability'
   | 'anchored'
   | 'anchored-target'
-  | 'anchored-paired-target';
+  | 'anchored-paired-target'
+  | 'anchored-seed-by-seed';
 
 export interface Setting {
   readonly id: string;
@@ -126,7 +127,7 @@ export const SETTINGS: readonly Setting[] = [
     title: 'Guard rules compared, MLP on MNIST',
     source: 'docs/algorithms.md §4, §4b (issue 5)',
     entries: [ENTRIES.sgd, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.k100, ENTRIES.paired, ENTRIES.adaptive, ENTRIES.anchor, ENTRIES.anchorPaired],
-    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target'],
+    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target', 'anchored-seed-by-seed'],
     defaultSteps: 5_000,
     tableSteps: GUARDS_STEPS,
   },
