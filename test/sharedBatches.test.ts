@@ -23,7 +23,8 @@ const nanProposer: Optimizer<{ calls: number }> = {
 };
 
 const base = { task: 'mlp-spirals', steps: 300, seed: 4, evalEvery: 50 } as const;
-const opts = (name: string) => ({ outDir: join(root, name), backend: 'wasm', progress: false, settings: { ...DEFAULT_SETTINGS, log: { dense: 1_000_000, perDecade: 0 } } });
+const settings = { ...DEFAULT_SETTINGS, log: { dense: 1_000_000, perDecade: 0 } };
+const opts = (name: string) => ({ outDir: join(root, name), backend: 'wasm', progress: false, settings });
 
 /** The run's final parameters (as the checkpoint encodes them) and its test losses by step. */
 function outcome(name: string): { x: unknown; testLoss: Map<number, number> } {
