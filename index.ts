@@ -113,11 +113,13 @@ export { verifyTheory, theoryCases, theoryHolds, TheoryViolation, DEFAULT_RANGES
 
 // ── Streams: sources, the train operator, sinks ─────────────────────────────────────────
 export { trainOptimizee as train, type Optimizee, type TrainOptimizeeOptions as TrainOptions } from './streams/optimizee.js';
-export { DivergenceError, type Evaluation } from './streams/train.js';
+export { DivergenceError, SourceEndedError, type Evaluation, type SourceEnd } from './streams/train.js';
 export type { StepEvent } from './src/runs/events.js';
 export { batches$, pulled, type BatchStreamOptions } from './streams/source.js';
 export { dataset, mnist, fashionMnist, circles, spirals, type DatasetStreams, type SplitStreamOptions } from './streams/datasets.js';
-export { liveSource, LiveRecordError, type LiveSpec, type LiveOptions, type LiveSource, type LiveStats } from './streams/live.js';
+export { LIVE_LIMITS, LiveIdleError, liveSource, LiveInputError, LiveRecordError, type LiveSpec, type LiveOptions, type LiveSource, type LiveStats } from './streams/live.js';
 export { ndjsonSink } from './streams/ndjson.js';
 export { progressBar, type ProgressOptions } from './streams/progress.js';
-export { runJob, type RunJobOptions, type RunSummary } from './jobs/runJob.js';
+export { InputEndedError, InterruptedError, runJob, type RunJobOptions, type RunSummary } from './jobs/runJob.js';
+export { lockDir, LockError, type DirLock, type LockHolder } from './jobs/dirLock.js';
+export { UnsafePathError, WriteError } from './jobs/files.js';

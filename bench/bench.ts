@@ -8,6 +8,7 @@
  * Options: --steps N (500) --reps R (3) --warmup W (50) --only a,b --no-reference
  *          --slow (fused kernels off: the tfjs-op path) --one-thread (LSTM kernel on one thread)
  *          --reference PATH (or LGL2O_REFERENCE) --python PATH (or LGL2O_PYTHON; default python3) --json FILE
+ *          --meta: meta-training instead, ours against the reference (bench/meta.ts, its own options)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,10 @@ const option = (name: string, fallback: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
 };
+if (flag('meta')) {
+  await import('./meta.js'); // meta-training speed instead (bench/meta.ts reads the same arguments)
+  process.exit(0);
+}
 const steps = Number(option('steps', '500'));
 const reps = Number(option('reps', '3'));
 const warmup = Number(option('warmup', '50'));

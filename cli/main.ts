@@ -1,13 +1,17 @@
 import { Command, CommanderError, Help, type CommandUnknownOpts, type Option } from '@commander-js/extra-typings';
 import { DecodeError } from '../src/codec/decode.js';
 import { packageVersion } from '../src/paths.js';
-import { LiveRecordError } from '../streams/live.js';
+import { LockError } from '../jobs/dirLock.js';
+import { LiveIdleError, LiveInputError, LiveRecordError } from '../streams/live.js';
+import { InputEndedError } from '../jobs/runJob.js';
+import { UnsafePathError, WriteError } from '../jobs/files.js';
 import { DivergenceError } from '../streams/train.js';
 import { experimentCommand } from './commands/experiment.js';
 import { metaTrainCommand } from './commands/metaTrain.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliError, EXIT } from './errors.js';
+import { handleSignals } from './signals.js';
 
 export interface GlobalOptions {
   readonly quiet: boolean;
@@ -17,7 +21,8 @@ export interface GlobalOptions {
 }
 
 const EXIT_HELP = `
-Exit codes: 0 ok, 1 failed (verify: a counterexample), 2 bad input, 3 diverged, 129 hung up (SIGHUP),
+Exit codes: 0 ok, 1 failed (verify: a counterexample), 2 bad input or a refused directory (locked, a link, disk full),
+3 diverged, 4 the live input ended before --steps (checkpointed; resume with more input), 129 hung up (SIGHUP),
 130 interrupted (SIGINT, SIGTERM); a stopped run checkpoints first. With --json, an error is also
 a JSON object on stdout: {"error": "...", "exitCode": n}.
 Environment: LGL2O_BACKEND=tensorflow|wasm|cpu overrides the backend; LGL2O_DEBUG=1 prints stack traces.`;
@@ -29,8 +34,26 @@ function optionDescription(this: Help, option: Option): string {
   return `${text} (default: ${option.required || option.optional ? 'none' : 'off'})`;
 }
 
+/** A flag given twice with values (`--steps 5 --steps 7`) is refused: which one was meant cannot be told. */
+function refuseRepeatedFlags(command: CommandUnknownOpts): void {
+  const seen = new Map<string, string[]>();
+  for (const option of command.options) {
+    if (!option.required && !option.optional) continue;
+    command.on(`option:${option.name()}`, (value: unknown) => {
+      const values = seen.get(option.name()) ?? [];
+      values.push(String(value));
+      seen.set(option.name(), values);
+    });
+  }
+  command.hook('preAction', (self) => {
+    if (self !== command) return;
+    for (const [name, values] of seen) if (values.length > 1) throw new CliError(`--${name} given ${values.length} times (${values.join(', ')}); give it once`);
+  });
+}
+
 /** The same help layout, one-line errors and exit handling for the program and each command. */
 function configure<C extends CommandUnknownOpts>(command: C): C {
+  refuseRepeatedFlags(command);
   return command
     .configureHelp({ optionDescription, showGlobalOptions: true })
     .addHelpText('after', EXIT_HELP)
@@ -61,8 +84,10 @@ export function buildProgram() {
 function exitCodeOf(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof DecodeError || err instanceof LiveRecordError) return EXIT.badInput;
+  if (err instanceof DecodeError || err instanceof LiveRecordError || err instanceof LiveInputError || err instanceof LiveIdleError) return EXIT.badInput;
+  if (err instanceof UnsafePathError || err instanceof WriteError || err instanceof LockError) return EXIT.badInput;
   if (err instanceof DivergenceError) return EXIT.diverged;
+  if (err instanceof InputEndedError) return EXIT.inputEnded;
   return EXIT.failed;
 }
 
@@ -93,6 +118,8 @@ function wantsJson(program: ReturnType<typeof buildProgram>, argv: readonly stri
 
 export async function main(argv: readonly string[]): Promise<number> {
   endQuietlyOnClosedStdout();
+  // From the first moment: SIGINT/SIGTERM during start-up exit 130 like any interruption.
+  const releaseSignals = handleSignals();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -107,5 +134,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (code === EXIT.failed && err instanceof Error && process.env['LGL2O_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return code;
+  } finally {
+    releaseSignals();
   }
 }

@@ -9,19 +9,42 @@ export function stopExitCode(reason: unknown): number {
 }
 
 /**
- * Runs `fn` with an abort signal raised by the first SIGINT, SIGTERM or SIGHUP (its reason: the
- * signal's name); a second one kills as usual.
+ * SIGINT, SIGTERM and SIGHUP for the whole CLI: while a command trains (inside `withStopSignals`)
+ * the first signal asks it to checkpoint and stop; at any other time (start-up, loading data) or at
+ * a second signal the process exits at once with 129 (SIGHUP) or 130.
  */
+let onStop: ((signal: NodeJS.Signals) => void) | undefined;
+let installs = 0;
+
+function onSignal(signal: NodeJS.Signals): void {
+  const stop = onStop;
+  onStop = undefined;
+  if (stop !== undefined) return stop(signal);
+  process.stderr.write(`lgl2o: interrupted by ${signal}\n`);
+  process.exit(stopExitCode(signal));
+}
+
+/** Takes over the stop signals until the returned function is called. */
+export function handleSignals(): () => void {
+  if (installs++ === 0) for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (--installs === 0) for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  };
+}
+
+/** Runs `fn` with an abort signal raised by the first stop signal (its reason: the signal's name); a second one exits at once. */
 export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    for (const s of STOP_SIGNALS) process.off(s, onSignal);
-    controller.abort(name);
-  };
-  for (const s of STOP_SIGNALS) process.once(s, onSignal);
+  const release = handleSignals();
+  const previous = onStop;
+  onStop = (name) => controller.abort(name);
   try {
     return await fn(controller.signal);
   } finally {
-    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    onStop = previous;
+    release();
   }
 }

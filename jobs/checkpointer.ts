@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync } from 'node:fs';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { join } from 'node:path';
 import { RUN_FILES } from '../src/runs/runDir.js';
@@ -7,7 +6,7 @@ import { encodeRunCheckpoint, type CheckpointReason, type RunCheckpoint } from '
 import type { RoundState } from '../src/guard/round.js';
 import type { StepEvent } from '../src/runs/events.js';
 import type { NdjsonWriter } from '../streams/ndjson.js';
-import { writeFileAtomic } from './files.js';
+import { appendToFile, writeFileAtomic } from './files.js';
 
 /** The run at a round boundary: its state (owned by the train operator) and where its counters stood. */
 export interface RoundPoint {
@@ -41,7 +40,7 @@ export class Checkpointer {
 
   constructor(
     private readonly dir: string,
-    private readonly base: Pick<RunCheckpoint, 'config' | 'settings' | 'backend'>,
+    private readonly base: Pick<RunCheckpoint, 'config' | 'settings' | 'backend' | 'inputs'>,
     private readonly log: NdjsonWriter,
     lastStep?: number,
   ) {
@@ -84,7 +83,7 @@ export class Checkpointer {
       elapsedMs: Math.round(point.elapsedMs),
       savedAt,
     };
-    appendFileSync(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
+    appendToFile(join(this.dir, RUN_FILES.journal), `${JSON.stringify(line)}\n`);
     return true;
   }
 }

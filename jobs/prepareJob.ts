@@ -3,19 +3,21 @@ import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
 import { DecodeError } from '../src/codec/decode.js';
-import { buildOptimizer } from '../src/config/build.js';
+import { buildOptimizer, learnedCheckpointPath, type LearnedFile } from '../src/config/build.js';
+import { checkMemory } from '../src/config/limits.js';
 import type { RunConfig } from '../src/config/run.js';
 import type { Batch } from '../src/data/batch.js';
-import { assertFinite, type Splits } from '../src/data/dataset.js';
+import { assertFinite, featureSize, type Splits } from '../src/data/dataset.js';
 import { BatchSampler, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { LoadedCheckpoint } from '../src/runs/checkpoint.js';
 import { RUN_FILES, type SavedRun } from '../src/runs/runDir.js';
+import { READ_LIMITS, readTextFile } from '../src/codec/readText.js';
 import { DEFAULT_SETTINGS, type JobSettings } from '../src/runs/settings.js';
 import { LIVE_TASK_ID, liveMlpTask, loadTask, type LoadedTask, type Task } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
-import { materializeState, stateProblems } from '../src/tensor/serialize.js';
+import { materializeState, nonFiniteProblem, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
 
 /** Offset between the seed of the initial parameters and the seed of the batch order. */
@@ -44,6 +46,8 @@ export interface PreparedJob {
   /** The comparison batches' own sampler: for optimizers that compare (loss guards) on a dataset. */
   readonly comparisonSampler: BatchSampler | undefined;
   readonly resume: SavedRun | undefined;
+  /** The learned optimizer's checkpoint file as loaded (copied into the run directory), if the optimizer has one. */
+  readonly learned: LearnedFile | undefined;
   /** The resumed state (owned by the job until training takes it over). */
   initialState: RoundState | undefined;
 }
@@ -98,6 +102,8 @@ function restoreState(ck: LoadedCheckpoint, config: RunConfig, objective: Object
   const problems = stateProblems(template, ck.state);
   disposeAll([x0, template]);
   if (problems.length > 0) throw new DecodeError(source, problems);
+  const nonFinite = nonFiniteProblem(ck.state);
+  if (nonFinite !== undefined) throw new DecodeError(source, [nonFinite]);
   const state = materializeState(ck.state);
   if (!isRoundState(state)) {
     disposeAll(state);
@@ -114,9 +120,13 @@ function restoreState(ck: LoadedCheckpoint, config: RunConfig, objective: Object
 export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): PreparedJob {
   const resume = opts.resume;
   const settings = resume ? { ...(opts.settings ?? resume.settings), log: resume.settings.log } : (opts.settings ?? DEFAULT_SETTINGS);
+  // A live run's shape is in its config: checked before the task is built; a dataset's once it is read.
+  if (config.input) checkMemory(config, config.input.features);
   const { task, splits, objective } = loadTaskOrThrow(config);
+  if (!config.input) checkMemory(config, featureSize(splits.train.shape));
   assertFiniteSplits(splits);
-  const built = buildOptimizer(config.optimizer, task.defaults);
+  const learned = resume ? resume.learned : readLearnedFile(config);
+  const built = buildOptimizer(config.optimizer, task.defaults, learned);
   if (E.isLeft(built)) throw asInputError('optimizer')(built.left);
   const optimizer = built.right;
   const seed = config.seed ?? 0;
@@ -132,7 +142,7 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
     if (optimizer.comparisonBatches !== undefined) comparisonSampler = new BatchSampler(splits.train, batchSize, seed + COMPARISON_SEED_OFFSET);
   }
   const ck = resume?.checkpoint;
-  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, initialState: undefined };
+  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState: undefined };
   const source = join(resume!.dir, RUN_FILES.checkpoint);
   if (sampler !== undefined) {
     if (ck.sampler === null) throw new DecodeError(source, ['sampler: the run trained on a live source; resume it with a live source']);
@@ -147,5 +157,14 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
     comparisonSampler.restore(ck.comparisonSampler);
   }
   const initialState = restoreState(ck, config, objective, optimizer, source);
-  return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, initialState };
+  return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState };
+}
+
+/** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */
+function readLearnedFile(config: RunConfig): LearnedFile | undefined {
+  const path = learnedCheckpointPath(config.optimizer);
+  if (path === undefined) return undefined;
+  const text = readTextFile(path, READ_LIMITS.l2o, 'a learned-optimizer checkpoint');
+  if (E.isLeft(text)) throw text.left;
+  return { text: text.right, source: path };
 }

@@ -7,7 +7,7 @@
  * no static data and no stack: every value lives in wasm locals (checked by build.sh).
  *
  * Build: native/build.sh (clang 14 --target=wasm32 -msimd128), which also regenerates
- * src/l2o/kernel/wasmBinary.ts (the module as base64).
+ * src/engine/wasmBinary.ts (the module as base64).
  */
 #include <wasm_simd128.h>
 
@@ -47,7 +47,18 @@ typedef v128_t v;
 #define K_A1 18      /* numerator α1, α3, …, α13 (18 … 24) of the rational tanh */
 #define K_B0 25      /* denominator β0, β2, β4, β6 (25 … 28) */
 #define K_HALF 29    /* 0.5 */
+#define K_FLT_MIN 30 /* 1.17549435e-38, the smallest normal float */
 #define C(i) wasm_v128_load32_splat(K + (i))
+#define FLT_MIN_NORMAL 1.17549435e-38f
+
+/*
+ * x with its subnormal lanes set to 0 (NaN is kept). WebAssembly has no flush-to-zero mode,
+ * and x86 takes a ~100-cycle assist for every multiply with a subnormal operand or result:
+ * adjoints of coordinates whose gradients vanish (saturated units of the optimizee) decay into
+ * subnormals step after step, so the backward pass flushes what it stores.
+ */
+INLINE v vftz(const float *K, v x) { return wasm_v128_andnot(x, wasm_f32x4_lt(wasm_f32x4_abs(x), C(K_FLT_MIN))); }
+INLINE float ftz(float x) { return (x < 0.0f ? -x : x) < FLT_MIN_NORMAL ? 0.0f : x; }
 
 /* e^x, Cephes expf polynomial after reduction x = n ln2 + r (|r| ≤ ln2/2): ~1 ulp. */
 INLINE v vexp(const float *K, v x) {
@@ -143,7 +154,10 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
       pre[2 * i + 1] = g > 0.0f ? 1.0f : -1.0f;
     } else {
       pre[2 * i] = -1.0f;
-      pre[2 * i + 1] = g * scale;
+      /* Flushed to zero when subnormal (WebAssembly has no flush-to-zero mode): a subnormal
+       * input makes every product with it ~100× slower on x86, and adds nothing. */
+      const float small = g * scale;
+      pre[2 * i + 1] = (small < 0.0f ? -small : small) < FLT_MIN_NORMAL ? 0.0f : small;
     }
   }
 }
@@ -296,6 +310,166 @@ __attribute__((export_name("lstm_step"))) void lstm_step(const int *table, float
 __attribute__((export_name("lstm_chunk"))) void lstm_chunk(const int *table, int from, int to, float *G, float p, float threshold,
                                                            float scale, float outScale) {
   lstm_range(table, from, to, G, p, threshold, scale, outScale);
+}
+
+/* ------------------------------------------------------------------ LSTM backward (meta-training) */
+
+/* Offset of layer l's packed weights (the head's after the last layer). */
+INLINE int layer_offset(int H, int l) {
+  int at = 0;
+  for (int m = 0; m < l; m++) at += (H / 4) * 16 * ((m == 0 ? 2 : H) + H + 1);
+  return at;
+}
+
+INLINE float hsum(v x) {
+  return wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1) + wasm_f32x4_extract_lane(x, 2) + wasm_f32x4_extract_lane(x, 3);
+}
+
+/* Coordinates per tile of the backward pass: their gates, then adjoints, stay in the L1 cache. */
+#define TILE_B 16
+
+/* Input k of a layer for coordinate c: the layer's inputs (Kin per coordinate), then h_prev (H). */
+#define ZIN(c, k) ((k) < Kin ? in + (c) * Kin + (k) : hPrev + (c) * H + (k) - Kin)
+
+/*
+ * The vector–Jacobian product of lstm_step for the coordinates [from, to): given the adjoint of
+ * the update and of the next state, adds the gradient of the packed weights (same layout,
+ * head included) to dW and writes the adjoint of the previous state. The gates are recomputed
+ * from the step's inputs (gradient, previous state) and its output cell state, so the forward
+ * pass (lstm_step itself) keeps nothing else. Every adjoint stored is flushed to zero when
+ * subnormal. Per tile of TILE_B coordinates and layer: gates, then the gates' adjoints dy (in
+ * place of the gates), then dW += dy ⊗ input as one pass over dW, then the inputs' adjoint Wᵀ dy.
+ * table (int32 words): d, H, L, weights, grads, dUpdate, pre (scratch [d, 2]), constants,
+ * dW, scratch ((6 TILE_B + 16) H floats), then L pointers each of hIn, cIn, hOut, cOut, dhNext,
+ * dcNext (0: zero), dhPrev, dcPrev (0: not wanted), all [d, H] row-major.
+ */
+static void lstm_backward_range(const int *table, int from, int to, float *dW, float *S, float p, float threshold, float scale,
+                                float outScale) {
+  const int H = table[1], L = table[2];
+  const float *W = (const float *)table[3];
+  const float *grads = (const float *)table[4];
+  const float *dUpdate = (const float *)table[5];
+  float *pre = (float *)table[6];
+  const float *K = (const float *)table[7];
+  const int *ptr = table + 10;
+  preprocess(to - from, grads + from, pre + 2 * from, p, threshold, scale);
+  const float *headW = W + layer_offset(H, L);
+  float *dHead = dW + layer_offset(H, L);
+  /* G: gates then dy [TILE_B, 4H]; DHA, DHB: adjoints of a layer's output h and of its input [TILE_B, H]; DZ: 2 × [2H, 4]. */
+  float *G = S, *DHA = S + TILE_B * 4 * H, *DHB = DHA + TILE_B * H, *DZ = DHB + TILE_B * H;
+  const v one = C(K_ONE);
+  const v two = wasm_f32x4_add(one, one);
+  for (int c0 = from; c0 < to; c0 += TILE_B) {
+    const int c1 = c0 + TILE_B < to ? c0 + TILE_B : to, n = c1 - c0;
+    for (int c = c0; c < c1; c++) {
+      const float dOut = ftz(dUpdate[c] * outScale);
+      const float *hTop = (const float *)ptr[3 * L - 1] + c * H;
+      const v dO = wasm_f32x4_splat(dOut);
+      for (int j = 0; j < H; j += 4) {
+        wasm_v128_store(dHead + j, MADD(dO, wasm_v128_load(hTop + j), wasm_v128_load(dHead + j)));
+        wasm_v128_store(DHA + (c - c0) * H + j, vftz(K, wasm_f32x4_mul(dO, wasm_v128_load(headW + j))));
+      }
+      dHead[H] += dOut;
+    }
+    for (int l = L - 1; l >= 0; l--) {
+      const int Kin = l == 0 ? 2 : H, nIn = Kin + H;
+      const float *Wl = W + layer_offset(H, l);
+      float *dWl = dW + layer_offset(H, l);
+      const float *in = l == 0 ? pre : (const float *)ptr[2 * L + l - 1];
+      const float *hPrev = (const float *)ptr[l], *cPrev = (const float *)ptr[L + l], *cNew = (const float *)ptr[3 * L + l];
+      const float *dhN = (const float *)ptr[4 * L + l], *dcN = (const float *)ptr[5 * L + l];
+      float *dhP = (float *)ptr[6 * L + l], *dcP = (float *)ptr[7 * L + l];
+      int c = c0;
+      for (; c + 2 <= c1; c += 2) gates(1, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
+      if (c < c1) gates(0, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
+      for (c = c0; c < c1; c++) {
+        float *d = G + (c - c0) * 4 * H;
+        for (int jb = 0; jb < H / 4; jb++, d += 16) {
+          const int at = c * H + 4 * jb;
+          const v i = vsigmoid_of_twice(K, wasm_v128_load(d)), f = vsigmoid_of_twice(K, wasm_v128_load(d + 4));
+          const v g = vtanh_rational(K, wasm_v128_load(d + 8)), o = vsigmoid_of_twice(K, wasm_v128_load(d + 12));
+          const v cp = wasm_v128_load(cPrev + at), tc = vtanh_rational(K, wasm_v128_load(cNew + at));
+          v dh = wasm_v128_load(DHA + (c - c0) * H + 4 * jb);
+          if (dhN) dh = wasm_f32x4_add(dh, wasm_v128_load(dhN + at));
+          v dc = wasm_f32x4_mul(wasm_f32x4_mul(dh, o), wasm_f32x4_sub(one, wasm_f32x4_mul(tc, tc)));
+          if (dcN) dc = wasm_f32x4_add(dc, wasm_v128_load(dcN + at));
+          /* σ gates: the kernel's pre-activation y is half the weighted sum, σ = σ(2y), dσ/dy = 2σ(1 − σ). */
+          wasm_v128_store(d, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, g), wasm_f32x4_mul(two, wasm_f32x4_mul(i, wasm_f32x4_sub(one, i))))));
+          wasm_v128_store(d + 4, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, cp), wasm_f32x4_mul(two, wasm_f32x4_mul(f, wasm_f32x4_sub(one, f))))));
+          wasm_v128_store(d + 8, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dc, i), wasm_f32x4_sub(one, wasm_f32x4_mul(g, g)))));
+          wasm_v128_store(d + 12, vftz(K, wasm_f32x4_mul(wasm_f32x4_mul(dh, tc), wasm_f32x4_mul(two, wasm_f32x4_mul(o, wasm_f32x4_sub(one, o))))));
+          if (dcP) wasm_v128_store(dcP + at, vftz(K, wasm_f32x4_mul(dc, f)));
+        }
+      }
+      /* dW += dy ⊗ [1; input] over the tile: each 16-float row of dW loaded and stored once, inputs two at a time. */
+      for (int jb = 0; jb < H / 4; jb++) {
+        float *gw = dWl + jb * 16 * (nIn + 1);
+        v a0 = wasm_v128_load(gw), a1 = wasm_v128_load(gw + 4), a2 = wasm_v128_load(gw + 8), a3 = wasm_v128_load(gw + 12);
+        for (int t = 0; t < n; t++) {
+          const float *d = G + t * 4 * H + 16 * jb;
+          a0 = wasm_f32x4_add(a0, wasm_v128_load(d)), a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+          a2 = wasm_f32x4_add(a2, wasm_v128_load(d + 8)), a3 = wasm_f32x4_add(a3, wasm_v128_load(d + 12));
+        }
+        wasm_v128_store(gw, a0), wasm_v128_store(gw + 4, a1), wasm_v128_store(gw + 8, a2), wasm_v128_store(gw + 12, a3);
+        gw += 16;
+        for (int k = 0; k < nIn; k += 2, gw += 32) { /* nIn is even (Kin is 2 or H) */
+          v e0 = wasm_v128_load(gw), e1 = wasm_v128_load(gw + 4), e2 = wasm_v128_load(gw + 8), e3 = wasm_v128_load(gw + 12);
+          v b0 = wasm_v128_load(gw + 16), b1 = wasm_v128_load(gw + 20), b2 = wasm_v128_load(gw + 24), b3 = wasm_v128_load(gw + 28);
+          for (int t = 0; t < n; t++) {
+            const float *d = G + t * 4 * H + 16 * jb;
+            const v y0 = wasm_v128_load(d), y1 = wasm_v128_load(d + 4), y2 = wasm_v128_load(d + 8), y3 = wasm_v128_load(d + 12);
+            const v s = wasm_v128_load32_splat(ZIN(c0 + t, k)), u = wasm_v128_load32_splat(ZIN(c0 + t, k + 1));
+            e0 = MADD(y0, s, e0), e1 = MADD(y1, s, e1), e2 = MADD(y2, s, e2), e3 = MADD(y3, s, e3);
+            b0 = MADD(y0, u, b0), b1 = MADD(y1, u, b1), b2 = MADD(y2, u, b2), b3 = MADD(y3, u, b3);
+          }
+          wasm_v128_store(gw, e0), wasm_v128_store(gw + 4, e1), wasm_v128_store(gw + 8, e2), wasm_v128_store(gw + 12, e3);
+          wasm_v128_store(gw + 16, b0), wasm_v128_store(gw + 20, b1), wasm_v128_store(gw + 24, b2), wasm_v128_store(gw + 28, b3);
+        }
+      }
+      /* The inputs' adjoint Wᵀ dy, two coordinates at a time (each weight loaded once for both). */
+      for (c = c0; c < c1; c += 2) {
+        const int pair = c + 1 < c1;
+        float *za = DZ, *zb = DZ + 8 * H;
+        for (int k = 0; k < nIn; k++) wasm_v128_store(za + 4 * k, wasm_f32x4_splat(0.0f)), wasm_v128_store(zb + 4 * k, wasm_f32x4_splat(0.0f));
+        for (int jb = 0; jb < H / 4; jb++) {
+          const float *da = G + (c - c0) * 4 * H + 16 * jb, *db = pair ? da + 4 * H : da;
+          const v ya0 = wasm_v128_load(da), ya1 = wasm_v128_load(da + 4), ya2 = wasm_v128_load(da + 8), ya3 = wasm_v128_load(da + 12);
+          const v yb0 = wasm_v128_load(db), yb1 = wasm_v128_load(db + 4), yb2 = wasm_v128_load(db + 8), yb3 = wasm_v128_load(db + 12);
+          const float *w = Wl + jb * 16 * (nIn + 1) + 16;
+          for (int k = 0; k < nIn; k++, w += 16) {
+            const v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
+            v acc = wasm_v128_load(za + 4 * k);
+            acc = MADD(w0, ya0, acc), acc = MADD(w1, ya1, acc), acc = MADD(w2, ya2, acc), acc = MADD(w3, ya3, acc);
+            wasm_v128_store(za + 4 * k, acc);
+            v bcc = wasm_v128_load(zb + 4 * k);
+            bcc = MADD(w0, yb0, bcc), bcc = MADD(w1, yb1, bcc), bcc = MADD(w2, yb2, bcc), bcc = MADD(w3, yb3, bcc);
+            wasm_v128_store(zb + 4 * k, bcc);
+          }
+        }
+        for (int q = 0; q <= pair; q++) {
+          const float *z = q ? zb : za;
+          const int cc = c + q;
+          for (int k = 0; k < nIn; k++) {
+            const float dz = ftz(hsum(wasm_v128_load(z + 4 * k)));
+            if (k < Kin) DHB[(cc - c0) * H + k] = dz; /* read only when l > 0, where Kin = H */
+            else if (dhP) dhP[cc * H + k - Kin] = dz;
+          }
+        }
+      }
+      float *t = DHA;
+      DHA = DHB, DHB = t;
+    }
+  }
+}
+
+__attribute__((export_name("lstm_backward"))) void lstm_backward(const int *table, float p, float threshold, float scale, float outScale) {
+  lstm_backward_range(table, 0, table[0], (float *)table[8], (float *)table[9], p, threshold, scale, outScale);
+}
+
+/* A chunk [from, to) of a backward step with its own dW accumulator and scratch (for threads). */
+__attribute__((export_name("lstm_backward_chunk"))) void lstm_backward_chunk(const int *table, int from, int to, float *dW, float *S, float p,
+                                                                             float threshold, float scale, float outScale) {
+  lstm_backward_range(table, from, to, dW, S, p, threshold, scale, outScale);
 }
 
 /* ------------------------------------------------------------------ MLP (sigmoid hidden, softmax NLL) */

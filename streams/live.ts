@@ -31,6 +31,17 @@ export interface LiveOptions extends RecordSpec {
   readonly pollMs?: number;
   /** Longest line accepted, in characters. */
   readonly maxLineLength?: number;
+  /**
+   * An input that delivers no complete line for this long: stdin, a stream or a file ends the
+   * source with a `LiveIdleError`; a TCP client is disconnected (its unfinished line counted
+   * malformed), and the TCP source ends with a `LiveIdleError` when no client delivers a line
+   * for this long. 0 waits forever. Default `LIVE_LIMITS.idleTimeoutMs`.
+   */
+  readonly idleTimeoutMs?: number;
+  /** TCP: most clients connected at once; more are refused (counted in `refused`). */
+  readonly maxClients?: number;
+  /** TCP: most characters of unfinished lines held over all clients; past it the client holding the most is dropped. */
+  readonly maxBuffered?: number;
   readonly onMalformed?: (problem: string) => void;
   /** The TCP port actually bound (useful with port 0). */
   readonly onListening?: (port: number) => void;
@@ -46,6 +57,9 @@ export interface LiveStats {
   lastError: string | undefined;
   /** TCP clients that have connected so far. */
   clients: number;
+  /** TCP clients refused (over `maxClients`) and dropped (over `maxBuffered` or idle). */
+  refused: number;
+  dropped: number;
   port: number | undefined;
 }
 
@@ -54,6 +68,27 @@ export interface LiveSource {
   readonly batches$: Observable<Batch>;
   /** Counts of the current (latest) subscription. */
   stats(): LiveStats;
+}
+
+/** Defaults of the live source's limits. */
+export const LIVE_LIMITS = {
+  /** Ten minutes without a complete line. */
+  idleTimeoutMs: 600_000,
+  maxClients: 256,
+  /** 32 Mi characters of unfinished lines over all TCP clients (one line may have 16 Mi). */
+  maxBuffered: 32 * 1024 * 1024,
+  maxLineLength: 16 * 1024 * 1024,
+} as const;
+
+/** An input that delivered no complete line for the idle timeout. */
+export class LiveIdleError extends Error {
+  constructor(
+    readonly input: string,
+    readonly idleMs: number,
+  ) {
+    super(`${input}: no complete line for ${idleMs / 1000} s (the idle timeout); the feed looks stalled`);
+    this.name = 'LiveIdleError';
+  }
 }
 
 /** A malformed line in strict mode. */
@@ -68,21 +103,37 @@ export class LiveRecordError extends Error {
   }
 }
 
+/** A live input that cannot be opened (a missing file, a directory, a port in use): bad input, exit 2 at the CLI. */
+export class LiveInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LiveInputError';
+  }
+}
+
 /** An input that lines are pushed into; `end` flushes its unterminated last line. */
 interface LineSink {
   push(chunk: Uint8Array | string): void;
   end(): void;
+  /** Characters of its unfinished line. */
+  readonly buffered: number;
+  /** When it last delivered a complete line (or was opened), in ms of `Date.now()`. */
+  readonly lastLineAt: number;
+  /** Drops its unfinished line, counted malformed with `problem`. */
+  abandon(problem: string): void;
 }
 
 interface Wiring {
   /** A sink for one input (one per TCP client, so partial lines never mix). */
   sink(name: string): LineSink;
+  /** The sink made last (the only one of stdin, a stream or a file). */
+  readonly only: LineSink | undefined;
   complete(): void;
   fail(err: unknown): void;
   readonly closed: () => boolean;
 }
 
-const emptyStats = (): LiveStats => ({ lines: 0, records: 0, malformed: 0, batches: 0, lastError: undefined, clients: 0, port: undefined });
+const emptyStats = (): LiveStats => ({ lines: 0, records: 0, malformed: 0, batches: 0, lastError: undefined, clients: 0, refused: 0, dropped: 0, port: undefined });
 
 /** NDJSON records {"x": [...], "y": label} from a live input, decoded, validated and batched. */
 export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
@@ -101,9 +152,14 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
       current.batches += 1;
       subscriber.next(batch);
     };
+    let made: LineSink | undefined;
     const wiring: Wiring = {
+      get only() {
+        return made;
+      },
       sink: (name) => {
         let lineNo = 0;
+        let lastLineAt = Date.now();
         const malformed = (problem: string) => {
           current.malformed += 1;
           current.lastError = `${name} line ${lineNo}: ${problem}`;
@@ -114,6 +170,7 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
           {
             line: (text) => {
               lineNo += 1;
+              lastLineAt = Date.now();
               if (subscriber.closed || text.trim() === '') return;
               current.lines += 1;
               const record = decodeRecord(text, opts);
@@ -124,14 +181,32 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
             },
             overlong: (length) => {
               lineNo += 1;
+              lastLineAt = Date.now();
               if (subscriber.closed) return;
               current.lines += 1;
-              malformed(`line of ${length} characters is longer than the limit of ${opts.maxLineLength ?? 16 * 1024 * 1024}`);
+              malformed(`line of ${length} characters is longer than the limit of ${opts.maxLineLength ?? LIVE_LIMITS.maxLineLength}`);
             },
           },
-          opts.maxLineLength,
+          opts.maxLineLength ?? LIVE_LIMITS.maxLineLength,
         );
-        return { push: (chunk) => splitter.push(chunk), end: () => splitter.end() };
+        made = {
+          push: (chunk) => splitter.push(chunk),
+          end: () => splitter.end(),
+          get buffered() {
+            return splitter.buffered;
+          },
+          get lastLineAt() {
+            return lastLineAt;
+          },
+          abandon: (problem) => {
+            const length = splitter.discard();
+            if (length === 0 || subscriber.closed) return;
+            lineNo += 1;
+            current.lines += 1;
+            malformed(`unfinished line of ${length} characters dropped: ${problem}`);
+          },
+        };
+        return made;
       },
       complete: () => {
         if (subscriber.closed) return;
@@ -187,10 +262,29 @@ class Batcher {
 }
 
 function connect(spec: LiveSpec, wiring: Wiring, opts: LiveOptions, stats: LiveStats): () => void {
-  if (spec === 'stdin') return fromReadable(process.stdin, 'stdin', wiring);
-  if ('stream' in spec) return fromReadable(spec.stream, spec.name ?? 'stream', wiring);
-  if ('file' in spec) return fromFile(spec.file, spec.follow ?? true, opts.pollMs ?? 50, wiring);
-  return fromTcp(spec.tcp, spec.clients, wiring, opts, stats);
+  const idleMs = opts.idleTimeoutMs ?? LIVE_LIMITS.idleTimeoutMs;
+  if (spec !== 'stdin' && 'tcp' in spec) return fromTcp(spec.tcp, spec.clients, wiring, opts, stats, idleMs);
+  const [name, stop] =
+    spec === 'stdin'
+      ? (['stdin', fromReadable(process.stdin, 'stdin', wiring)] as const)
+      : 'stream' in spec
+        ? ([spec.name ?? 'stream', fromReadable(spec.stream, spec.name ?? 'stream', wiring)] as const)
+        : ([spec.file, fromFile(spec.file, spec.follow ?? true, opts.pollMs ?? 50, wiring)] as const);
+  const watch = watchIdle(idleMs, () => {
+    const sink = wiring.only;
+    if (sink !== undefined && Date.now() - sink.lastLineAt > idleMs) wiring.fail(new LiveIdleError(name, idleMs));
+  });
+  return () => {
+    watch();
+    stop();
+  };
+}
+
+/** Calls `check` a few times per idle period (never for 0); returns the function that stops it. */
+function watchIdle(idleMs: number, check: () => void): () => void {
+  if (idleMs === 0) return () => undefined;
+  const timer = setInterval(check, Math.max(10, Math.min(1000, idleMs / 4)));
+  return () => clearInterval(timer);
 }
 
 function fromReadable(stream: Readable, name: string, wiring: Wiring): () => void {
@@ -239,12 +333,15 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
     if (!stopped) wiring.fail(err instanceof Error ? err : new Error(String(err)));
   };
 
-  open(path, 'r').then((h) => {
+  open(path, 'r').then(async (h) => {
     if (stopped) return void h.close();
     handle = h;
+    if ((await h.stat()).isDirectory()) throw new LiveInputError(`live:file:${path}: is a directory; name the file the records are appended to`);
     return poll();
   }, (err: unknown) => {
-    throw new Error(`${path}: cannot open the live data file (${err instanceof Error ? err.message : String(err)})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+    throw new LiveInputError(`live:file:${path}: cannot open the live data file (${why})`);
   }).catch(onError);
 
   return () => {
@@ -254,26 +351,58 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
   };
 }
 
-/** Listens on 127.0.0.1 only: live data is a local feed, never exposed to the network. */
-function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts: LiveOptions, stats: LiveStats): () => void {
-  const sockets = new Set<Socket>();
+/**
+ * Listens on 127.0.0.1 only: live data is a local feed, never exposed to the network. Memory
+ * stays bounded: at most `maxClients` connections, at most `maxBuffered` characters of
+ * unfinished lines over all of them, and clients idle past the timeout are disconnected.
+ */
+function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts: LiveOptions, stats: LiveStats, idleMs: number): () => void {
+  const maxBuffered = opts.maxBuffered ?? LIVE_LIMITS.maxBuffered;
+  const open = new Map<Socket, LineSink>();
+  let buffered = 0;
   let finished = 0;
+  let lastLineAt = Date.now();
+  const drop = (socket: Socket, sink: LineSink, problem: string) => {
+    stats.dropped += 1;
+    buffered -= sink.buffered;
+    sink.abandon(problem);
+    socket.destroy();
+  };
   const server = createServer((socket) => {
     stats.clients += 1;
-    sockets.add(socket);
     const sink = wiring.sink(`tcp client ${stats.clients} (${socket.remoteAddress}:${socket.remotePort})`);
-    socket.on('data', (chunk) => sink.push(chunk));
+    open.set(socket, sink);
+    socket.on('data', (chunk) => {
+      const before = sink.buffered;
+      sink.push(chunk);
+      buffered += sink.buffered - before;
+      if (sink.lastLineAt > lastLineAt) lastLineAt = sink.lastLineAt;
+      while (buffered > maxBuffered) {
+        let hog: [Socket, LineSink] | undefined;
+        for (const entry of open) if (hog === undefined || entry[1].buffered > hog[1].buffered) hog = entry;
+        drop(hog![0], hog![1], `the clients' unfinished lines passed ${maxBuffered} characters in all; this client held the most`);
+      }
+    });
     // A reset peer is just a client gone; what it sent is kept, its cut-off last line is malformed.
     socket.on('error', () => undefined);
     socket.once('close', () => {
-      sockets.delete(socket);
       if (wiring.closed()) return;
+      buffered -= sink.buffered;
+      open.delete(socket);
       sink.end();
       finished += 1;
       if (clients !== undefined && finished >= clients) wiring.complete();
     });
   });
-  server.once('error', (err) => wiring.fail(new Error(`tcp 127.0.0.1:${port}: cannot listen (${err.message})`)));
+  server.maxConnections = opts.maxClients ?? LIVE_LIMITS.maxClients;
+  server.on('drop', () => {
+    stats.refused += 1;
+    stats.lastError = `tcp 127.0.0.1:${stats.port ?? port}: a client was refused: ${server.maxConnections} are connected, the limit`;
+  });
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EADDRINUSE' ? 'the port is in use by another program' : err.message;
+    wiring.fail(new LiveInputError(`live:tcp:${port}: cannot listen on 127.0.0.1:${port} (${why})`));
+  });
   server.listen(port, '127.0.0.1', () => {
     const address = server.address();
     if (address !== null && typeof address === 'object') {
@@ -281,8 +410,14 @@ function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts
       opts.onListening?.(address.port);
     }
   });
+  const watch = watchIdle(idleMs, () => {
+    const now = Date.now();
+    for (const [socket, sink] of open) if (now - sink.lastLineAt > idleMs) drop(socket, sink, `no complete line for ${idleMs / 1000} s (the idle timeout)`);
+    if (now - lastLineAt > idleMs) wiring.fail(new LiveIdleError(`tcp 127.0.0.1:${stats.port ?? port}`, idleMs));
+  });
   return () => {
-    for (const s of sockets) s.destroy();
+    watch();
+    for (const s of open.keys()) s.destroy();
     server.close();
   };
 }

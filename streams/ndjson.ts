@@ -1,5 +1,23 @@
-import { closeSync, fstatSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { Observable, tap, type MonoTypeOperatorFunction } from 'rxjs';
+import { asWriteError, codeOf, UnsafePathError } from '../src/runs/fileErrors.js';
+
+/** Opens the log as a plain file with one name, never through a planted link (as jobs/files.ts does for every other file). */
+function openLog(path: string, append: boolean): number {
+  try {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) throw new UnsafePathError(path, 'is a symbolic link');
+    if (!st.isFile()) throw new UnsafePathError(path, 'is not a regular file');
+    if (st.nlink > 1) throw new UnsafePathError(path, `is a hard link (one of ${st.nlink} names of one file)`);
+  } catch (err) {
+    if (codeOf(err) !== 'ENOENT') throw asWriteError(path, err);
+  }
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (append ? constants.O_APPEND : constants.O_TRUNC), 0o644);
+  } catch (err) {
+    throw asWriteError(path, err);
+  }
+}
 
 /** Rounds a number for the log: float32 precision is all the run has. */
 function compact(_key: string, value: unknown): unknown {
@@ -33,15 +51,25 @@ export class NdjsonWriter {
     { append = false, syncEvery = 100 }: NdjsonOptions = {},
   ) {
     this.syncEvery = syncEvery;
-    this.fd = openSync(path, append ? 'a' : 'w');
+    this.fd = openLog(path, append);
     this.bytes = fstatSync(this.fd).size;
   }
 
   write(value: unknown): void {
     if (this.fd === undefined) throw new Error(`${this.path}: written after close`);
     const line = Buffer.from(toNdjsonLine(value));
-    let done = 0;
-    while (done < line.length) done += writeSync(this.fd, line, done);
+    try {
+      let done = 0;
+      while (done < line.length) done += writeSync(this.fd, line, done, line.length - done);
+    } catch (err) {
+      // A line cut short (a full disk) is taken back, so the file holds whole lines only.
+      try {
+        ftruncateSync(this.fd, this.bytes);
+      } catch {
+        // the log's own checkpoint still records where it stood
+      }
+      throw asWriteError(this.path, err);
+    }
     this.bytes += line.length;
     this.lines += 1;
     if (++this.unsynced >= this.syncEvery) this.sync();

@@ -7,11 +7,33 @@ import type { Batch } from '../src/data/batch.js';
 import type { Objective, TensorBatch } from '../src/optimizee/objective.js';
 import { DivergenceError, type RoundOptimizer, type RoundState } from '../src/guard/round.js';
 import { assertBackendReady } from '../src/tensor/backend.js';
+import { formatBytes, MEMORY_LIMIT } from '../src/config/limits.js';
+import { featureSize } from '../src/data/dataset.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll, disposeReplaced } from '../src/tensor/state.js';
 import type { StepEvent } from '../src/runs/events.js';
 
 export { DivergenceError };
+
+/** The source completed before the run's `steps` (without `untilSourceEnds`). */
+export class SourceEndedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly steps: number,
+    readonly unused: number,
+    readonly needed: number,
+  ) {
+    super(`train: the source ended at step ${step} of ${steps}${unused > 0 ? `, with ${unused} of the ${needed} batches the next round needs unused` : ''}`);
+    this.name = 'SourceEndedError';
+  }
+}
+
+/** Where a run stood when its source ended: batches that arrived short of a whole round were not trained on. */
+export interface SourceEnd {
+  readonly step: number;
+  readonly unused: number;
+  readonly needed: number;
+}
 
 export interface Evaluation {
   /** Evaluate every this many optimizer steps (at the first round reaching it). */
@@ -42,6 +64,15 @@ export interface TrainOptions<S extends RoundState> {
   readonly onRound?: (state: S, event: StepEvent) => void;
   /** Called once at the end with a copy of the final parameters, which the callee owns. */
   readonly onFinish?: (params: tf.Tensor1D) => void;
+  /**
+   * The source's end is the run's end (a live feed): the operator completes then, and
+   * `onSourceEnd` hears where it stood. Otherwise a source that ends before `steps` is an error
+   * (`SourceEndedError`), naming the batches of an unfinished round.
+   */
+  readonly untilSourceEnds?: boolean;
+  readonly onSourceEnd?: (end: SourceEnd) => void;
+  /** Most bytes of batches one round may hold (default `MEMORY_LIMIT`): more is an error before they pile up. */
+  readonly maxRoundBytes?: number;
 }
 
 /** The test evaluation an event carries. */
@@ -53,8 +84,9 @@ function testEvaluation(objective: Objective, x: tf.Tensor1D, batch: Batch): { t
 /**
  * Turns a stream of batches into a stream of `StepEvent`s: it groups as many batches as the
  * optimizer asks for (its comparison batches drawn from `comparison` when given), runs one pure round on them, and owns the state in between, freeing
- * what each round replaced. Completes after `steps` optimizer steps; errors with a
- * `DivergenceError` when the optimizer diverges.
+ * what each round replaced. Completes after `steps` optimizer steps (or, with `untilSourceEnds`,
+ * when the source ends); errors with a `DivergenceError` when the optimizer diverges and with a
+ * `SourceEndedError` when the source ends first.
  */
 export function train<S extends RoundState>(options: TrainOptions<S>): OperatorFunction<Batch, StepEvent> {
   const { objective, optimizer, steps } = options;
@@ -112,12 +144,20 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
         }
       };
 
+      const maxRoundBytes = options.maxRoundBytes ?? MEMORY_LIMIT;
       const subscription = source.subscribe({
         next: (batch) => {
           if (subscriber.closed || state === undefined) return;
+          const needed = optimizer.batchesNeeded(state);
+          // From the batch's size and shape: reading `x` would gather a lazily sampled batch.
+          const bytes = needed * batch.size * (featureSize(batch.shape) + 1) * 4;
+          if (pending.length === 0 && bytes > maxRoundBytes) {
+            subscriber.error(new RangeError(`train: ${optimizer.name} needs ${needed} batches of ${formatBytes(bytes / needed)} per round, ${formatBytes(bytes)}, more than the limit of ${formatBytes(maxRoundBytes)}`));
+            return;
+          }
           pending.push(batch);
           const fromComparison = options.comparison === undefined ? 0 : (optimizer.comparisonBatches?.(state) ?? 0);
-          if (pending.length < optimizer.batchesNeeded(state) - fromComparison) return;
+          if (pending.length < needed - fromComparison) return;
           const group = fromComparison === 0 ? pending : [...pending, ...Array.from({ length: fromComparison }, options.comparison!)];
           pending = [];
           try {
@@ -127,7 +167,14 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
           }
         },
         error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
+        complete: () => {
+          if (subscriber.closed || state === undefined) return;
+          const end = { step: state.step, unused: pending.length, needed: optimizer.batchesNeeded(state) };
+          pending = [];
+          if (!options.untilSourceEnds) return subscriber.error(new SourceEndedError(end.step, steps, end.unused, end.needed));
+          options.onSourceEnd?.(end);
+          subscriber.complete();
+        },
       });
       return () => {
         subscription.unsubscribe();

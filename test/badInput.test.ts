@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configHash } from '../src/runs/checkpoint.js';
+import type { RunConfig } from '../src/config/run.js';
 import { encodeCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -26,6 +29,23 @@ async function refused(args: readonly string[], message: RegExp): Promise<string
   expect(r.stderr, 'one line').toMatch(/^lgl2o: [^\n]+\n$/);
   expect(r.stderr).toMatch(message);
   return r.stderr;
+}
+
+/** A checkpoint as lgl2o writes it, computed here: JSON text ending with the sha256 of the text before it. */
+function signed(ck: Record<string, unknown>): string {
+  const { sha256: _s, ...body } = ck;
+  const text = JSON.stringify(body);
+  return `${text.slice(0, -1)},"sha256":"${createHash('sha256').update(text).digest('hex')}"}\n`;
+}
+
+/** The checkpoint of a run whose config now asks for 100 steps: config and its hash updated, as a stopped run's would be. */
+function extended(dir: string): Record<string, unknown> {
+  const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { config: { steps: number }; inputs: { config: string } };
+  meta.config.steps = 100;
+  meta.inputs.config = configHash(meta.config as RunConfig);
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(meta));
+  const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as Record<string, unknown>;
+  return { ...ck, config: meta.config, inputs: { ...(ck['inputs'] as object), config: meta.inputs.config } };
 }
 
 let configCount = 0;
@@ -88,14 +108,9 @@ describe('checkpoints given to --resume', () => {
   async function corrupt(name: string, edit: (ck: Record<string, unknown>, text: string) => string, message: RegExp, from = good): Promise<void> {
     const dir = join(root, name);
     cpSync(from, dir, { recursive: true });
-    const text = readFileSync(join(dir, 'checkpoint.json'), 'utf8');
-    const ck = JSON.parse(text) as Record<string, unknown>;
     // Pretend the run stopped at its checkpoint so that resuming has work to do.
-    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { config: { steps: number } };
-    meta.config.steps = 100;
-    writeFileSync(join(dir, 'run.json'), JSON.stringify(meta));
-    ck['config'] = meta.config;
-    writeFileSync(join(dir, 'checkpoint.json'), edit(ck, JSON.stringify(ck)));
+    const ck = extended(dir);
+    writeFileSync(join(dir, 'checkpoint.json'), edit(ck, signed(ck)));
     const before = snapshot(dir);
     await refused(['run', '--resume', dir], message);
     expect(snapshot(dir)).toEqual(before);
@@ -104,24 +119,26 @@ describe('checkpoints given to --resume', () => {
   it('resume when intact (the control case)', async () => {
     const dir = join(root, 'control');
     cpSync(good, dir, { recursive: true });
-    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { config: { steps: number } };
-    meta.config.steps = 100;
-    writeFileSync(join(dir, 'run.json'), JSON.stringify(meta));
-    const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...ck, config: meta.config }));
+    writeFileSync(join(dir, 'checkpoint.json'), signed(extended(dir)));
     const r = await cliInProcess(['-q', 'run', '--resume', dir]);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { step: number }).step).toBe(100);
   });
 
-  it('of another version exit 2', () => corrupt('version', (ck) => JSON.stringify({ ...ck, version: 2 }), /checkpoint\.json: version: expected 1, got 2 \(written by another version of lgl2o\)$/m));
+  it('of another version exit 2', () => corrupt('version', (ck) => signed({ ...ck, version: 1 }), /checkpoint\.json: version: expected 3, got 1 \(written by another version of lgl2o\)$/m));
+
+  it('with one byte changed after it was written exit 2', () =>
+    corrupt('changed', (_ck, text) => text.replace('"elapsedMs":', '"elapsedMs":1'), /checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with/));
+
+  it('saved for another config (its hash) exit 2', () =>
+    corrupt('config-hash', (ck) => signed({ ...ck, inputs: { ...(ck['inputs'] as object), config: '0'.repeat(64) } }), /checkpoint\.json: inputs\.config: saved for a config hashing to 000000000000…, but run\.json's hashes to [0-9a-f]{12}…$/m));
 
   it('with parameters of the wrong shape exit 2', () =>
     corrupt(
       'shape',
       (ck) => {
         const state = ck['state'] as Record<string, unknown>;
-        return JSON.stringify({ ...ck, state: { ...state, x: { $tensor: { dtype: 'float32', shape: [3], data: Buffer.alloc(12).toString('base64') } } } });
+        return signed({ ...ck, state: { ...state, x: { $tensor: { dtype: 'float32', shape: [3], data: Buffer.alloc(12).toString('base64') } } } });
       },
       /checkpoint\.json: state\.x: expected shape \[10\], got \[3\]/,
     ));
@@ -131,7 +148,7 @@ describe('checkpoints given to --resume', () => {
       'bytes',
       (ck) => {
         const state = ck['state'] as Record<string, unknown>;
-        return JSON.stringify({ ...ck, state: { ...state, x: { $tensor: { dtype: 'float32', shape: [10], data: Buffer.alloc(36).toString('base64') } } } });
+        return signed({ ...ck, state: { ...state, x: { $tensor: { dtype: 'float32', shape: [10], data: Buffer.alloc(36).toString('base64') } } } });
       },
       /state\.x\.\$tensor\.data: shape \[10\] needs 40 bytes of float32, got 36/,
     ));
@@ -141,7 +158,7 @@ describe('checkpoints given to --resume', () => {
       'missing',
       (ck) => {
         const { opt: _o, ...state } = ck['state'] as Record<string, unknown>;
-        return JSON.stringify({ ...ck, state });
+        return signed({ ...ck, state });
       },
       /state\.opt: missing/,
     ));
@@ -158,11 +175,7 @@ describe('checkpoints given to --resume', () => {
   it('whose event log was cut short exit 2', async () => {
     const dir = join(root, 'short-log');
     cpSync(good, dir, { recursive: true });
-    const meta = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { config: { steps: number } };
-    meta.config.steps = 100;
-    writeFileSync(join(dir, 'run.json'), JSON.stringify(meta));
-    const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...ck, config: meta.config }));
+    writeFileSync(join(dir, 'checkpoint.json'), signed(extended(dir)));
     writeFileSync(join(dir, 'events.ndjson'), readFileSync(join(dir, 'events.ndjson')).subarray(0, 100));
     const before = snapshot(dir);
     await refused(['run', '--resume', dir], /the checkpoint needs the first \d+ bytes of events\.ndjson, which has 100/);

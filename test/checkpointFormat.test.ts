@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
+import { createHash } from 'node:crypto';
+import { canonicalJson, checksumProblem, configHash, decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
 import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
 import { decodeStateData, encodeState, materializeState, stateProblems, TensorData, type StateData } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
@@ -99,13 +100,33 @@ describe('state serializer', () => {
 describe('run checkpoint codec', () => {
   const config = { task: 'quadratic', optimizer: { type: 'sgd' as const }, steps: 100 };
   const header = { config, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 30, elapsedMs: 1.5, log: { bytes: 10, lines: 1 }, sampler: null,
-    comparisonSampler: null, reason: 'interval' as const, savedAt: 'now' };
+    comparisonSampler: null, reason: 'interval' as const, savedAt: 'now', inputs: { config: configHash(config), l2o: null } };
 
   it('decodes what it encodes', () => {
     const state = { x: tf.tensor1d([1, 2]), step: 30, opt: { t: 30 } };
     const r = decodeRunCheckpoint(JSON.parse(encodeRunCheckpoint(header, state)), 'ck.json');
     expect(E.isRight(r) && { ...r.right, state: undefined }).toEqual({ ...header, state: undefined });
     disposeAll(state);
+  });
+
+  it('ends with the sha256 of the text before it; one changed character anywhere is caught', () => {
+    const state = { x: tf.tensor1d([1, 2]), step: 30, opt: { t: 30 } };
+    const text = encodeRunCheckpoint(header, state);
+    disposeAll(state);
+    const tail = /,"sha256":"([0-9a-f]{64})"\}\n$/.exec(text)!;
+    // The hash, computed independently by node's crypto over the body closed with `}`.
+    expect(tail[1]).toBe(createHash('sha256').update(`${text.slice(0, tail.index)}}`).digest('hex'));
+    expect(checksumProblem(text)).toBeUndefined();
+    const at = text.indexOf('"data":"') + 10; // inside the base64 of x
+    const flipped = `${text.slice(0, at)}${text[at] === 'A' ? 'B' : 'A'}${text.slice(at + 1)}`;
+    expect(checksumProblem(flipped)).toMatch(/^its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with: the file was changed or damaged/);
+    expect(checksumProblem(text.slice(0, 200))).toBe('no sha256 at its end: the file is cut short or was not written by lgl2o');
+  });
+
+  it('canonical JSON sorts keys at every level, so a config hashes the same however its keys are ordered', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 2, c: null }], e: 'x' })).toBe('{"a":[{"c":null,"d":2}],"b":1,"e":"x"}');
+    expect(configHash({ steps: 100, optimizer: { type: 'sgd' }, task: 'quadratic' })).toBe(configHash(config));
+    expect(configHash({ ...config, steps: 101 })).not.toBe(configHash(config));
   });
 
   it('refuses a state whose step is not the checkpoint\'s', () => {

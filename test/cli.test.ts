@@ -47,7 +47,7 @@ describe('help', () => {
       if (/--help|--version/.test(o.flags)) continue;
       expect(o.text, o.flags).toMatch(/default/);
     }
-    expect(out.stdout).toMatch(/Exit codes: 0 ok, 1 failed .*2 bad input, 3 diverged, 129 hung up \(SIGHUP\),\s+130 interrupted \(SIGINT, SIGTERM\)/);
+    expect(out.stdout).toMatch(/Exit codes: 0 ok, 1 failed .*2 bad input or a refused directory .*\n3 diverged, 4 the live input ended before --steps .*129 hung up \(SIGHUP\),\s+130 interrupted \(SIGINT, SIGTERM\)/);
   });
 
   it('shows the real defaults of run and verify', async () => {

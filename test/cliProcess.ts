@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -25,7 +25,8 @@ export function cliBundle(): Promise<string> {
     mkdirSync(bundleDir, { recursive: true });
     const outfile = join(bundleDir, 'lgl2o.mjs');
     await build({
-      stdin: { contents: "import { main } from './cli/main.ts';\nprocess.exitCode = await main(process.argv.slice(2));\n", resolveDir: ROOT, loader: 'ts', sourcefile: 'lgl2o-entry.ts' },
+      // The same start as bin/lgl2o.js: signals handled while the modules load.
+      stdin: { contents: readFileSync(join(ROOT, 'bin', 'lgl2o.js'), 'utf8').replace('#!/usr/bin/env node', '').replace('../dist/cli/main.js', './cli/main.ts'), resolveDir: ROOT, loader: 'ts', sourcefile: 'lgl2o-entry.ts' },
       bundle: true,
       platform: 'node',
       format: 'esm',

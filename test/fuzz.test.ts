@@ -2,13 +2,21 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
+import { existsSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeRunCheckpoint, encodeRunCheckpoint } from '../src/runs/checkpoint.js';
+import { configHash, decodeRunCheckpoint, encodeRunCheckpoint, readRunCheckpoint } from '../src/runs/checkpoint.js';
+import { readRunDir } from '../src/runs/runDir.js';
 import { DEFAULT_SETTINGS } from '../src/runs/settings.js';
-import { DecodeError, decodeWith, parseJson } from '../src/codec/decode.js';
+import { DecodeError, decodeWith, FLOAT32_MAX, MAX_JSON_DEPTH, parseJson, tooDeep } from '../src/codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../src/codec/readText.js';
 import { RunConfig } from '../src/config/run.js';
-import { parseIdx } from '../src/data/idx.js';
-import { decodeCheckpoint, encodeCheckpoint } from '../src/l2o/weightsFile.js';
+import { DATA_FILE_LIMIT } from '../src/data/files.js';
+import { maybeGunzip, parseIdx, readIdx } from '../src/data/idx.js';
+import { decodeRecord } from '../src/data/record.js';
+import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
@@ -106,7 +114,7 @@ function validDocuments(): { config: Json; checkpoint: Json; l2o: Json } {
     encodeRunCheckpoint(
       { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 },
         comparisonSampler: { rng: [5, 6, -7, 8], epoch: 1, position: 128, batches: 900 },
-        reason: 'interval', savedAt: '2025-01-01T00:00:00Z' },
+        reason: 'interval', savedAt: '2025-01-01T00:00:00Z', inputs: { config: configHash(decoded.right), l2o: null } },
       state,
     ),
   ) as Json;
@@ -184,5 +192,139 @@ describe('decoders of outside data never throw', () => {
     );
     disposeAll(template);
     expect(passed).toBeGreaterThan(0);
+  });
+});
+
+/** `levels` arrays nested in one another around `inner`, as JSON text. */
+const nested = (levels: number, inner = '0') => `${'['.repeat(levels)}${inner}${']'.repeat(levels)}`;
+
+describe('decoders of outside data against hostile shapes', () => {
+  const jsonDecoders: [string, Decoder, string][] = [
+    ['the run config decoder', decodeConfig, 'config.json'],
+    ['the run checkpoint decoder', decodeRun, 'checkpoint.json'],
+    ['the learned-optimizer checkpoint decoder', decodeL2O, 'l2o.json'],
+  ];
+
+  it('JSON nested 65 to 100 000 levels deep, anywhere in a document, is a one-line DecodeError (no stack overflow)', () => {
+    const depth = fc.oneof(fc.integer({ min: MAX_JSON_DEPTH + 1, max: 200 }), fc.constantFrom(10_000, 100_000));
+    const wrap = fc.constantFrom((inner: string) => inner, (inner: string) => `{"task": ${inner}}`, (inner: string) => `{"optimizer": {"type": "sgd", "lr": ${inner}}}`);
+    for (const [, decode, source] of jsonDecoders) {
+      fc.assert(
+        fc.property(depth, wrap, fc.boolean(), (levels, at, objects) => {
+          const inner = objects ? `${'{"a":'.repeat(levels)}0${'}'.repeat(levels)}` : nested(levels);
+          const result = decode(at(inner));
+          expect(E.isLeft(result) && result.left.message).toMatch(new RegExp(`^${source.replace('.', '\\.')}: .*nested more than ${MAX_JSON_DEPTH} levels deep$`));
+        }),
+        { numRuns: 30, seed: 11 },
+      );
+    }
+    // 64 levels are still read (the decoders then judge the shape); the 65th is named by its path.
+    expect(tooDeep(JSON.parse(nested(MAX_JSON_DEPTH)))).toBeUndefined();
+    expect(tooDeep(JSON.parse(nested(MAX_JSON_DEPTH + 1)))).toBe('[0]'.repeat(MAX_JSON_DEPTH));
+  });
+
+  it('a live record never throws: random text, deep nesting and float32 overflow give a one-line problem', () => {
+    const spec = { features: 2, classes: 3 };
+    const hostile = fc.oneof(
+      fc.string({ maxLength: 100 }),
+      fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+      fc.integer({ min: 100, max: 20_000 }).map((n) => `{"x": [1, ${nested(n)}], "y": 0}`),
+      fc.integer({ min: 100, max: 20_000 }).map((n) => `{"x": ${nested(n)}, "y": 0}`),
+      fc.double({ min: 3.5e38, max: 1e308, noNaN: true }).map((v) => `{"x": [${v}, 0], "y": 1}`),
+    );
+    fc.assert(
+      fc.property(hostile, (line) => {
+        const r = decodeRecord(line, spec);
+        if (E.isLeft(r)) expect(r.left).not.toMatch(/[\n\r\u2028\u2029]/);
+        else expect(r.right.x.every((v) => Number.isFinite(Math.fround(v)))).toBe(true);
+      }),
+      { numRuns: 300, seed: 12 },
+    );
+    expect(decodeRecord('{"x": [1e39, 2], "y": 0}', spec)).toEqual(E.left('x[0]: 1e+39 is outside the float32 range (±3.4028e+38)'));
+    expect(decodeRecord('{"x": [1, 2], "y": -1e39}', { features: 2 })).toEqual(E.left('y: -1e+39 is outside the float32 range (±3.4028e+38)'));
+    // The largest float32 itself, and doubles that round to it, are fine.
+    expect(E.isRight(decodeRecord(`{"x": [${FLOAT32_MAX}, -3.4028235e38], "y": 0}`, spec))).toBe(true);
+  });
+
+  it('learned-optimizer weights beyond float32 are refused naming the weight and index', () => {
+    const docs = validDocuments();
+    const l2o = structuredClone(docs.l2o) as { weights: Record<string, { data: number[] }> };
+    const [name, w] = Object.entries(l2o.weights)[1]!;
+    w.data[3] = -1e39;
+    const r = decodeL2O(l2o);
+    expect(E.isLeft(r) && r.left.message).toBe(`l2o.json: weights.${name}.data[3]: -1e+39 is not finite as float32 (largest ±3.4028e+38)`);
+  });
+});
+
+describe('files that never end, or point elsewhere', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lgl2o-fuzz-files-'));
+  const endless = existsSync('/dev/zero') ? '/dev/zero' : undefined;
+
+  it.skipIf(endless === undefined)('an endless device, directly or through a symlink, is refused at the size limit', () => {
+    const link = join(dir, 'config.json');
+    symlinkSync(endless!, link);
+    for (const path of [endless!, link]) {
+      const r = readTextFile(path, 1 << 20, 'a run config');
+      expect(E.isLeft(r) && r.left.message).toBe(`${path}: more than ${1 << 20} bytes, the limit for a run config; is it the right file?`);
+    }
+  });
+
+  it('--l2o, run checkpoints and run.json have their own limits (sparse files over them, refused unread)', () => {
+    const sparse = (name: string, size: number) => {
+      const path = join(dir, name);
+      writeFileSync(path, '');
+      truncateSync(path, size);
+      return path;
+    };
+    const l2oPath = sparse('l2o.json', READ_LIMITS.l2o + 1);
+    const l2o = loadCheckpoint(l2oPath);
+    expect(E.isLeft(l2o) && l2o.left.message).toBe(`${l2oPath}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`);
+    const ckPath = sparse('checkpoint.json', READ_LIMITS.run + 1);
+    const ck = readRunCheckpoint(ckPath);
+    expect(E.isLeft(ck) && ck.left.message).toBe(`${ckPath}: more than ${READ_LIMITS.run} bytes, the limit for a run checkpoint; is it the right file?`);
+    const run = mkdtempSync(join(dir, 'run-'));
+    writeFileSync(join(run, 'run.json'), '');
+    truncateSync(join(run, 'run.json'), READ_LIMITS.config + 1);
+    const meta = readRunDir(run);
+    expect(E.isLeft(meta) && meta.left.message).toBe(`${join(run, 'run.json')}: more than ${READ_LIMITS.config} bytes, the limit for a run record; is it the right file?`);
+  });
+
+  it('a regular file over the limit is refused from its size, unread (a sparse 3 GiB IDX file)', () => {
+    const path = join(dir, 'sparse-idx3-ubyte');
+    writeFileSync(path, '');
+    truncateSync(path, 3 * 1024 ** 3);
+    const before = process.memoryUsage().rss;
+    const r = readIdx(path);
+    expect(E.isLeft(r) && r.left.message).toBe(`${path}: more than ${DATA_FILE_LIMIT} bytes, the limit for a data file; is it the right file?`);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('random file sizes around the limit: refused exactly above it, read whole at or below it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), (size, limit) => {
+        const path = join(dir, 'sized.txt');
+        writeFileSync(path, 'a'.repeat(size));
+        const r = readTextFile(path, limit, 'a test file');
+        expect(E.isRight(r)).toBe(size <= limit);
+        if (E.isRight(r)) expect(r.right.length).toBe(size);
+      }),
+      { numRuns: 100, seed: 13 },
+    );
+    const missing = readTextFile(join(dir, 'none'), 10, 'x');
+    expect(E.isLeft(missing) && missing.left.message).toMatch(/none: cannot read \(ENOENT/);
+    const folder = readTextFile(dir, 10, 'x');
+    expect(E.isLeft(folder) && folder.left.message).toMatch(/: cannot read \(EISDIR/);
+  });
+
+  it('gzip bombs of random shapes stop at the size the IDX header announces', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 8 }), (n, megabytes) => {
+        const header = Uint8Array.from([0, 0, 8, 1, 0, 0, 0, n, ...Array.from({ length: n }, (_, i) => i)]);
+        const bytes = gzipSync(Buffer.concat([header, Buffer.alloc(megabytes * 1024 * 1024)]));
+        const r = maybeGunzip(bytes, 'bomb.gz');
+        expect(E.isLeft(r) && r.left.message).toBe(`bomb.gz (offsets in the gunzipped data): byte ${8 + n}: the gzip data goes on past the ${8 + n} bytes the IDX header announces; decompression stopped there`);
+      }),
+      { numRuns: 20, seed: 14 },
+    );
   });
 });

@@ -138,14 +138,17 @@ describe('a user-built tf.sequential as the optimizee of train', () => {
     const model = classifier(11);
     const source = batches$(blobs(200, 2), { batchSize: 32, seed: 2 });
     let last: number[] = [];
+    const ends: unknown[] = [];
+    const guard = lossGuard({ learned: sgd({ lr: 0.3 }), fallback: sgd({ lr: 0.1 }), k: 1, m: 1 });
     const events = await lastValueFrom(
       source.pipe(
-        take(7), // 7 batches: 3 rounds of sgd, then the source ends mid-run
-        train({ optimizee: model, optimizer: lossGuard({ learned: sgd({ lr: 0.3 }), fallback: sgd({ lr: 0.1 }), k: 1, m: 1 }), steps: 100, onRound: (s) => (last = values(s.x)) }),
+        take(7), // 7 batches: 3 rounds of 2, then the source ends with 1 of the next round's 2
+        train({ optimizee: model, optimizer: guard, steps: 100, untilSourceEnds: true, onSourceEnd: (e) => ends.push(e), onRound: (s) => (last = values(s.x)) }),
         toArray(),
       ),
     );
     expect(events).toHaveLength(3);
+    expect(ends).toEqual([{ step: 3, unused: 1, needed: 2 }]);
     expect(values(readParams(model))).toEqual(last);
     model.dispose();
   });

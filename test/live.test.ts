@@ -6,7 +6,7 @@ import { firstValueFrom, lastValueFrom, take, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/data/batch.js';
 import { LineSplitter } from '../src/data/lines.js';
-import { liveSource, LiveRecordError, type LiveOptions } from '../streams/live.js';
+import { LiveInputError, liveSource, LiveRecordError, type LiveOptions } from '../streams/live.js';
 import { tempDir } from './data/fixtures.js';
 
 /** Record i: x = (i, i/2, −i), y = i mod 3. */
@@ -159,7 +159,8 @@ describe('live source from a file being appended to', () => {
   it('fails with the path of a file that does not exist', async () => {
     const file = join(tempDir('live'), 'missing.ndjson');
     const err = await lastValueFrom(liveSource({ file }, OPTS).batches$).catch((e: unknown) => e);
-    expect(err instanceof Error && err.message).toMatch(new RegExp(`^${file}: cannot open the live data file \\(ENOENT`));
+    expect(err).toBeInstanceOf(LiveInputError);
+    expect(err instanceof Error && err.message).toBe(`live:file:${file}: cannot open the live data file (no such file)`);
   });
 });
 

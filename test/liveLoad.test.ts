@@ -73,7 +73,7 @@ describe('live TCP source under load', () => {
     const rounds = lastValueFrom(
       source.batches$.pipe(
         tap((b) => batches.push(b)),
-        train({ objective, optimizer: plain(sgd({ lr: 0.1 })), steps: Number.MAX_SAFE_INTEGER, seed: 1 }),
+        train({ objective, optimizer: plain(sgd({ lr: 0.1 })), steps: Number.MAX_SAFE_INTEGER, seed: 1, untilSourceEnds: true }),
         toArray(),
       ),
     );

@@ -94,7 +94,7 @@ describe('loss guard (LGL2O, docs/algorithms.md §4)', () => {
   });
 
   it('picks the learned candidate when only the fallback is non-finite', () => {
-    const guard = lossGuard({ learned: erase(scripted([1])), fallback: erase(sgd({ lr: Infinity })), k: 1, m: 1 });
+    const guard = lossGuard({ learned: erase(scripted([1])), fallback: erase(scripted([Infinity])), k: 1, m: 1 });
     const x0 = tf.tensor1d([0]);
     const [s1, report] = mustRound(guard, centering, guard.init(x0), [targets(2), targets(2)]);
     expect(report).toMatchObject({ useL2O: 1, winner: 'learned' });
@@ -103,7 +103,7 @@ describe('loss guard (LGL2O, docs/algorithms.md §4)', () => {
   });
 
   it('stops with a divergence naming the step when both candidates are non-finite, keeping the state', () => {
-    const guard = lossGuard({ learned: erase(scripted([Infinity])), fallback: erase(sgd({ lr: Infinity })), k: 2, m: 1 });
+    const guard = lossGuard({ learned: erase(scripted([Infinity])), fallback: erase(scripted([Infinity])), k: 2, m: 1 });
     const x0 = tf.tensor1d([0]);
     const s0 = guard.init(x0);
     const before = tf.memory().numTensors;

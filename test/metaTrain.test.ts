@@ -4,6 +4,7 @@ import { leastSquaresData } from '../src/data/leastSquares.js';
 import { gather } from '../src/data/dataset.js';
 import { backwardFM, forwardFM, packFM, toFM, unpackGradFM, disposeCache, packedTensors } from '../src/meta/lstmBackprop.js';
 import { lstmStep, zeroState, type L2OState } from '../src/l2o/lstm.js';
+import { activeKernels, setFastKernels } from '../src/engine/instance.js';
 import { episodeStart, disposeWindowStart, metaWindow, type MetaLossKind } from '../src/meta/window.js';
 import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
@@ -12,7 +13,8 @@ import { leastSquares } from '../src/optimizee/quadratic.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
-const ARCH: L2OArchitecture = { hidden: 6, layers: 2, preprocP: 10, outScale: 0.1 };
+const ARCH_6: L2OArchitecture = { hidden: 6, layers: 2, preprocP: 10, outScale: 0.1 };
+const ARCH = ARCH_6;
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
 const maxAbs = (a: tf.Tensor) => tf.tidy(() => a.abs().max().dataSync()[0]!);
 
@@ -121,7 +123,9 @@ function recordGradients(objective: ReturnType<typeof leastSquares>, arch: L2OAr
   return out;
 }
 
-describe('metaWindow', () => {
+// Hidden 6: the backward of tfjs ops (lstmBackprop.ts); hidden 8: the fused wasm kernels (H a multiple of 4).
+const ARCH_KERNEL: L2OArchitecture = { hidden: 8, layers: 2, preprocP: 10, outScale: 0.1 };
+for (const ARCH of [ARCH_6, ARCH_KERNEL]) describe(`metaWindow, hidden ${ARCH.hidden}`, () => {
   for (const [kind, log] of [
     ['window', false],
     ['final', false],
@@ -178,6 +182,34 @@ describe('metaWindow', () => {
     expect(tf.memory().numTensors).toBe(before);
     disposeAll([weights, x0]);
     disposeWindowStart(start);
+    batches.forEach(disposeTensorBatch);
+  });
+});
+
+describe('metaWindow on the wasm kernels', () => {
+  it('equals the backward of tfjs ops (kernels off) over a 5-step window with an incoming state', () => {
+    const { objective, batches } = problem(40, 6, 30);
+    const rng = Rng.seeded(31);
+    const weights = flattenWeights(randomWeights(ARCH_KERNEL, rng));
+    const x0 = objective.init(rng);
+    const zero = episodeStart(ARCH_KERNEL, x0);
+    expect(activeKernels(), 'the wasm kernels run here').not.toBeNull();
+    const first = metaWindow(objective, ARCH_KERNEL, weights, zero, batches.slice(0, 3));
+    // the second window starts from a nonzero LSTM state, so the state's adjoint matters
+    const a = metaWindow(objective, ARCH_KERNEL, weights, first.end, batches, { lossKind: 'final' });
+    setFastKernels(false);
+    const b = metaWindow(objective, ARCH_KERNEL, weights, first.end, batches, { lossKind: 'final' });
+    setFastKernels(true);
+    expect(a.metaLoss).toBeCloseTo(b.metaLoss, 4);
+    a.grads.forEach((g, i) => expect(maxAbsDiff(g, b.grads[i]!), `weight ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(b.grads[i]!))));
+    expect(maxAbsDiff(a.end.x, b.end.x)).toBeLessThan(1e-5);
+    for (let l = 0; l < 2; l++) expect(maxAbsDiff(a.end.lstm.c[l]!, b.end.lstm.c[l]!)).toBeLessThan(1e-5);
+    for (const r of [first, a, b]) {
+      disposeAll(r.grads);
+      disposeWindowStart(r.end);
+    }
+    disposeAll([weights, x0]);
+    disposeWindowStart(zero);
     batches.forEach(disposeTensorBatch);
   });
 });

@@ -10,7 +10,8 @@ import { verifyTheory } from '../src/verify/property.js';
 
 const gd = (scale: number) => (L: number) => erase(sgd({ lr: scale / L }));
 /** A learned optimizer that never moves, so it never wins a round. */
-const standStill = erase(sgd({ lr: 0 }));
+/** An optimizer that stays where it is (sgd refuses lr = 0). */
+const standStill = erase({ name: 'stand-still', init: () => ({}), step: (x: tf.Tensor1D) => [x.clone(), {}] as const });
 const randomL2O = () => {
   const l = buildLearned({ type: 'l2o', checkpoint: 'random:1' });
   if (E.isLeft(l)) throw l.left;

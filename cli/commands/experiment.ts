@@ -8,9 +8,10 @@ import { packageRoot } from '../../src/paths.js';
 import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
 import { processExecutor } from '../../jobs/experiment/pool.js';
 import { CliError, EXIT } from '../errors.js';
-import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
+import { checkOutPath } from '../outDir.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 
 interface ExperimentFlags {
   seeds: number;
@@ -73,11 +74,12 @@ export function experimentCommand(global: () => GlobalOptions) {
       const unknown = (flags.only ?? []).filter((id) => !ids.includes(id));
       if (unknown.length > 0) throw new CliError(`--only ${unknown.join(',')}: not in experiment ${name} (its optimizers: ${ids.join(', ')})`);
       const out = flags.out ?? join('results', 'experiments', name);
-      const abort = new AbortController();
-      const onSignal = (name: NodeJS.Signals) => abort.abort(name);
-      for (const s of STOP_SIGNALS) process.once(s, onSignal);
+      checkOutPath('--out', out);
+      let stopReason: unknown;
       try {
-        const outcome = await runExperiment({
+        const outcome = await withStopSignals((signal) => {
+          signal.addEventListener('abort', () => (stopReason = signal.reason));
+          return runExperiment({
           setting: setting.right,
           params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
           outDir: out,
@@ -85,9 +87,10 @@ export function experimentCommand(global: () => GlobalOptions) {
           executor: processExecutor(cliCommand()),
           progress: g.progress,
           commandLine: commandLine(name, flags, steps, out),
-          signal: abort.signal,
+          signal,
           reportOnly: flags.report,
           ...(flags.only ? { only: flags.only } : {}),
+          });
         });
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {
@@ -97,11 +100,9 @@ export function experimentCommand(global: () => GlobalOptions) {
         }
       } catch (err) {
         if (err instanceof ExperimentError) {
-          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(abort.signal.reason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
+          throw new CliError(err.message, err.exitCode === 130 ? stopExitCode(stopReason) : err.exitCode === 2 ? EXIT.badInput : EXIT.failed);
         }
         throw err;
-      } finally {
-        for (const s of STOP_SIGNALS) process.off(s, onSignal);
       }
     });
 }

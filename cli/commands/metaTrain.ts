@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../../src/l2o/weightsFile.js';
 import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/meta/snapshot.js';
@@ -12,9 +12,11 @@ import { packageVersion } from '../../src/paths.js';
 import { loadTask, TASK_IDS } from '../../src/tasks/index.js';
 import { META_FILES, runMetaTraining, truncateLog } from '../../jobs/metaTraining.js';
 import { startBackend } from '../backend.js';
+import { checkOutPath, createOutDir, lockOutDir } from '../outDir.js';
+import { WriteError } from '../../jobs/files.js';
 import { DEFAULT_BATCH_SIZE } from '../../src/data/sampler.js';
 import { CliError } from '../errors.js';
-import { STOP_SIGNALS, stopExitCode } from '../signals.js';
+import { stopExitCode, withStopSignals } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
@@ -126,17 +128,23 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
     const windows = rolloutAt(settings, trainer.metaStep) / settings.truncation;
     process.stderr.write(`lgl2o: meta-training on ${settings.task} (${objective.size} coordinates), ${windows} windows of ${settings.truncation} steps per episode\n`);
   }
-  const controller = new AbortController();
-  const stop = (name: NodeJS.Signals) => controller.abort(name);
-  for (const s of STOP_SIGNALS) process.once(s, stop);
   try {
-    const last = await runMetaTraining(trainer, { dir, provenance: provenance(backend, command, history), progress: g.progress, append: resume, signal: controller.signal });
-    if (controller.signal.aborted) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, stopExitCode(controller.signal.reason));
+    let aborted: unknown;
+    const last = await withStopSignals(async (signal) => {
+      const result = await runMetaTraining(trainer, { dir, provenance: provenance(backend, command, history), progress: g.progress, append: resume, signal });
+      if (signal.aborted) aborted = signal.reason ?? 'SIGINT';
+      return result;
+    });
+    if (aborted !== undefined) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, stopExitCode(aborted));
     const best = trainer.best;
     const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
     process.stdout.write(g.json ? `${JSON.stringify(summary)}\n` : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`);
+  } catch (err) {
+    if (err instanceof WriteError) {
+      throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: lgl2o meta-train --resume ${dir}`);
+    }
+    throw err;
   } finally {
-    for (const s of STOP_SIGNALS) process.off(s, stop);
     trainer.dispose();
   }
 }
@@ -172,39 +180,63 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal) {
     if (flags.resume !== undefined) {
       const given = cmd.options.filter((o) => !RESUME_FLAGS.has(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
       if (given.length > 0) throw new CliError(`--resume ${flags.resume}: continues with the run's saved settings; drop ${given.map((o) => o.long ?? o.flags).join(', ')}`);
-      const point = loadResumePoint(join(flags.resume, META_FILES.last));
-      if (E.isLeft(point)) throw point.left;
-      tf.dispose([point.right.opt.weights, point.right.opt.adam.m, point.right.opt.adam.v]);
-      const saved = point.right.settings;
-      const settings = cmd.getOptionValueSource('metaSteps') === 'cli' ? { ...saved, metaSteps: flags.metaSteps } : saved;
-      const command = `lgl2o meta-train --resume ${flags.resume}${settings === saved ? '' : ` --meta-steps ${settings.metaSteps}`}`;
-      return run(settings, flags.resume, g, backend, flags.data, command, true);
+      checkOutPath('--resume', flags.resume);
+      if (!existsSync(flags.resume)) throw new CliError(`--resume ${flags.resume}: no such directory`);
+      const lock = lockOutDir(flags.resume, `--resume ${flags.resume}`, g.quiet, `lgl2o meta-train --resume ${flags.resume}`);
+      try {
+        await resumeMetaTraining(flags, flags.resume, cmd, g, backend);
+      } finally {
+        lock.release();
+      }
+      return;
     }
     if (flags.out === undefined) throw new CliError('--out <dir> is required (or --resume <dir>)');
-    if (existsSync(join(flags.out, META_FILES.log)) && !flags.force) {
-      throw new CliError(`--out ${flags.out}: holds another meta-training run (${readdirSync(flags.out).join(', ')}); pass --force to overwrite or --resume to continue`);
-    }
-    const settings: MetaTrainSettings = {
-      task: flags.task,
-      metaSteps: flags.metaSteps,
-      rollout: flags.rollout,
-      truncation: flags.truncation,
-      metaLr: flags.metaLr,
-      clip: flags.clip,
-      lossKind: flags.metaLoss,
-      ...(flags.logLoss ? { logLoss: true } : {}),
-      backward: flags.backward,
-      seed: flags.seed,
-      batchSize: flags.batchSize,
-      evalEvery: flags.evalEvery,
-      evalEpisodes: flags.evalEpisodes,
-      evalSteps: flags.evalSteps ?? flags.rollout,
-      curriculum: flags.curriculum,
-      architecture: DEFAULT_ARCHITECTURE,
-      init: flags.init ?? null,
-    };
+    const out = flags.out;
+    checkOutPath('--out', out);
+    const settings = settingsFrom(flags);
     checkSettings(settings);
-    mkdirSync(flags.out, { recursive: true });
-    return run(settings, flags.out, g, backend, flags.data, commandFor(settings, flags.out), false);
+    createOutDir(out);
+    const lock = lockOutDir(out, `--out ${out}`, g.quiet, `lgl2o meta-train --out ${out}`);
+    try {
+      // Checked under the lock: no other process can start a run there meanwhile.
+      if (existsSync(join(out, META_FILES.log)) && !flags.force) {
+        throw new CliError(`--out ${out}: holds another meta-training run (${readdirSync(out).join(', ')}); pass --force to overwrite or --resume to continue`);
+      }
+      await run(settings, out, g, backend, flags.data, commandFor(settings, out), false);
+    } finally {
+      lock.release();
+    }
   });
+}
+
+async function resumeMetaTraining(flags: Flags, dir: string, cmd: Command, g: GlobalOptions, backend: string): Promise<void> {
+  const point = loadResumePoint(join(dir, META_FILES.last));
+  if (E.isLeft(point)) throw point.left;
+  tf.dispose([point.right.opt.weights, point.right.opt.adam.m, point.right.opt.adam.v]);
+  const saved = point.right.settings;
+  const settings = cmd.getOptionValueSource('metaSteps') === 'cli' ? { ...saved, metaSteps: flags.metaSteps } : saved;
+  const command = `lgl2o meta-train --resume ${dir}${settings === saved ? '' : ` --meta-steps ${settings.metaSteps}`}`;
+  return run(settings, dir, g, backend, flags.data, command, true);
+}
+
+function settingsFrom(flags: Flags): MetaTrainSettings {
+  return {
+    task: flags.task,
+    metaSteps: flags.metaSteps,
+    rollout: flags.rollout,
+    truncation: flags.truncation,
+    metaLr: flags.metaLr,
+    clip: flags.clip,
+    lossKind: flags.metaLoss,
+    ...(flags.logLoss ? { logLoss: true } : {}),
+    backward: flags.backward,
+    seed: flags.seed,
+    batchSize: flags.batchSize,
+    evalEvery: flags.evalEvery,
+    evalEpisodes: flags.evalEpisodes,
+    evalSteps: flags.evalSteps ?? flags.rollout,
+    curriculum: flags.curriculum,
+    architecture: DEFAULT_ARCHITECTURE,
+    init: flags.init ?? null,
+  };
 }

@@ -5,6 +5,7 @@ import { MU_SEQUENCES, SAFEGUARD_DEFAULTS } from '../../src/guard/safeguard.js';
 import { DEFAULT_POWER } from '../../src/optim/schedule.js';
 import { DEFAULT_SETTINGS } from '../../src/runs/settings.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
+import { LIVE_LIMITS } from '../../streams/live.js';
 import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 /** `lgl2o run` and its flags, declared once: `RunFlags` is inferred from these declarations. */
@@ -17,6 +18,11 @@ export function runOptions() {
     .option('--features <n>', 'live input: values per record', integerAtLeast(1))
     .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))
     .option('--strict', 'live input: a malformed line stops the run, naming its line number (default: counted and skipped)')
+    .option(
+      '--idle-timeout <s>',
+      `live input: seconds without a complete line before the feed counts as stalled and the run stops, and before a TCP client is disconnected; 0 waits forever (default ${LIVE_LIMITS.idleTimeoutMs / 1000})`,
+      numberIn(0, 1e9),
+    )
     .addOption(new Option('--optimizer <name>', 'optimizer or guard').choices(['sgd', 'momentum', 'adam', 'l2o', 'gl2o', 'lgl2o'] as const).default('lgl2o'))
     .option('--steps <n>', 'optimizer steps', integerAtLeast(1), 1000)
     .option('--seed <n>', 'seed of the initial parameters and the batch order', integerAtLeast(0), 0)

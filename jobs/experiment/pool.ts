@@ -1,12 +1,12 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError } from '../../src/codec/decode.js';
 import type { PlannedRun } from '../../src/experiments/plan.js';
 import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
+import { appendToFile } from '../files.js';
 import { DivergenceError } from '../../streams/train.js';
 
 /** How a run ended, in the CLI's exit codes: 0 finished, 2 bad input, 3 diverged, 129 or 130 interrupted, else failed. */
@@ -85,7 +85,7 @@ export function processExecutor(cli: readonly string[]): Executor {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
-      appendFileSync(join(dir, 'stderr.log'), text);
+      appendToFile(join(dir, 'stderr.log'), text);
       stderr = (stderr + text).slice(-8192);
     });
     const done = new Promise<RunExit>((resolve) => {

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { defaultCheckpointPath } from '../../src/paths.js';
@@ -14,7 +14,8 @@ import type { Executor, RunExit } from './pool.js';
 import { collectResults, readTiming, runState, type RunState } from './results.js';
 import { progressDisplay, type RunView } from './progress.js';
 import { writeFigure } from '../renderFigure.js';
-import { writeFileAtomic, writeJsonAtomic } from '../files.js';
+import { lockDir, LockError, type DirLock } from '../dirLock.js';
+import { makeDirs, removeFile, writeFileAtomic, writeJsonAtomic } from '../files.js';
 
 /** An experiment that could not go on; `exitCode` follows the CLI's codes (2 bad input, 130 interrupted (the CLI gives 129 after SIGHUP), 1 failed). */
 export class ExperimentError extends Error {
@@ -83,23 +84,6 @@ function checkManifest(dir: string, now: Manifest): void {
   writeJsonAtomic(path, now);
 }
 
-/** DIR/.lock names the process running the experiment, so that two runners never share a directory. */
-function takeLock(dir: string): () => void {
-  const path = join(dir, '.lock');
-  if (existsSync(path)) {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    let alive: boolean;
-    try {
-      alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (alive) throw new ExperimentError(`--out ${dir}: another experiment process (pid ${pid}) is running there`, 2);
-  }
-  writeFileSync(path, `${process.pid}\n`);
-  return () => rmSync(path, { force: true });
-}
-
 /** The last complete event of a growing log, from its last 16 KB. */
 function tailProgress(path: string) {
   if (!existsSync(path)) return undefined;
@@ -117,8 +101,24 @@ function tailProgress(path: string) {
 
 /** Runs what is left of an experiment, `jobs` runs at a time, with progress; then its report. */
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOutcome> {
+  makeDirs(o.outDir);
+  // One process at a time: the manifest, the runs and the report are all written under the lock.
+  let lock: DirLock;
+  try {
+    lock = lockDir(o.outDir, `--out ${o.outDir}`, o.commandLine);
+  } catch (err) {
+    if (err instanceof LockError) throw new ExperimentError(err.message, 2);
+    throw err;
+  }
+  try {
+    return await runLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(o: ExperimentOptions): Promise<ExperimentOutcome> {
   const { setting } = o;
-  mkdirSync(o.outDir, { recursive: true });
   const saved = o.reportOnly ? readManifest(o.outDir) : undefined;
   // A report alone describes the experiment as it was started.
   const params: ExperimentParams = saved
@@ -140,13 +140,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentOut
       command: o.commandLine,
       createdAt: new Date().toISOString(),
     });
-    const release = takeLock(o.outDir);
-    try {
-      const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
-      ({ ran, skipped } = await executeRuns(o, chosen));
-    } finally {
-      release();
-    }
+    const chosen = o.only ? planned.filter((r) => o.only!.includes(r.entry.id)) : planned;
+    ({ ran, skipped } = await executeRuns(o, chosen));
   }
   const commandLine = saved?.command ?? o.commandLine;
   return { ...(await writeReport({ ...o, params, commandLine }, planned, sha ?? readManifest(o.outDir)?.l2oSha256)), ran, skipped };
@@ -225,12 +220,12 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
       const run = queue.shift()!;
       views.set(run.id, { ...views.get(run.id)!, state: 'running' });
       const dir = join(o.outDir, run.dir);
-      mkdirSync(dir, { recursive: true });
+      makeDirs(dir);
       // An interrupted run continues from its checkpoint; a failed one starts again.
       const mode = states.get(run.id)?.kind === 'started' ? 'resume' : 'fresh';
-      rmSync(join(dir, 'status.json'), { force: true });
+      removeFile(join(dir, 'status.json'));
       if (mode === 'fresh') {
-        rmSync(join(dir, 'timing.json'), { force: true });
+        removeFile(join(dir, 'timing.json'));
         writeJsonAtomic(join(dir, 'config.json'), run.config);
       }
       display.log(`${mode === 'resume' ? 'resuming' : 'starting'} ${run.id}`);

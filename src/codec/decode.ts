@@ -13,9 +13,14 @@ export class DecodeError extends Error {
   }
 }
 
+/** JSON numbers too large for a double (1e999) parse as ±Infinity; name them so, not as JSON's `null`. */
+const nonFinite = (v: number) => `${v} (not finite: a number too large, such as 1e999)`;
+const showNonFinite = (_key: string, v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? nonFinite(v) : v);
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return nonFinite(value);
+  const text = JSON.stringify(value, showNonFinite);
   return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
@@ -55,13 +60,44 @@ export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, s
 
 /** Control characters as escapes: an error message quoting outside text stays on one line. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-/** Parses JSON text, reporting the position of a syntax error. */
+/** Deepest nesting of arrays and objects accepted in outside JSON (configs need 4, checkpoints 8). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * The path of the first array or object nested deeper than `max`, or undefined. Iterative:
+ * the recursive decoders after it would overflow the call stack on 10 000 levels.
+ */
+export function tooDeep(value: unknown, max = MAX_JSON_DEPTH): string | undefined {
+  const stack: [unknown, number, string][] = [[value, 0, '']];
+  while (stack.length > 0) {
+    const [v, depth, path] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return path === '' ? '(top level)' : path;
+    const nested = (item: unknown) => typeof item === 'object' && item !== null;
+    if (Array.isArray(v)) v.forEach((item, i) => nested(item) && stack.push([item, depth + 1, `${path}[${i}]`]));
+    else for (const [key, item] of Object.entries(v)) if (nested(item)) stack.push([item, depth + 1, path === '' ? key : `${path}.${key}`]);
+  }
+  return undefined;
+}
+
+/**
+ * Parses JSON text, reporting the position of a syntax error; a leading UTF-8 byte-order mark is
+ * skipped; nesting deeper than `MAX_JSON_DEPTH` is refused.
+ */
 export function parseJson(text: string, source: string): E.Either<DecodeError, unknown> {
-  return E.tryCatch(
-    () => JSON.parse(text) as unknown,
-    (err) => new DecodeError(source, [`invalid JSON (${oneLine(err instanceof Error ? err.message : String(err))})`]),
+  return pipe(
+    E.tryCatch(
+      () => JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) as unknown,
+      (err) => new DecodeError(source, [`invalid JSON (${oneLine(err instanceof Error ? err.message : String(err))})`]),
+    ),
+    E.chain((value) => {
+      const deep = tooDeep(value);
+      if (deep === undefined) return E.right(value);
+      const where = deep.length > 60 ? `${deep.slice(0, 57)}...` : deep;
+      return E.left(new DecodeError(source, [`${where}: arrays and objects nested more than ${MAX_JSON_DEPTH} levels deep`]));
+    }),
   );
 }
 
@@ -98,6 +134,12 @@ function exactWithUnknownCheck<A, O>(codec: t.Type<A, O, unknown>, props: t.Prop
     codec.encode,
   );
 }
+
+/** The largest float32: a finite double beyond it becomes Infinity in a Float32Array or tensor. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A number that stays finite as float32 (rounding to ±FLOAT32_MAX is fine, overflow to ±Infinity is not). */
+export const isFloat32Finite = (v: number): boolean => Number.isFinite(Math.fround(v));
 
 /** A number that is finite and within [min, max]. */
 export function boundedNumber(name: string, min: number, max: number, integer = false): t.Type<number, number, unknown> {

@@ -4,13 +4,15 @@ import { adam } from '../optim/adam.js';
 import { erase, type AnyOptimizer } from '../optim/optimizer.js';
 import { inversePower } from '../optim/schedule.js';
 import { DEFAULT_MOMENTUM, momentum, sgd } from '../optim/sgd.js';
-import { resolveCheckpoint } from '../l2o/weightsFile.js';
+import { decodeCheckpoint, resolveCheckpoint } from '../l2o/weightsFile.js';
 import { l2o } from '../l2o/lstm.js';
 import { lossGuard } from '../guard/lossGuard.js';
 import { plain } from '../guard/plain.js';
 import type { RoundOptimizer, RoundState } from '../guard/round.js';
 import { safeguard } from '../guard/safeguard.js';
 import type { TaskDefaults } from '../tasks/index.js';
+import { defaultCheckpointPath } from '../paths.js';
+import { parseJson } from '../codec/decode.js';
 import type { HandDesignedConfig, L2OConfig, OptimizerConfig } from './run.js';
 
 export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): AnyOptimizer {
@@ -28,17 +30,38 @@ export function buildHandDesigned(cfg: HandDesignedConfig, d: TaskDefaults): Any
  * The learned optimizer named by a config: `default` (or unset) is the shipped mlp-mnist
  * checkpoint, `random:SEED` a seeded random LSTM, anything else a checkpoint path.
  */
-export function buildLearned(cfg: L2OConfig | undefined): E.Either<Error, AnyOptimizer> {
+export function buildLearned(cfg: L2OConfig | undefined, file?: LearnedFile): E.Either<Error, AnyOptimizer> {
   return pipe(
-    resolveCheckpoint(cfg?.checkpoint ?? 'default'),
+    file === undefined
+      ? resolveCheckpoint(cfg?.checkpoint ?? 'default')
+      : pipe(parseJson(file.text, file.source), E.chain((json) => decodeCheckpoint(json, file.source))),
     E.map((ck) => erase(l2o(ck.weights, ck.architecture))),
   );
 }
 
+/** A learned optimizer's checkpoint file as read once by the caller (so a run hashes and copies exactly what it loads). */
+export interface LearnedFile {
+  readonly text: string;
+  /** Where it was read from, for messages. */
+  readonly source: string;
+}
+
+/** The checkpoint file a config's learned optimizer is loaded from; undefined for `random:SEED` or no learned optimizer. */
+export function learnedCheckpointPath(cfg: OptimizerConfig): string | undefined {
+  const learned = cfg.type === 'l2o' ? cfg : cfg.type === 'gl2o' || cfg.type === 'lgl2o' ? (cfg.learned ?? { type: 'l2o' as const }) : undefined;
+  if (learned === undefined) return undefined;
+  const source = learned.checkpoint ?? 'default';
+  if (/^random:\d+$/.test(source)) return undefined;
+  return source === 'default' ? defaultCheckpointPath() : source;
+}
+
 const DEFAULT_FALLBACK: HandDesignedConfig = { type: 'sgd' };
 
-/** Any optimizer config as a round optimizer, with the task's defaults filled in. */
-export function buildOptimizer(cfg: OptimizerConfig, d: TaskDefaults): E.Either<Error, RoundOptimizer<RoundState>> {
+/**
+ * Any optimizer config as a round optimizer, with the task's defaults filled in; `learned`, when
+ * given, is the content of the learned optimizer's checkpoint (instead of reading its path).
+ */
+export function buildOptimizer(cfg: OptimizerConfig, d: TaskDefaults, learned?: LearnedFile): E.Either<Error, RoundOptimizer<RoundState>> {
   const widen = <S extends RoundState>(o: RoundOptimizer<S>) => o as unknown as RoundOptimizer<RoundState>;
   switch (cfg.type) {
     case 'sgd':
@@ -46,10 +69,10 @@ export function buildOptimizer(cfg: OptimizerConfig, d: TaskDefaults): E.Either<
     case 'adam':
       return E.right(widen(plain(buildHandDesigned(cfg, d))));
     case 'l2o':
-      return pipe(buildLearned(cfg), E.map((l) => widen(plain(l))));
+      return pipe(buildLearned(cfg, learned), E.map((l) => widen(plain(l))));
     case 'gl2o':
       return pipe(
-        buildLearned(cfg.learned),
+        buildLearned(cfg.learned, learned),
         E.chain((learned) =>
           E.tryCatch(
             () =>
@@ -69,7 +92,7 @@ export function buildOptimizer(cfg: OptimizerConfig, d: TaskDefaults): E.Either<
     case 'lgl2o': {
       const { type: _type, learned: learnedCfg, fallback, ...rest } = cfg;
       return pipe(
-        buildLearned(learnedCfg),
+        buildLearned(learnedCfg, learned),
         E.chain((learned) => E.tryCatch(() => widen(lossGuard({ ...rest, learned, fallback: buildHandDesigned(fallback ?? DEFAULT_FALLBACK, d) })), E.toError)),
       );
     }

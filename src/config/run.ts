@@ -56,10 +56,12 @@ export type L2OConfig = t.TypeOf<typeof L2OConfig>;
 /**
  * A live feed instead of a task's dataset: `stdin`, `file:PATH` or `tcp:PORT`, with NDJSON
  * records {"x": [features numbers], "y": label in [0, classes)}; trains the task `mlp`.
+ * `idleTimeout`: seconds without a complete line before the feed counts as stalled (default
+ * 600, 0 waits forever).
  */
 export const LiveInputConfig = strictShape(
   { live: t.string, features: positiveInt('features'), classes: boundedNumber('classes', 2, 1_000_000, true) },
-  { strict: t.boolean },
+  { strict: t.boolean, idleTimeout: boundedNumber('idleTimeout', 0, 1e9) },
   'LiveInputConfig',
 );
 export type LiveInputConfig = t.TypeOf<typeof LiveInputConfig>;

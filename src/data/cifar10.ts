@@ -55,7 +55,8 @@ export function decodeCifar10(files: readonly { file: string; bytes: Uint8Array 
 }
 
 const readAll = (files: readonly string[]) =>
-  E.traverseArray((file: string) => pipe(readBytes(file), E.map((bytes) => ({ file, bytes }))))(files);
+  // A batch file is 10 000 records of 3 073 bytes (30.7 MB); 64 MiB bounds a wrong or endless file.
+  E.traverseArray((file: string) => pipe(readBytes(file, 64 * 1024 * 1024, 'a CIFAR-10 batch'), E.map((bytes) => ({ file, bytes }))))(files);
 
 /**
  * CIFAR-10 splits: data_batch_1..5 in order, the last 10% of them (5 000 images of

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { DecodeError } from '../codec/decode.js';
+import type { DecodeError } from '../codec/decode.js';
+import { readFileBounded } from '../codec/readText.js';
 
 /** Data files that are not where the loader looked: names every path tried and how to get them. */
 export class MissingDataError extends Error {
@@ -40,9 +41,10 @@ export function findAll(dataset: string, dirs: readonly string[], names: readonl
   return tried.length === 0 ? E.right(found) : E.left(new MissingDataError(dataset, tried, howToGet));
 }
 
-export function readBytes(path: string): E.Either<DecodeError, Buffer> {
-  return E.tryCatch(
-    () => readFileSync(path),
-    (err) => new DecodeError(path, [`cannot read the file (${err instanceof Error ? err.message : String(err)})`]),
-  );
+/** Largest data file read whole by default: an IDX file of 2 GiB (see IDX_MAX_BYTES) and its header. */
+export const DATA_FILE_LIMIT = 2 ** 31 + 1024;
+
+/** A data file of at most `maxBytes` bytes; larger ones, and endless devices, are refused naming the limit. */
+export function readBytes(path: string, maxBytes = DATA_FILE_LIMIT, what = 'a data file'): E.Either<DecodeError, Buffer> {
+  return readFileBounded(path, maxBytes, what, 'cannot read the file');
 }

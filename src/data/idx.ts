@@ -1,4 +1,4 @@
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { DecodeError } from '../codec/decode.js';
@@ -43,18 +43,68 @@ const isTypeCode = (code: number): code is TypeCode => code in TYPES;
 
 const isGzip = (file: string, bytes: Uint8Array) => file.endsWith('.gz') || (bytes[0] === 0x1f && bytes[1] === 0x8b);
 
-/** Gunzips when the name ends in .gz or the bytes start with the gzip magic 1F 8B. */
+/** Largest IDX data accepted (the header's announced size): 2 GiB, far above MNIST's 47 MB. */
+export const IDX_MAX_BYTES = 2 ** 31;
+
+const corrupt = (file: string, bytes: Uint8Array, err: unknown) =>
+  new DecodeError(file, [`gzip data is corrupt or truncated (${bytes.length} compressed bytes; zlib: ${err instanceof Error ? err.message : String(err)})`]);
+
+/**
+ * The first decompressed bytes, enough for the IDX header (at most 1 024 bytes): prefixes of
+ * growing length are inflated, so a small prefix of a bomb yields at most about 1 000 times
+ * its size.
+ */
+function gunzipHead(bytes: Uint8Array, file: string): E.Either<DecodeError, Uint8Array> {
+  for (let n = 4096; ; n *= 4) {
+    const prefix = bytes.subarray(0, Math.min(n, bytes.length));
+    let head: Uint8Array;
+    try {
+      head = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (err) {
+      return E.left(corrupt(file, bytes, err));
+    }
+    const rank = head.length >= 4 ? head[3]! : 255;
+    if (head.length >= 4 + 4 * rank || prefix.length === bytes.length) return E.right(head);
+  }
+}
+
+/**
+ * Gunzips when the name ends in .gz or the bytes start with the gzip magic 1F 8B. Output is
+ * bounded by the size the IDX header announces: decompression stops there (a gzip bomb is an
+ * error naming the byte offset, not gigabytes of memory).
+ */
 export function maybeGunzip(bytes: Uint8Array, file: string): E.Either<DecodeError, Uint8Array> {
   if (!isGzip(file, bytes)) return E.right(bytes);
-  return E.tryCatch(
-    () => gunzipSync(bytes),
-    (err) => new DecodeError(file, [`gzip data is corrupt or truncated (${bytes.length} compressed bytes; zlib: ${err instanceof Error ? err.message : String(err)})`]),
+  const where = `${file} (offsets in the gunzipped data)`;
+  return pipe(
+    gunzipHead(bytes, file),
+    E.chain((head) => pipe(
+      parseHeader(head, where, {}),
+      // A header cut short: the whole (short) output goes to parseIdx, which names the offset.
+      E.fold((err) => (head.length < 4 || head.length < 4 + 4 * head[3]! ? E.right(head.length) : E.left(err)), (h) => E.right(h.end)),
+    )),
+    E.chain((announced) => {
+      if (announced > IDX_MAX_BYTES) return E.left(new DecodeError(where, [`byte 4: the header announces ${announced} bytes, more than the limit of ${IDX_MAX_BYTES}`]));
+      try {
+        return E.right(gunzipSync(bytes, { maxOutputLength: Math.max(announced, 1) }));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') return E.left(corrupt(file, bytes, err));
+        return E.left(new DecodeError(where, [`byte ${announced}: the gzip data goes on past the ${announced} bytes the IDX header announces; decompression stopped there`]));
+      }
+    }),
   );
 }
 
-/** Decodes IDX bytes (already decompressed) with every header field checked. */
-export function parseIdx(bytes: Uint8Array, file: string, expect: IdxExpectation = {}, gunzipped = false): E.Either<DecodeError, IdxArray> {
-  const where = gunzipped ? `${file} (offsets in the gunzipped data)` : file;
+interface Header {
+  readonly code: TypeCode;
+  readonly dims: readonly number[];
+  readonly headerEnd: number;
+  /** Where the data ends: the file's announced size. */
+  readonly end: number;
+}
+
+/** The header fields, each checked against `expect`; errors name the byte. */
+function parseHeader(bytes: Uint8Array, where: string, expect: IdxExpectation): E.Either<DecodeError, Header> {
   const fail = (offset: number, what: string) => E.left(new DecodeError(where, [`byte ${offset}: ${what}`]));
   if (bytes.length < 4) return fail(bytes.length, `file ends inside the 4-byte IDX magic number (${bytes.length} bytes in all)`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
@@ -78,16 +128,26 @@ export function parseIdx(bytes: Uint8Array, file: string, expect: IdxExpectation
     if (wanted !== undefined && size !== wanted) return fail(4 + 4 * i, `expected dimension ${i} to be ${wanted}, got ${size}`);
     dims.push(size);
   }
-
   const count = dims.reduce((a, b) => a * b, 1);
-  const dataBytes = count * type.bytes;
-  const expectedEnd = headerEnd + dataBytes;
-  if (bytes.length < expectedEnd) {
-    const whole = Math.floor((bytes.length - headerEnd) / type.bytes);
-    return fail(bytes.length, `file is truncated: dimensions [${dims.join(', ')}] need ${dataBytes} data bytes (to byte ${expectedEnd}), the data stops after ${whole} of ${count} elements`);
-  }
-  if (bytes.length > expectedEnd) return fail(expectedEnd, `${bytes.length - expectedEnd} unexpected bytes after the last element of [${dims.join(', ')}]`);
-  return E.right({ file, type: type.name, dims, data: readElements(view, headerEnd, count, type.name), dataOffset: headerEnd });
+  return E.right({ code, dims, headerEnd, end: headerEnd + count * type.bytes });
+}
+
+/** Decodes IDX bytes (already decompressed) with every header field checked. */
+export function parseIdx(bytes: Uint8Array, file: string, expect: IdxExpectation = {}, gunzipped = false): E.Either<DecodeError, IdxArray> {
+  const where = gunzipped ? `${file} (offsets in the gunzipped data)` : file;
+  return E.chain(({ code, dims, headerEnd, end }: Header): E.Either<DecodeError, IdxArray> => {
+    const type = TYPES[code];
+    const count = dims.reduce((a, b) => a * b, 1);
+    const dataBytes = count * type.bytes;
+    const fail = (offset: number, what: string) => E.left(new DecodeError(where, [`byte ${offset}: ${what}`]));
+    if (bytes.length < end) {
+      const whole = Math.floor((bytes.length - headerEnd) / type.bytes);
+      return fail(bytes.length, `file is truncated: dimensions [${dims.join(', ')}] need ${dataBytes} data bytes (to byte ${end}), the data stops after ${whole} of ${count} elements`);
+    }
+    if (bytes.length > end) return fail(end, `${bytes.length - end} unexpected bytes after the last element of [${dims.join(', ')}]`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return E.right({ file, type: type.name, dims, data: readElements(view, headerEnd, count, type.name), dataOffset: headerEnd });
+  })(parseHeader(bytes, where, expect));
 }
 
 function readElements(view: DataView, offset: number, n: number, type: IdxType): IdxData {

@@ -22,6 +22,19 @@ export class LineSplitter {
     private readonly maxLength = 16 * 1024 * 1024,
   ) {}
 
+  /** Characters held of the unfinished line (a line over the limit holds none). */
+  get buffered(): number {
+    return this.pending.length;
+  }
+
+  /** Forgets the unfinished line; returns how many characters it had reached. */
+  discard(): number {
+    const length = this.dropped > 0 ? this.dropped : this.pending.length;
+    this.pending = '';
+    this.dropped = 0;
+    return length;
+  }
+
   push(chunk: Uint8Array | string): void {
     this.scan(typeof chunk === 'string' ? chunk : this.decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
   }

@@ -37,7 +37,7 @@ const byNumber = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: t
 
 function readLines(file: string): E.Either<DecodeError, string[]> {
   return pipe(
-    readBytes(file),
+    readBytes(file, 16 * 1024 * 1024, 'a Tiny-ImageNet list'),
     E.map((bytes) => bytes.toString('utf8').split(/\r?\n/)),
   );
 }
@@ -64,7 +64,7 @@ function parseWnids(file: string, wanted: number): E.Either<DecodeError, string[
 function decodeImages(files: readonly string[], labels: ArrayLike<number>, name: string, classes: number): E.Either<DecodeError, Dataset> {
   const x = new Float32Array(files.length * PIXELS);
   for (const [i, file] of files.entries()) {
-    const bytes = readBytes(file);
+    const bytes = readBytes(file, 16 * 1024 * 1024, 'a 64×64 JPEG');
     if (E.isLeft(bytes)) return bytes;
     let image: { width: number; height: number; data: Uint8Array };
     try {

@@ -11,6 +11,8 @@ import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNEL
 export interface Kernels {
   readonly backend: BackendWasm;
   readonly lstmStep: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
+  /** The vector–Jacobian product of one LSTM step (meta-training), same arguments. */
+  readonly lstmBackward: (table: number, p: number, threshold: number, scale: number, outScale: number) => void;
   readonly mlp: (table: number) => void;
   readonly sgdUpdate: (n: number, x: number, g: number, out: number, lr: number) => void;
   readonly momentumUpdate: (n: number, x: number, g: number, velocity: number, out: number, velocityOut: number, lr: number, beta: number) => void;
@@ -128,11 +130,14 @@ function instantiate(backend: BackendWasm): Kernels | null {
   const sgdUpdate: unknown = instance.exports['sgd_update'];
   const momentumUpdate: unknown = instance.exports['momentum_update'];
   const adamUpdate: unknown = instance.exports['adam_update'];
-  if (typeof lstmStep !== 'function' || typeof mlp !== 'function' || typeof sgdUpdate !== 'function' || typeof momentumUpdate !== 'function' || typeof adamUpdate !== 'function') return null;
+  const lstmBackward: unknown = instance.exports['lstm_backward'];
+  if (typeof lstmStep !== 'function' || typeof lstmBackward !== 'function' || typeof mlp !== 'function') return null;
+  if (typeof sgdUpdate !== 'function' || typeof momentumUpdate !== 'function' || typeof adamUpdate !== 'function') return null;
   let block = { ptr: 0, bytes: 0 };
   return {
     backend,
     lstmStep: (table, p, threshold, scale, outScale) => void lstmStep(table, p, threshold, scale, outScale),
+    lstmBackward: (table, p, threshold, scale, outScale) => void lstmBackward(table, p, threshold, scale, outScale),
     mlp: (table) => void mlp(table),
     sgdUpdate: (n, x, g, out, lr) => void sgdUpdate(n, x, g, out, lr),
     momentumUpdate: (n, x, g, velocity, out, velocityOut, lr, beta) => void momentumUpdate(n, x, g, velocity, out, velocityOut, lr, beta),
@@ -165,7 +170,7 @@ export function activeKernels(): Kernels | null {
   return k;
 }
 
-/** The kernels' constant table (the K_ indices in native/l2o_kernels.c); 14 holds int bits. */
+/** The kernels' constant table (the K_ indices in native/l2o_kernels.c); 14 holds int bits, 30 the smallest normal float. */
 export const CONSTANTS = (() => {
   const buf = new ArrayBuffer(32 * 4);
   const f = new Float32Array(buf);
@@ -174,7 +179,7 @@ export const CONSTANTS = (() => {
   new Int32Array(buf).set([127], 14);
   const tanhNumerator = [4.89352455891786e-3, 6.37261928875436e-4, 1.48572235717979e-5, 5.12229709037114e-8, -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16];
   const tanhDenominator = [4.89352518554385e-3, 2.268434632439e-3, 1.18534705686654e-4, 1.19825839466702e-6];
-  f.set([-7.90531110763549805, 7.90531110763549805, ...tanhNumerator, ...tanhDenominator, 0.5], 16);
+  f.set([-7.90531110763549805, 7.90531110763549805, ...tanhNumerator, ...tanhDenominator, 0.5, 1.17549435e-38], 16);
   return new Uint32Array(buf);
 })();
 

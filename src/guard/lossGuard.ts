@@ -1,6 +1,6 @@
 
 import * as E from 'fp-ts/lib/Either.js';
-import { resetState, type AnyOptimizer } from '../optim/optimizer.js';
+import { assertOptimizer, resetState, type AnyOptimizer } from '../optim/optimizer.js';
 import { disposeReplaced, type StateRecord } from '../tensor/state.js';
 import { decide, overlaps, type DecisionRule, type Threshold } from './decide.js';
 import { rollout, type Point } from './rollout.js';
@@ -59,6 +59,9 @@ export const DEFAULT_K = LOSS_GUARD_DEFAULTS.k;
 export const DEFAULT_M = LOSS_GUARD_DEFAULTS.m;
 
 function checkOptions(o: LossGuardOptions): void {
+  if (typeof o !== 'object' || o === null) throw new TypeError('lossGuard: expected options { learned, fallback, ... }');
+  assertOptimizer(o.learned, 'lossGuard: options.learned');
+  assertOptimizer(o.fallback, 'lossGuard: options.fallback');
   const positiveInt = (v: number | undefined, name: string) => {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new RangeError(`lossGuard: ${name} must be an integer ≥ 1, got ${v}`);
   };
@@ -113,10 +116,22 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
       const compare = batches.slice(s.k);
       const probe = s.untilProbe === 0;
       const start = (opt: StateRecord): Point => ({ x: s.x, opt });
+      // Rollouts done so far are freed if a later one throws (a user's optimizer).
+      const done: Point[] = [];
+      const run = (opt: AnyOptimizer, from: Point): Point => {
+        try {
+          const p = rollout(objective, opt, from, train);
+          done.push(p);
+          return p;
+        } catch (err) {
+          disposeReplaced(done, s);
+          throw err;
+        }
+      };
       const cand = {
-        learned: probe ? rollout(objective, learned, start(s.learned), train) : null,
-        fallback: rollout(objective, fallback, start(s.fallback), train),
-        anchor: s.anchor ? rollout(objective, fallback, s.anchor, train) : null,
+        learned: probe ? run(learned, start(s.learned)) : null,
+        fallback: run(fallback, start(s.fallback)),
+        anchor: s.anchor ? run(fallback, s.anchor) : null,
       };
       const losses = {
         learned: cand.learned ? batchLosses(objective, cand.learned.x, compare) : null,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import { assertOptimizer, checkedStep, type Optimizer } from '../optim/optimizer.js';
 import type { StateRecord } from '../tensor/state.js';
 import type { RoundOptimizer, RoundState } from './round.js';
 
@@ -10,6 +10,7 @@ export interface PlainState<S extends StateRecord> extends RoundState {
 
 /** One optimizer step per batch: the loss reported is the batch loss before the step. */
 export function plain<S extends StateRecord>(opt: Optimizer<S>): RoundOptimizer<PlainState<S>> {
+  assertOptimizer(opt, 'plain');
   return {
     name: opt.name,
     init: (params) => ({ x: params.clone(), step: 0, opt: opt.init(params) }),
@@ -23,9 +24,12 @@ export function plain<S extends StateRecord>(opt: Optimizer<S>): RoundOptimizer<
         grad.dispose();
         return E.left({ kind: 'diverged', step: state.step, message: `${opt.name}: loss is ${lossValue} at step ${state.step}` });
       }
-      const [x, s] = opt.step(state.x, grad, state.opt);
-      grad.dispose();
-      return E.right([{ x, step: state.step + 1, opt: s }, { steps: 1, loss: lossValue }] as const);
+      try {
+        const [x, s] = checkedStep(opt, state.x, grad, state.opt);
+        return E.right([{ x, step: state.step + 1, opt: s }, { steps: 1, loss: lossValue }] as const);
+      } finally {
+        grad.dispose();
+      }
     },
   };
 }

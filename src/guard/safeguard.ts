@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import type { AnyOptimizer } from '../optim/optimizer.js';
+import { assertOptimizer, checkedStep, type AnyOptimizer } from '../optim/optimizer.js';
 import { disposeReplaced, type StateRecord } from '../tensor/state.js';
 import type { RoundOptimizer, RoundState } from './round.js';
 
@@ -40,13 +40,15 @@ export interface SafeguardState extends RoundState {
 
 /** The residual ‖x − T(x)‖ of the fallback operator T at x, with the fallback's current state. */
 function residual(fallback: AnyOptimizer, x: tf.Tensor1D, grad: tf.Tensor1D, state: StateRecord): { r: number; next: tf.Tensor1D; state: StateRecord } {
-  const [next, s] = fallback.step(x, grad, state);
+  const [next, s] = checkedStep(fallback, x, grad, state);
   const r = tf.tidy(() => x.sub(next).norm().dataSync()[0]!);
   return { r, next, state: s };
 }
 
 /** GL2O: the safeguard of Heaton et al. 2020 around a learned optimizer (docs/algorithms.md §5). */
 export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardState> {
+  assertOptimizer(options?.learned, 'safeguard: options.learned');
+  assertOptimizer(options.fallback, 'safeguard: options.fallback');
   const { learned, fallback, delta = SAFEGUARD_DEFAULTS.delta, theta = SAFEGUARD_DEFAULTS.theta, sequence = SAFEGUARD_DEFAULTS.sequence, window = SAFEGUARD_DEFAULTS.window } = options;
   if (!(delta >= 0 && delta < 1)) throw new RangeError(`safeguard: delta must be in [0, 1), got ${delta}`);
   if (!(theta > 0 && theta <= 1)) throw new RangeError(`safeguard: theta must be in (0, 1], got ${theta}`);
@@ -88,11 +90,21 @@ export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardSt
         atX.grad.dispose();
         return E.left({ kind: 'diverged', step: s.step, message: `gl2o: loss is ${loss} at step ${s.step}` });
       }
-      const fallbackFromX = residual(fallback, s.x, atX.grad, s.fallback);
+      let fallbackFromX: ReturnType<typeof residual> | undefined;
+      let proposal: readonly [tf.Tensor1D, StateRecord];
+      try {
+        fallbackFromX = residual(fallback, s.x, atX.grad, s.fallback);
+        proposal = checkedStep(learned, s.x, atX.grad, s.learned);
+      } catch (err) {
+        // A user's optimizer that throws leaves no tensor of this round behind.
+        disposeReplaced(fallbackFromX, s);
+        throw err;
+      } finally {
+        atX.grad.dispose();
+      }
       const mu = s.mu ?? fallbackFromX.r;
       const history = s.mu === null ? { acceptedCount: 1, acceptedSum: mu, recent: [mu] } : {};
-      const [y, learnedState] = learned.step(s.x, atX.grad, s.learned);
-      atX.grad.dispose();
+      const [y, learnedState] = proposal;
       // One extra, sequential gradient: the fallback's residual at the proposal y.
       const atY = objective.lossAndGrad(y, batch);
       atY.loss.dispose();

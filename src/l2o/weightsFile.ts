@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { readFileSync } from 'node:fs';
-import { DecodeError, boundedNumber, decodeWith, parseJson, strictObject } from '../codec/decode.js';
+import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, parseJson, strictObject } from '../codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../codec/readText.js';
 import { defaultCheckpointPath } from '../paths.js';
 import { Rng } from '../tensor/rng.js';
 import { DEFAULT_ARCHITECTURE, randomWeights, weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
@@ -59,7 +59,10 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
         if (w === undefined) problems.push(`weights.${name}: missing (expected shape [${shape}])`);
         else if (!sameShape(w.shape, shape)) problems.push(`weights.${name}: expected shape [${shape}], got [${w.shape}]`);
         else if (w.data.length !== shape.reduce((a, b) => a * b, 1)) problems.push(`weights.${name}: expected ${shape.reduce((a, b) => a * b, 1)} values, got ${w.data.length}`);
-        else if (!w.data.every(Number.isFinite)) problems.push(`weights.${name}: contains a non-finite value`);
+        else {
+          const bad = w.data.findIndex((v) => !isFloat32Finite(v));
+          if (bad !== -1) problems.push(`weights.${name}.data[${bad}]: ${w.data[bad]} is not finite as float32 (largest ±${FLOAT32_MAX.toPrecision(5)})`);
+        }
       }
       const known = new Set(expected.map((e) => e.name));
       for (const name of Object.keys(raw.weights)) if (!known.has(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
@@ -73,10 +76,7 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
 /** Reads and decodes a checkpoint file. */
 export function loadCheckpoint(path: string): E.Either<DecodeError, L2OCheckpoint> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.l2o, 'a learned-optimizer checkpoint'),
     E.chain((text) => parseJson(text, path)),
     E.chain((json) => decodeCheckpoint(json, path)),
   );
@@ -97,7 +97,12 @@ export function encodeCheckpoint(ck: L2OCheckpoint): unknown {
  * `random:SEED` a seeded random LSTM, anything else a checkpoint path.
  */
 export function resolveCheckpoint(source: string): E.Either<DecodeError, L2OCheckpoint> {
-  const random = /^random:(\d+)$/.exec(source);
-  if (random) return E.right({ architecture: DEFAULT_ARCHITECTURE, weights: randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(random[1]))), meta: { source } });
+  if (source.startsWith('random:')) {
+    const seed = source.slice('random:'.length);
+    if (!/^\d+$/.test(seed) || Number(seed) > 2 ** 32 - 1) {
+      return E.left(new DecodeError(source, [`bad seed "${seed}" (expected random:SEED, SEED an integer in [0, 4294967295])`]));
+    }
+    return E.right({ architecture: DEFAULT_ARCHITECTURE, weights: randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(seed))), meta: { source } });
+  }
   return loadCheckpoint(source === 'default' ? defaultCheckpointPath() : source);
 }

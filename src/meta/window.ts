@@ -5,8 +5,11 @@ import { registerMatMulGradient } from '../tensor/matMulGrad.js';
 import { disposeAll, tidyState } from '../tensor/state.js';
 import { installFastSlice } from '../tensor/kernels/fastSlice.js';
 import { addPacked, backwardFM, disposeCache, forwardFM, fromFM, packFM, packedTensors, toFM, unpackGradFM, zeroFMState, type FMState, type PackedWeights, type StepCache } from './lstmBackprop.js';
+import { activeKernels } from '../engine/instance.js';
+import { fusedLstmStep, fusedSupports, packLstm } from '../l2o/fastLstm.js';
 import { lstmStep, type L2OState } from '../l2o/lstm.js';
 import { unflattenWeights, weightShapes, type L2OArchitecture } from '../l2o/weights.js';
+import { fusedLstmBackward, unpackLstmGrad } from './fastLstmBackward.js';
 
 /**
  * Which losses the meta-loss sums over a window of T steps from x_0 (docs/algorithms.md §3):
@@ -17,9 +20,10 @@ import { unflattenWeights, weightShapes, type L2OArchitecture } from '../l2o/wei
 export type MetaLossKind = 'window' | 'final';
 
 /**
- * How the backward pass runs: `fused` is the hand-written backward of the feature-major LSTM
- * (lstmBackprop.ts, no tape); `autodiff` recomputes each step of `lstmStep` on a tf.grads tape.
- * Same numbers up to float32 rounding (a test checks it); `fused` is several times faster.
+ * How the backward pass runs: `fused` is the hand-written backward: on the wasm backend the
+ * fused kernels (forward `lstm_step`, backward `lstm_backward` in native/l2o_kernels.c), else
+ * the feature-major LSTM of tfjs ops (lstmBackprop.ts, no tape); `autodiff` recomputes each step
+ * of `lstmStep` on a tf.grads tape. Same numbers up to float32 rounding (tests check it).
  */
 export type BackwardKind = 'fused' | 'autodiff';
 
@@ -66,7 +70,8 @@ export function metaWindow(objective: Objective, arch: L2OArchitecture, weights:
   const lossKind = opts.lossKind ?? 'window';
   const T = lossKind === 'final' ? batches.length - 1 : batches.length;
   if (T < 1) throw new RangeError(`metaWindow: needs at least ${lossKind === 'final' ? 2 : 1} batches, got ${batches.length}`);
-  const run = (opts.backward ?? 'fused') === 'fused' ? fusedWindow : autodiffWindow;
+  const fused = (opts.backward ?? 'fused') === 'fused';
+  const run = !fused ? autodiffWindow : activeKernels() !== null && fusedSupports(arch) ? kernelWindow : fusedWindow;
   return run(objective, arch, weights, start, batches, T, { kind: lossKind, log: opts.logLoss ?? false });
 }
 
@@ -156,6 +161,50 @@ function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: reado
   caches.forEach(disposeCache);
   for (let t = 1; t < T; t++) disposeAll([xs[t], states[t]]);
   return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
+}
+
+/** The window on the fused wasm kernels: states [d, H] as the kernels keep them; the backward recomputes the gates. */
+function kernelWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+): WindowResult {
+  const packed = packLstm(unflattenWeights(arch, weights), arch);
+  const xs: tf.Tensor1D[] = [start.x];
+  const states: L2OState[] = [fromFM(start.lstm)];
+  const gs: tf.Tensor1D[] = [];
+  const losses: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
+    losses.push(loss);
+    gs.push(grad);
+    const step = fusedLstmStep(packed, grad, states[t]!);
+    if (step === null) throw new Error('metaWindow: the fused LSTM kernel stopped accepting its own tensors');
+    xs.push(tf.tidy(() => xs[t]!.add(step.update) as tf.Tensor1D));
+    step.update.dispose();
+    states.push(step.state);
+  }
+  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
+  let dx = dx0;
+  let dState: L2OState | undefined;
+  const dW = tf.zeros([packed.data.length]) as tf.Tensor1D;
+  for (let t = last; t >= 0; t--) {
+    const inputs = { grads: gs[t]!, prev: states[t]!, next: states[t + 1]!, dUpdate: dx, dNext: dState };
+    const back = fusedLstmBackward(packed, inputs, dW, t > 0);
+    if (back === null) throw new Error('metaWindow: the fused LSTM backward kernel stopped accepting its own tensors');
+    if (dState !== undefined) disposeAll(dState);
+    dState = back.dPrev;
+    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
+  }
+  const grads = unpackLstmGrad(arch, dW.dataSync() as Float32Array);
+  const end = toFM(states[T]!);
+  disposeAll([dx, dState, dW, gs, states]);
+  for (let t = 1; t < T; t++) xs[t]!.dispose();
+  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: end } };
 }
 
 const innerProduct = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => a.mul(b).sum();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAdamUpdate } from '../engine/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
-import { constant, type Schedule } from './schedule.js';
+import { asSchedule, type Schedule } from './schedule.js';
 
 export type AdamState = { readonly t: number; readonly m: tf.Tensor1D; readonly v: tf.Tensor1D };
 
@@ -14,8 +14,12 @@ export interface AdamOptions {
 
 /** Adam (Kingma & Ba) with bias correction, as torch.optim.Adam. */
 export function adam(opts: AdamOptions): Optimizer<AdamState> {
-  const lr = typeof opts.lr === 'number' ? constant(opts.lr) : opts.lr;
+  const lr = asSchedule(opts?.lr, 'adam');
   const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = opts;
+  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
+    if (!(Number.isFinite(b) && b >= 0 && b < 1)) throw new RangeError(`adam: ${name} must be in [0, 1), got ${b}`);
+  }
+  if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new RangeError(`adam: epsilon must be a positive number, got ${epsilon}`);
   return {
     name: 'adam',
     init: (params) => ({ t: 0, m: tf.zerosLike(params), v: tf.zerosLike(params) }),

@@ -1,16 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedMomentumUpdate, fusedSgdUpdate } from '../engine/fusedUpdate.js';
 import type { Optimizer } from './optimizer.js';
-import { constant, type Schedule } from './schedule.js';
+import { asSchedule, type Schedule } from './schedule.js';
 
 export type SgdState = { readonly t: number };
 export type MomentumState = { readonly t: number; readonly velocity: tf.Tensor1D };
 
-const asSchedule = (lr: number | Schedule): Schedule => (typeof lr === 'number' ? constant(lr) : lr);
-
 /** Plain SGD (the paper's SGDnm with a decaying schedule): x ← x − η_t g. */
 export function sgd(opts: { lr: number | Schedule }): Optimizer<SgdState> {
-  const lr = asSchedule(opts.lr);
+  const lr = asSchedule(opts?.lr, 'sgd');
   return {
     name: 'sgd',
     init: () => ({ t: 0 }),
@@ -24,8 +22,9 @@ export const DEFAULT_MOMENTUM = 0.9;
 
 /** Heavy-ball momentum: v ← β v + g, x ← x − η_t v. */
 export function momentum(opts: { lr: number | Schedule; beta?: number }): Optimizer<MomentumState> {
-  const lr = asSchedule(opts.lr);
+  const lr = asSchedule(opts?.lr, 'momentum');
   const beta = opts.beta ?? DEFAULT_MOMENTUM;
+  if (!(Number.isFinite(beta) && beta >= 0 && beta < 1)) throw new RangeError(`momentum: beta must be in [0, 1), got ${beta}`);
   return {
     name: 'momentum',
     init: (params) => ({ t: 0, velocity: tf.zerosLike(params) }),

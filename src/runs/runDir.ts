@@ -1,11 +1,13 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DecodeError, decodeWith, parseJson } from '../codec/decode.js';
+import { READ_LIMITS, readTextFile } from '../codec/readText.js';
 import { RunConfig } from '../config/run.js';
-import { readRunCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { learnedCheckpointPath, type LearnedFile } from '../config/build.js';
+import { configHash, readRunCheckpoint, sha256, type LoadedCheckpoint } from './checkpoint.js';
 import { DEFAULT_SETTINGS, JobSettings } from './settings.js';
 
 /** The files of a run directory. */
@@ -15,10 +17,19 @@ export const RUN_FILES = {
   checkpoint: 'checkpoint.json',
   /** One line per checkpoint written: step, tensors alive, resident memory. */
   journal: 'checkpoints.ndjson',
+  /** The run's own copy of its learned optimizer's checkpoint: resume reads it, never the original path. */
+  l2o: 'l2o.json',
 } as const;
 
-/** run.json: the config and settings are decoded; the rest is provenance kept as it is. */
-const RunRecord = t.intersection([t.type({ config: RunConfig }), t.partial({ settings: JobSettings })]);
+/** Where run.json records the run's inputs: the config's hash and the learned optimizer's copy. */
+const RecordedInputs = t.type({
+  config: t.string,
+  l2o: t.union([t.null, t.type({ from: t.string, sha256: t.string, copy: t.literal(RUN_FILES.l2o) })]),
+});
+export type RecordedInputs = t.TypeOf<typeof RecordedInputs>;
+
+/** run.json: the config, settings and inputs are decoded; the rest is provenance kept as it is. */
+const RunRecord = t.intersection([t.type({ config: RunConfig }), t.partial({ settings: JobSettings, inputs: RecordedInputs })]);
 
 /** A run directory read for `--resume`: what to continue and from where. */
 export interface SavedRun {
@@ -29,6 +40,8 @@ export interface SavedRun {
   readonly meta: Record<string, unknown>;
   /** Absent when the run stopped before its first checkpoint: it starts again from step 0. */
   readonly checkpoint?: LoadedCheckpoint;
+  /** The run directory's copy of the learned optimizer, checked against the hash recorded at the start. */
+  readonly learned?: LearnedFile;
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === 'object' && u !== null && !Array.isArray(u);
@@ -55,17 +68,25 @@ export function firstDifference(a: unknown, b: unknown, path = ''): string | und
 
 const show = (v: unknown) => JSON.stringify(v) ?? 'nothing';
 
-function readMeta(path: string): E.Either<DecodeError, { raw: Record<string, unknown>; config: RunConfig; settings: JobSettings }> {
+interface Meta {
+  readonly raw: Record<string, unknown>;
+  readonly config: RunConfig;
+  readonly settings: JobSettings;
+  readonly inputs: RecordedInputs | undefined;
+}
+
+function readMeta(path: string): E.Either<DecodeError, Meta> {
   return pipe(
-    E.tryCatch(
-      () => readFileSync(path, 'utf8'),
-      (err) => new DecodeError(path, [`cannot read (${err instanceof Error ? err.message : String(err)})`]),
-    ),
+    readTextFile(path, READ_LIMITS.config, 'a run record'),
     E.chain((text) => parseJson(text, path)),
     E.chain((json) =>
       pipe(
         decodeWith(RunRecord, json, path),
-        E.chain((rec) => (isRecord(json) ? E.right({ raw: json, config: rec.config, settings: rec.settings ?? DEFAULT_SETTINGS }) : E.left(new DecodeError(path, ['expected an object'])))),
+        E.chain((rec) =>
+          isRecord(json)
+            ? E.right({ raw: json, config: rec.config, settings: rec.settings ?? DEFAULT_SETTINGS, inputs: rec.inputs })
+            : E.left(new DecodeError(path, ['expected an object'])),
+        ),
       ),
     ),
   );
@@ -80,6 +101,10 @@ function checkAgainstRun(ck: LoadedCheckpoint, config: RunConfig, settings: JobS
   const logDiff = firstDifference(ck.settings.log, settings.log);
   if (logDiff !== undefined) return fail(`settings.log.${logDiff} differs from ${RUN_FILES.meta}: a checkpoint of another run`);
   if (ck.step > config.steps) return fail(`step ${ck.step} is past the run's ${config.steps} steps`);
+  const hash = configHash(config);
+  if (ck.inputs.config !== hash) {
+    return fail(`inputs.config: saved for a config hashing to ${ck.inputs.config.slice(0, 12)}…, but ${RUN_FILES.meta}'s hashes to ${hash.slice(0, 12)}…`);
+  }
   const events = join(dir, RUN_FILES.events);
   const size = existsSync(events) ? statSync(events).size : 0;
   if (size < ck.log.bytes) return fail(`the checkpoint needs the first ${ck.log.bytes} bytes of ${RUN_FILES.events}, which has ${size}: the log was truncated or replaced`);
@@ -102,20 +127,56 @@ function pick(value: unknown, path: string): unknown {
   return v;
 }
 
-/** Reads a run directory for `--resume`: run.json, and checkpoint.json when one was written. Touches nothing. */
+/**
+ * The run's copy of its learned optimizer, when its config names a checkpoint file: it must be
+ * there and hash to what the checkpoint (or, before the first one, run.json) recorded.
+ */
+function readLearnedCopy(
+  dir: string,
+  config: RunConfig,
+  inputs: RecordedInputs | undefined,
+  ck: LoadedCheckpoint | undefined,
+): E.Either<DecodeError, LearnedFile | undefined> {
+  const original = learnedCheckpointPath(config.optimizer);
+  if (original === undefined) return E.right(undefined);
+  const path = join(dir, RUN_FILES.l2o);
+  const want = ck?.inputs.l2o ?? inputs?.l2o?.sha256;
+  if (want === undefined || want === null) {
+    const problem = `records no copy of the learned optimizer (${RUN_FILES.l2o}); a run started by an earlier lgl2o cannot be resumed: start it again`;
+    return E.left(new DecodeError(join(dir, RUN_FILES.meta), [problem]));
+  }
+  return pipe(
+    readTextFile(path, READ_LIMITS.l2o, 'a learned-optimizer checkpoint'),
+    E.chain((text) => {
+      const got = sha256(text);
+      if (got !== want) {
+        const problem = `hashes to sha256 ${got.slice(0, 12)}…, but the run was saved with ${want.slice(0, 12)}…`;
+        return E.left(new DecodeError(path, [`${problem}: the learned optimizer's weights were changed since the run started`]));
+      }
+      return E.right({ text, source: path });
+    }),
+  );
+}
+
+/** Reads a run directory for `--resume`: run.json, checkpoint.json when one was written, the learned optimizer's copy. Touches nothing. */
 export function readRunDir(dir: string): E.Either<DecodeError, SavedRun> {
   const metaPath = join(dir, RUN_FILES.meta);
   if (!existsSync(dir)) return E.left(new DecodeError(dir, ['no such directory']));
   if (!existsSync(metaPath)) return E.left(new DecodeError(dir, [`not a run directory (${RUN_FILES.meta} is missing)`]));
   return pipe(
     readMeta(metaPath),
-    E.chain(({ raw, config, settings }) => {
+    E.chain(({ raw, config, settings, inputs }) => {
       const ckPath = join(dir, RUN_FILES.checkpoint);
-      if (!existsSync(ckPath)) return E.right({ dir, config, settings, meta: raw });
+      const withLearned = (run: Omit<SavedRun, 'learned'>): E.Either<DecodeError, SavedRun> =>
+        pipe(
+          readLearnedCopy(dir, config, inputs, run.checkpoint),
+          E.map((learned) => (learned === undefined ? run : { ...run, learned })),
+        );
+      if (!existsSync(ckPath)) return withLearned({ dir, config, settings, meta: raw });
       return pipe(
         readRunCheckpoint(ckPath),
         E.chain((ck) => checkAgainstRun(ck, config, settings, dir, ckPath)),
-        E.map((checkpoint) => ({ dir, config, settings: { ...settings, log: checkpoint.settings.log }, meta: raw, checkpoint })),
+        E.chain((checkpoint) => withLearned({ dir, config, settings: { ...settings, log: checkpoint.settings.log }, meta: raw, checkpoint })),
       );
     }),
   );

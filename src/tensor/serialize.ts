@@ -193,6 +193,28 @@ export function stateProblems(template: StateValue, data: StateData, path = 'sta
   return out;
 }
 
+/**
+ * The first float tensor of saved state data holding NaN or ±Infinity, as `path: ... at index
+ * i`, or undefined. A checkpoint is only written from a finite round, so one that is not has
+ * been damaged or edited; continuing from it would train on garbage.
+ */
+export function nonFiniteProblem(data: StateData, path = 'state'): string | undefined {
+  if (isTensorData(data)) {
+    if (data.dtype !== 'float32') return undefined;
+    const i = data.values.findIndex((v: number) => !Number.isFinite(v));
+    return i === -1 ? undefined : `${path}: holds ${data.values[i]} at index ${i} (a checkpoint keeps finite values only)`;
+  }
+  if (data === null || typeof data !== 'object') return undefined;
+  const entries: [string, StateData][] = Array.isArray(data)
+    ? data.map((d: StateData, i: number) => [`${path}[${i}]`, d])
+    : Object.entries(data as { readonly [key: string]: StateData }).map(([k, d]) => [`${path}.${k}`, d]);
+  for (const [p, d] of entries) {
+    const problem = nonFiniteProblem(d, p);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
 /** Creates the tensors of checked state data; the caller owns them. */
 export function materializeState(data: StateData): StateValue {
   if (isTensorData(data)) return tf.tensor(data.values, [...data.shape], data.dtype);

@@ -84,4 +84,19 @@ describe('IDX parser', () => {
     expect(message(readIdx(inner))).toBe(`${inner} (offsets in the gunzipped data): byte 11: file is truncated: dimensions [4] need 4 data bytes (to byte 12), the data stops after 3 of 4 elements`);
     expect(message(readIdx(join(dir, 'none')))).toContain(`${join(dir, 'none')}: cannot read the file`);
   });
+
+  it('stops decompressing a gzip bomb at the size its IDX header announces: an error naming the byte, memory flat', () => {
+    const dir = tempDir('idx');
+    // Concatenated gzip members decompress as one stream: 64 of 16 MiB of zeros are 1 GiB from 1 MB.
+    const zeros = gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
+    const bomb = join(dir, 'bomb-idx1-ubyte.gz');
+    writeFileSync(bomb, Buffer.concat([gzipSync(idxBytes(0x08, [16], Array.from({ length: 16 }, (_, i) => i))), ...Array<Buffer>(64).fill(zeros)]));
+    const before = process.memoryUsage().rss;
+    expect(message(readIdx(bomb))).toBe(`${bomb} (offsets in the gunzipped data): byte 24: the gzip data goes on past the 24 bytes the IDX header announces; decompression stopped there`);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+    // A header announcing more than the limit is refused before any data is inflated.
+    const huge = join(dir, 'huge.gz');
+    writeFileSync(huge, gzipSync(idxBytes(0x08, [65536, 65536], [])));
+    expect(message(readIdx(huge))).toBe(`${huge} (offsets in the gunzipped data): byte 4: the header announces ${12 + 65536 * 65536} bytes, more than the limit of ${2 ** 31}`);
+  });
 });
