@@ -10,6 +10,8 @@ import { experimentCommand } from './commands/experiment.js';
 import { metaTrainCommand } from './commands/metaTrain.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
+import { sweepCommand } from './commands/sweep.js';
+import { workerCommand } from './commands/worker.js';
 import { CliError, EXIT } from './errors.js';
 import { handleSignals } from './signals.js';
 
@@ -78,6 +80,8 @@ export function buildProgram() {
   program.addCommand(configure(experimentCommand(global)));
   program.addCommand(configure(verifyCommand(global)));
   program.addCommand(configure(metaTrainCommand(global)));
+  program.addCommand(configure(sweepCommand(global)));
+  program.addCommand(configure(workerCommand(global)));
   return program;
 }
 

@@ -35,15 +35,31 @@ export function handleSignals(): () => void {
   };
 }
 
+/**
+ * With LGL2O_PARENT_PID set (by a queue worker), a run whose parent dies (SIGKILL, OOM) stops
+ * as on SIGTERM: it checkpoints and exits instead of running on as an orphan nobody reads.
+ */
+function watchParent(): () => void {
+  const parent = Number(process.env['LGL2O_PARENT_PID']);
+  if (!Number.isInteger(parent) || parent <= 0) return () => undefined;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Runs `fn` with an abort signal raised by the first stop signal (its reason: the signal's name); a second one exits at once. */
 export async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const release = handleSignals();
+  const unwatch = watchParent();
   const previous = onStop;
   onStop = (name) => controller.abort(name);
   try {
     return await fn(controller.signal);
   } finally {
+    unwatch();
     onStop = previous;
     release();
   }

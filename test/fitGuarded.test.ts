@@ -176,7 +176,9 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     const model = classifier([]);
     const start = flat(model);
     // The learned candidate stays put; the fallback climbs the loss, is compared last, and loses.
-    const guard = lossGuard({ learned: scripted([0]), fallback: sgd({ lr: -20 }), k: 2, m: 2 });
+    // (sgd refuses a negative learning rate, so the climb is an optimizer of its own.)
+    const climb = { name: 'climb', init: (): Record<string, never> => ({}), step: (p: tf.Tensor1D, g: tf.Tensor1D, s: Record<string, never>) => [tf.tidy(() => p.add(g.mul(20)) as tf.Tensor1D), s] as const };
+    const guard = lossGuard({ learned: scripted([0]), fallback: climb, k: 2, m: 2 });
     const seen: number[] = [];
     const callbacks = { onBatchEnd: async () => void seen.push(maxDiff(flat(model), start)) };
     const history = await fitGuarded(model, x, y, { batchSize: 10, epochs: 1, verbose: 0, optimizer: guard, callbacks });

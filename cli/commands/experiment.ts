@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
-import { packageRoot } from '../../src/paths.js';
 import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
-import { processExecutor } from '../../jobs/experiment/pool.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
 import { integerAtLeast } from '../options.js';
+import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 import { checkOutPath } from '../outDir.js';
 import { stopExitCode, withStopSignals } from '../signals.js';
 
@@ -23,24 +22,8 @@ interface ExperimentFlags {
   trainSubset: number;
   report: boolean;
   only?: string[];
-}
-
-/** How to start the CLI in a child process: LGL2O_CLI (a JSON array) or this package's bin with this node. */
-function cliCommand(): string[] {
-  const fromEnv = process.env['LGL2O_CLI'];
-  if (fromEnv) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(fromEnv);
-    } catch {
-      parsed = undefined;
-    }
-    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x): x is string => typeof x === 'string')) {
-      throw new CliError(`LGL2O_CLI: expected a JSON array of strings (the command that runs lgl2o), got ${fromEnv}`);
-    }
-    return parsed;
-  }
-  return [process.execPath, join(packageRoot(), 'bin', 'lgl2o.js')];
+  queue?: string;
+  queueName: string;
 }
 
 /** The canonical command line of an experiment, recorded in its report. */
@@ -64,6 +47,8 @@ export function experimentCommand(global: () => GlobalOptions) {
     .option('--jobs <n>', 'runs at once, each in its own process', integerAtLeast(1), 2)
     .option('--train-subset <n>', 'training examples on which the training loss is evaluated', integerAtLeast(1), TRAIN_SUBSET)
     .option('--report', 'only (re)write the report from the runs already done', false)
+    .option('--queue <url>', QUEUE_HELP)
+    .option('--queue-name <name>', 'the BullMQ queue', DEFAULT_QUEUE_NAME)
     .option('--only <ids>', 'run only these optimizers now (comma-separated entry ids, e.g. sgd,adam); a later call runs the rest', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .action(async (name: string, flags: ExperimentFlags) => {
       const g = global();
@@ -77,20 +62,22 @@ export function experimentCommand(global: () => GlobalOptions) {
       checkOutPath('--out', out);
       let stopReason: unknown;
       try {
+        const log = (line: string) => (g.quiet ? undefined : process.stderr.write(`lgl2o: ${line}\n`));
         const outcome = await withStopSignals((signal) => {
           signal.addEventListener('abort', () => (stopReason = signal.reason));
-          return runExperiment({
-          setting: setting.right,
-          params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
-          outDir: out,
-          jobs: flags.jobs,
-          executor: processExecutor(cliCommand()),
-          progress: g.progress,
-          commandLine: commandLine(name, flags, steps, out),
-          signal,
-          reportOnly: flags.report,
-          ...(flags.only ? { only: flags.only } : {}),
-          });
+          return withExecution(flags.report ? { queueName: flags.queueName, jobs: flags.jobs } : flags, flags.l2o, log, (x) =>
+            runExperiment({
+              setting: setting.right,
+              params: { steps, seeds: flags.seeds, l2o: flags.l2o, trainSubset: flags.trainSubset, ...(flags.data ? { dataDir: flags.data } : {}) },
+              outDir: out,
+              ...x,
+              progress: g.progress,
+              commandLine: commandLine(name, flags, steps, out),
+              signal,
+              reportOnly: flags.report,
+              ...(flags.only ? { only: flags.only } : {}),
+            }),
+          );
         });
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {

@@ -3,6 +3,7 @@ import * as t from 'io-ts';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DecodeError } from '../../src/codec/decode.js';
+import type { JobSettings } from '../../src/runs/settings.js';
 import type { PlannedRun } from '../../src/experiments/plan.js';
 import { DEFAULT_K } from '../../src/guard/lossGuard.js';
 import { InterruptedError, runJob } from '../runJob.js';
@@ -36,13 +37,17 @@ export function cpuFromSummary(stdout: string): number | undefined {
 export interface Execution {
   readonly stop: () => void;
   readonly done: Promise<RunExit>;
+  /** Where the run stands, when the executor knows it better than the run directory's log (a run on another machine). */
+  readonly progress?: () => { readonly step: number; readonly elapsedMs: number; readonly loss?: number } | undefined;
+  /** Whether the run still waits for a process to run it (a job on a queue no worker has taken yet). */
+  readonly waiting?: () => boolean;
 }
 
 /** Starts one run in `dir` (absolute or relative to the cwd): fresh, or continuing its saved state. */
 export type Executor = (run: PlannedRun, dir: string, mode: 'fresh' | 'resume') => Execution;
 
 /** Log every round (use_l2o and switching need all of them); a checkpoint about every 1 000 steps. */
-export function jobSettings(run: PlannedRun) {
+export function jobSettings(run: Pick<PlannedRun, 'config'>): JobSettings {
   const k = run.config.optimizer.type === 'lgl2o' ? (run.config.optimizer.k ?? DEFAULT_K) : 1;
   return { checkpointEvery: Math.max(1, Math.round(1000 / k)), log: { dense: run.config.steps, perDecade: 100 } };
 }
@@ -63,44 +68,51 @@ export function cliMessage(stderr: string): string {
   return messages.map((m) => m.join('\n')).join('\n') || stderr.trim().split('\n').slice(-3).join('\n');
 }
 
+/** Extra environment for a run's process: LGL2O_PARENT_PID makes it checkpoint and exit when that process dies. */
+export interface RunProcessOptions {
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Each run in its own process of the CLI (`cli` is the command that starts it, e.g.
+ * One run in its own process of the CLI (`cli` is the command that starts it, e.g.
  * [node, bin/lgl2o.js]): `run --config DIR/config.json --out DIR` or `run --resume DIR`;
  * stderr is appended to DIR/stderr.log. Stopping sends SIGTERM, on which the run checkpoints.
  */
+export function startRunProcess(cli: readonly string[], settings: JobSettings, dir: string, mode: 'fresh' | 'resume', o: RunProcessOptions = {}): Execution {
+  const [cmd, ...prefix] = cli;
+  const args =
+    mode === 'resume'
+      ? [...prefix, '--quiet', '--json', 'run', '--resume', dir]
+      : [...prefix, '--quiet', '--json', 'run', '--config', join(dir, 'config.json'), '--out', dir, '--force', '--checkpoint-every', `${settings.checkpointEvery}`, '--log-dense', `${settings.log.dense}`];
+  const started = performance.now();
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout = (stdout + chunk.toString('utf8')).slice(-65_536);
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    appendToFile(join(dir, 'stderr.log'), text);
+    stderr = (stderr + text).slice(-8192);
+  });
+  const done = new Promise<RunExit>((resolve) => {
+    let settled = false;
+    const end = (code: number, extra = '') => {
+      if (settled) return;
+      settled = true;
+      const cpuMs = cpuFromSummary(stdout);
+      resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) });
+    };
+    child.on('close', (code, signal) => end(code ?? (signal === 'SIGHUP' ? 129 : signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
+    child.on('error', (err) => end(1, `\nlgl2o: cannot start ${cmd}: ${err.message}`));
+  });
+  return { stop: () => child.kill('SIGTERM'), done };
+}
+
+/** Each run in its own process of the CLI (see `startRunProcess`). */
 export function processExecutor(cli: readonly string[]): Executor {
-  return (run, dir, mode) => {
-    const s = jobSettings(run);
-    const [cmd, ...prefix] = cli;
-    const args =
-      mode === 'resume'
-        ? [...prefix, '--quiet', '--json', 'run', '--resume', dir]
-        : [...prefix, '--quiet', '--json', 'run', '--config', join(dir, 'config.json'), '--out', dir, '--force', '--checkpoint-every', `${s.checkpointEvery}`, '--log-dense', `${s.log.dense}`];
-    const started = performance.now();
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout = (stdout + chunk.toString('utf8')).slice(-65_536);
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      appendToFile(join(dir, 'stderr.log'), text);
-      stderr = (stderr + text).slice(-8192);
-    });
-    const done = new Promise<RunExit>((resolve) => {
-      let settled = false;
-      const end = (code: number, extra = '') => {
-        if (settled) return;
-        settled = true;
-        const cpuMs = cpuFromSummary(stdout);
-        resolve({ code, message: cliMessage(stderr + extra), wallMs: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) });
-      };
-      child.on('close', (code, signal) => end(code ?? (signal === 'SIGHUP' ? 129 : signal === 'SIGTERM' || signal === 'SIGINT' ? 130 : 1)));
-      child.on('error', (err) => end(1, `\nlgl2o: cannot start ${cmd}: ${err.message}`));
-    });
-    return { stop: () => child.kill('SIGTERM'), done };
-  };
+  return (run, dir, mode) => startRunProcess(cli, jobSettings(run), dir, mode);
 }
 
 /**

@@ -10,7 +10,7 @@ import { Manifest, manifestConflict, planRuns, seedList, type ExperimentParams, 
 import { lastProgress } from '../../src/experiments/records.js';
 import { buildReport, curvesData, figureSpecs, reportMarkdown, type Report } from '../../src/experiments/report.js';
 import type { Setting } from '../../src/experiments/settings.js';
-import type { Executor, RunExit } from './pool.js';
+import type { Execution, Executor, RunExit } from './pool.js';
 import { collectResults, readTiming, runState, type RunState } from './results.js';
 import { progressDisplay, type RunView } from './progress.js';
 import { writeFigure } from '../renderFigure.js';
@@ -34,6 +34,8 @@ export interface ExperimentOptions {
   readonly outDir: string;
   /** Runs executing at once, each in its own process (one per core). */
   readonly jobs: number;
+  /** Runs that really execute at once, for the ETA, when it is not `jobs` (runs on a queue: its workers). */
+  readonly etaJobs?: number;
   /** How each run is executed (jobs/experiment/pool.ts): in its own CLI process, or in this one. */
   readonly executor: Executor;
   readonly progress: boolean;
@@ -85,7 +87,7 @@ function checkManifest(dir: string, now: Manifest): void {
 }
 
 /** The last complete event of a growing log, from its last 16 KB. */
-function tailProgress(path: string) {
+export function tailProgress(path: string) {
   if (!existsSync(path)) return undefined;
   const fd = openSync(path, 'r');
   try {
@@ -163,9 +165,9 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
     }
   }
   const skipped = planned.length - queue.length;
-  const display = progressDisplay({ enabled: o.progress, jobs: o.jobs });
+  const display = progressDisplay({ enabled: o.progress, jobs: o.etaJobs ?? o.jobs });
   if (skipped > 0) display.log(`experiment ${o.setting.id}: ${skipped} of ${planned.length} runs already done, ${queue.length} to run`);
-  const children = new Set<{ run: PlannedRun; stop: () => void }>();
+  const children = new Set<{ run: PlannedRun } & Execution>();
   let fatal: ExperimentError | undefined;
   const failures: string[] = [];
   const stopAll = () => children.forEach((c) => c.stop());
@@ -177,9 +179,9 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
 
   const poll = () => {
     for (const c of children) {
-      const p = tailProgress(join(o.outDir, c.run.dir, 'events.ndjson'));
-      const v = views.get(c.run.id)!;
-      if (p) views.set(c.run.id, { ...v, done: p.step, elapsedMs: p.elapsedMs, ...(p.loss !== undefined ? { loss: p.loss } : {}) });
+      const p = c.progress ? c.progress() : tailProgress(join(o.outDir, c.run.dir, 'events.ndjson'));
+      const v = { ...views.get(c.run.id)!, state: c.waiting?.() ? ('queued' as const) : ('running' as const) };
+      views.set(c.run.id, p ? { ...v, done: p.step, elapsedMs: p.elapsedMs, ...(p.loss !== undefined ? { loss: p.loss } : {}) } : v);
     }
     display.update([...views.values()]);
   };

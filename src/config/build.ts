@@ -51,7 +51,8 @@ export function learnedCheckpointPath(cfg: OptimizerConfig): string | undefined 
   const learned = cfg.type === 'l2o' ? cfg : cfg.type === 'gl2o' || cfg.type === 'lgl2o' ? (cfg.learned ?? { type: 'l2o' as const }) : undefined;
   if (learned === undefined) return undefined;
   const source = learned.checkpoint ?? 'default';
-  if (/^random:\d+$/.test(source)) return undefined;
+  // random:SEED is no file (a bad SEED is refused, naming it, by resolveCheckpoint).
+  if (source.startsWith('random:')) return undefined;
   return source === 'default' ? defaultCheckpointPath() : source;
 }
 
