@@ -22,6 +22,8 @@ import { disposeAll, type StateValue } from '../src/tensor/state.js';
 
 /** Offset between the seed of the initial parameters and the seed of the batch order. */
 export const BATCH_SEED_OFFSET = 1_000_003;
+/** The comparison batches' sampler is seeded with the run seed + this (its own stream, disjoint from the training batches' seed). */
+export const COMPARISON_SEED_OFFSET = 2_000_029;
 
 export interface PrepareOptions {
   /** Batches to train on instead of the task's training split (a live feed; not rewound on resume). */
@@ -41,6 +43,8 @@ export interface PreparedJob {
   readonly objective: Objective;
   readonly optimizer: RoundOptimizer<RoundState>;
   readonly sampler: BatchSampler | undefined;
+  /** The comparison batches' own sampler: for optimizers that compare (loss guards) on a dataset. */
+  readonly comparisonSampler: BatchSampler | undefined;
   readonly resume: SavedRun | undefined;
   /** The learned optimizer's checkpoint file as loaded (copied into the run directory), if the optimizer has one. */
   readonly learned: LearnedFile | undefined;
@@ -127,15 +131,18 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
   const optimizer = built.right;
   const seed = config.seed ?? 0;
   let sampler: BatchSampler | undefined;
+  let comparisonSampler: BatchSampler | undefined;
   if (opts.source === undefined) {
+    const batchSize = config.batchSize ?? DEFAULT_BATCH_SIZE;
     try {
-      sampler = new BatchSampler(splits.train, config.batchSize ?? DEFAULT_BATCH_SIZE, seed + BATCH_SEED_OFFSET);
+      sampler = new BatchSampler(splits.train, batchSize, seed + BATCH_SEED_OFFSET);
     } catch (err) {
       throw asInputError('batchSize')(err);
     }
+    if (optimizer.comparisonBatches !== undefined) comparisonSampler = new BatchSampler(splits.train, batchSize, seed + COMPARISON_SEED_OFFSET);
   }
   const ck = resume?.checkpoint;
-  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState: undefined };
+  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState: undefined };
   const source = join(resume!.dir, RUN_FILES.checkpoint);
   if (sampler !== undefined) {
     if (ck.sampler === null) throw new DecodeError(source, ['sampler: the run trained on a live source; resume it with a live source']);
@@ -143,8 +150,14 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
       throw new DecodeError(source, [`sampler.position: ${ck.sampler.position} is past the ${splits.train.count} training examples`]);
     sampler.restore(ck.sampler);
   }
+  if (comparisonSampler !== undefined) {
+    if (ck.comparisonSampler === null) throw new DecodeError(source, ['comparisonSampler: missing for a run whose optimizer compares on its own batches']);
+    if (ck.comparisonSampler.position > splits.train.count)
+      throw new DecodeError(source, [`comparisonSampler.position: ${ck.comparisonSampler.position} is past the ${splits.train.count} training examples`]);
+    comparisonSampler.restore(ck.comparisonSampler);
+  }
   const initialState = restoreState(ck, config, objective, optimizer, source);
-  return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState };
+  return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState };
 }
 
 /** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */
