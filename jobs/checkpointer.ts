@@ -15,6 +15,7 @@ export interface RoundPoint {
   readonly round: number;
   readonly elapsedMs: number;
   readonly sampler: RunCheckpoint['sampler'];
+  readonly comparisonSampler: RunCheckpoint['comparisonSampler'];
 }
 
 /** What the journal records per checkpoint: enough to see that memory stays flat over a long run. */
@@ -65,6 +66,7 @@ export class Checkpointer {
       elapsedMs: point.elapsedMs,
       log: { bytes: this.log.bytes, lines: this.log.lines },
       sampler: point.sampler,
+      comparisonSampler: point.comparisonSampler,
       reason,
       savedAt,
     };

@@ -8,7 +8,7 @@ import { checkMemory } from '../src/config/limits.js';
 import type { RunConfig } from '../src/config/run.js';
 import type { Batch } from '../src/data/batch.js';
 import { assertFinite, featureSize, type Splits } from '../src/data/dataset.js';
-import { BATCH_SEED_OFFSET, BatchSampler, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
+import { BATCH_SEED_OFFSET, BatchSampler, COMPARISON_SEED_OFFSET, DEFAULT_BATCH_SIZE } from '../src/data/sampler.js';
 import type { RoundOptimizer, RoundState } from '../src/guard/round.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import type { LoadedCheckpoint } from '../src/runs/checkpoint.js';
@@ -20,7 +20,7 @@ import { Rng } from '../src/tensor/rng.js';
 import { materializeState, nonFiniteProblem, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, type StateValue } from '../src/tensor/state.js';
 
-export { BATCH_SEED_OFFSET };
+export { BATCH_SEED_OFFSET, COMPARISON_SEED_OFFSET };
 
 export interface PrepareOptions {
   /** Batches to train on instead of the task's training split (a live feed; not rewound on resume). */
@@ -40,6 +40,8 @@ export interface PreparedJob {
   readonly objective: Objective;
   readonly optimizer: RoundOptimizer<RoundState>;
   readonly sampler: BatchSampler | undefined;
+  /** The comparison batches' own sampler: for optimizers that compare (loss guards) on a dataset. */
+  readonly comparisonSampler: BatchSampler | undefined;
   readonly resume: SavedRun | undefined;
   /** The learned optimizer's checkpoint file as loaded (copied into the run directory), if the optimizer has one. */
   readonly learned: LearnedFile | undefined;
@@ -126,15 +128,18 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
   const optimizer = built.right;
   const seed = config.seed ?? 0;
   let sampler: BatchSampler | undefined;
+  let comparisonSampler: BatchSampler | undefined;
   if (opts.source === undefined) {
+    const batchSize = config.batchSize ?? DEFAULT_BATCH_SIZE;
     try {
-      sampler = new BatchSampler(splits.train, config.batchSize ?? DEFAULT_BATCH_SIZE, seed + BATCH_SEED_OFFSET);
+      sampler = new BatchSampler(splits.train, batchSize, seed + BATCH_SEED_OFFSET);
     } catch (err) {
       throw asInputError('batchSize')(err);
     }
+    if (optimizer.comparisonBatches !== undefined) comparisonSampler = new BatchSampler(splits.train, batchSize, seed + COMPARISON_SEED_OFFSET);
   }
   const ck = resume?.checkpoint;
-  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState: undefined };
+  if (ck === undefined) return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState: undefined };
   const source = join(resume!.dir, RUN_FILES.checkpoint);
   if (sampler !== undefined) {
     if (ck.sampler === null) throw new DecodeError(source, ['sampler: the run trained on a live source; resume it with a live source']);
@@ -142,8 +147,14 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
       throw new DecodeError(source, [`sampler.position: ${ck.sampler.position} is past the ${splits.train.count} training examples`]);
     sampler.restore(ck.sampler);
   }
+  if (comparisonSampler !== undefined) {
+    if (ck.comparisonSampler === null) throw new DecodeError(source, ['comparisonSampler: missing for a run whose optimizer compares on its own batches']);
+    if (ck.comparisonSampler.position > splits.train.count)
+      throw new DecodeError(source, [`comparisonSampler.position: ${ck.comparisonSampler.position} is past the ${splits.train.count} training examples`]);
+    comparisonSampler.restore(ck.comparisonSampler);
+  }
   const initialState = restoreState(ck, config, objective, optimizer, source);
-  return { config, settings, task, splits, objective, optimizer, sampler, resume, learned, initialState };
+  return { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned, initialState };
 }
 
 /** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */

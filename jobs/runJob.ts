@@ -143,7 +143,7 @@ function startRecord(job: PreparedJob, dir: string, backend: string): Record<str
  * DIR/checkpoints.ndjson (one line per checkpoint with the memory in use).
  */
 export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promise<RunSummary> {
-  const { config, settings, task, splits, objective, optimizer, sampler, resume, learned } = job;
+  const { config, settings, task, splits, objective, optimizer, sampler, comparisonSampler, resume, learned } = job;
   const ck = resume?.checkpoint;
   const dir = opts.outDir;
   makeDirs(dir);
@@ -203,10 +203,12 @@ export async function runPrepared(job: PreparedJob, opts: RunJobOptions): Promis
       seed: config.seed ?? 0,
       ...(initialState ? { initialState, start: { round: ck!.round, elapsedMs: ck!.elapsedMs } } : {}),
       ...(evaluate ? { evaluate } : {}),
+      ...(comparisonSampler ? { comparison: () => comparisonSampler.next() } : {}),
       // A live feed's end is the run's end; batches short of a round are reported.
       ...(opts.source ? { untilSourceEnds: true, onSourceEnd: (end: SourceEnd) => (sourceEnd = end) } : {}),
       onRound: (state, e) => {
-        latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, sampler: sampler?.state() ?? null };
+        const samplers = { sampler: sampler?.state() ?? null, comparisonSampler: comparisonSampler?.state() ?? null };
+        latest = { state, step: e.step, round: e.round, elapsedMs: e.elapsedMs, ...samplers };
         onTrain?.onRound(state);
       },
     }),

@@ -55,6 +55,11 @@ export interface TrainOptions<S extends RoundState> {
   /** Where a resumed run's counters stood: rounds done and training time so far. */
   readonly start?: { readonly round: number; readonly elapsedMs: number };
   readonly evaluate?: Evaluation;
+  /**
+   * Where comparison batches come from (a pull: drawn when a round is ready). Without it a
+   * round takes all its batches from the source in order, its training batches first.
+   */
+  readonly comparison?: () => Batch;
   /** Called after every round with the state now owned by the run (read it, don't keep it). */
   readonly onRound?: (state: S, event: StepEvent) => void;
   /** Called once at the end with a copy of the final parameters, which the callee owns. */
@@ -78,7 +83,7 @@ function testEvaluation(objective: Objective, x: tf.Tensor1D, batch: Batch): { t
 
 /**
  * Turns a stream of batches into a stream of `StepEvent`s: it groups as many batches as the
- * optimizer asks for, runs one pure round on them, and owns the state in between, freeing
+ * optimizer asks for (its comparison batches drawn from `comparison` when given), runs one pure round on them, and owns the state in between, freeing
  * what each round replaced. Completes after `steps` optimizer steps (or, with `untilSourceEnds`,
  * when the source ends); errors with a `DivergenceError` when the optimizer diverges and with a
  * `SourceEndedError` when the source ends first.
@@ -151,8 +156,9 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
             return;
           }
           pending.push(batch);
-          if (pending.length < needed) return;
-          const group = pending;
+          const fromComparison = options.comparison === undefined ? 0 : (optimizer.comparisonBatches?.(state) ?? 0);
+          if (pending.length < needed - fromComparison) return;
+          const group = fromComparison === 0 ? pending : [...pending, ...Array.from({ length: fromComparison }, options.comparison!)];
           pending = [];
           try {
             runRound(state, group);

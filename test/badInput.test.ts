@@ -125,7 +125,7 @@ describe('checkpoints given to --resume', () => {
     expect((JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { step: number }).step).toBe(100);
   });
 
-  it('of another version exit 2', () => corrupt('version', (ck) => signed({ ...ck, version: 1 }), /checkpoint\.json: version: expected 2, got 1 \(written by another version of lgl2o\)$/m));
+  it('of another version exit 2', () => corrupt('version', (ck) => signed({ ...ck, version: 1 }), /checkpoint\.json: version: expected 3, got 1 \(written by another version of lgl2o\)$/m));
 
   it('with one byte changed after it was written exit 2', () =>
     corrupt('changed', (_ck, text) => text.replace('"elapsedMs":', '"elapsedMs":1'), /checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with/));

@@ -99,7 +99,8 @@ describe('state serializer', () => {
 
 describe('run checkpoint codec', () => {
   const config = { task: 'quadratic', optimizer: { type: 'sgd' as const }, steps: 100 };
-  const header = { config, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 30, elapsedMs: 1.5, log: { bytes: 10, lines: 1 }, sampler: null, reason: 'interval' as const, savedAt: 'now', inputs: { config: configHash(config), l2o: null } };
+  const header = { config, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 30, elapsedMs: 1.5, log: { bytes: 10, lines: 1 }, sampler: null,
+    comparisonSampler: null, reason: 'interval' as const, savedAt: 'now', inputs: { config: configHash(config), l2o: null } };
 
   it('decodes what it encodes', () => {
     const state = { x: tf.tensor1d([1, 2]), step: 30, opt: { t: 30 } };

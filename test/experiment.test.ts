@@ -182,6 +182,40 @@ describe('claims', () => {
   });
 });
 
+describe('the anchored guard seed by seed (issue 16)', () => {
+  const guards: Setting = { ...setting('mlp-mnist'), claims: ['anchored-seed-by-seed'] };
+  const steps = [50, 100, 1000];
+  const byEntry = (entry: string, perSeed: number[][]) => perSeed.map((losses, seed) => run(entry, seed, steps.map((st, i) => [st, losses[i]!] as [number, number])));
+  const sgd = byEntry('sgd', [[2, 1.5, 1], [2.2, 1.6, 0.8], [2.4, 1.7, 0.9]]);
+  const claimOf = (guardFinal1: number, l2oEarly: [number, number]) => {
+    const guard = byEntry('lgl2o-anchor', [[1.5, 1.2, 1], [1.7, 1.3, guardFinal1], [1.9, 1.4, 0.85]]);
+    const l2o = byEntry('l2o', [0, 1, 2].map(() => [...l2oEarly, 2]));
+    const results: Results = { setting: guards, horizon: 1000, grid: steps, runs: new Map([['sgd', sgd], ['lgl2o-anchor', guard], ['l2o', l2o]]) };
+    return evaluateClaims(results)[0]!;
+  };
+
+  it('pairs each seed with its own fallback run: mean difference with its t interval, share above by > 1%, worst excess', () => {
+    const c = claimOf(0.81, [1, 1]);
+    // differences at 1000: 0, +0.01, −0.05 → mean −0.013333, sd 0.032146, t(0.975, 2) = 4.3027
+    expect(c.numbers['diff@1000']).toBeCloseTo(-0.04 / 3, 12);
+    expect(c.numbers['hi@1000']! as number).toBeCloseTo(-0.04 / 3 + 4.3027 * (0.032146 / Math.sqrt(3)), 4);
+    expect(c.numbers['diff@50']).toBeCloseTo(-0.5, 12);
+    expect(c.numbers['aboveShare']).toBeCloseTo(1 / 9, 12); // seed 1 at step 1000: 0.81 / 0.8 = +1.25%
+    expect(c.numbers['worstExcess']).toBeCloseTo(0.0125, 12);
+    expect(c.numbers['finalAtOrBelow']).toBe(false);
+    // early lead: SGDnm − L2O = 1.2 + 0.6; guard: 0.5 + 0.3 → 0.8 / 1.8 kept
+    expect(c.numbers['earlyLeadKept']).toBeCloseTo(0.8 / 1.8, 12);
+    expect(c.verdict).toBe('contradicted');
+  });
+
+  it('is supported when no pair is above by 1%, every final step is at or below, and 90% of the lead is kept', () => {
+    const c = claimOf(0.79, [1.65, 1.3]); // lead 0.55 + 0.3, kept 0.8 / 0.85
+    expect(c.numbers).toMatchObject({ aboveShare: 0, finalAtOrBelow: true });
+    expect(c.numbers['earlyLeadKept']).toBeCloseTo(0.8 / 0.85, 12);
+    expect(c.verdict).toBe('supported');
+  });
+});
+
 describe('ETA', () => {
   it('simulates the remaining schedule over the workers', () => {
     const runs = [

@@ -112,7 +112,9 @@ function validDocuments(): { config: Json; checkpoint: Json; l2o: Json } {
   if (E.isLeft(decoded)) throw decoded.left;
   const checkpoint = JSON.parse(
     encodeRunCheckpoint(
-      { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 }, reason: 'interval', savedAt: '2025-01-01T00:00:00Z', inputs: { config: configHash(decoded.right), l2o: null } },
+      { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 },
+        comparisonSampler: { rng: [5, 6, -7, 8], epoch: 1, position: 128, batches: 900 },
+        reason: 'interval', savedAt: '2025-01-01T00:00:00Z', inputs: { config: configHash(decoded.right), l2o: null } },
       state,
     ),
   ) as Json;

@@ -195,10 +195,10 @@ describe('anchored guard (docs/algorithms.md §4b)', () => {
     const fallback = [0.5, 0.5, 0.5];
     // learned vs anchor: −0.11, +0.11, −0.03: mean −0.01, stderr ≈ 0.064 — a lucky draw, not a difference
     const noisyAnchor = [0.21, 0.19, 0.23];
-    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'strict', 1.64)).toEqual({ kind: 'chosen', winner: 'learned' });
-    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'paired', 1.64)).toEqual({ kind: 'chosen', winner: 'anchor' });
+    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'strict', { z: 1.64 })).toEqual({ kind: 'chosen', winner: 'learned' });
+    expect(decide({ learned, fallback, anchor: noisyAnchor }, 'paired', { z: 1.64 })).toEqual({ kind: 'chosen', winner: 'anchor' });
     // every batch 0.3 lower than the anchor: significant
-    expect(decide({ learned, fallback, anchor: [0.4, 0.6, 0.5] }, 'paired', 1.64)).toEqual({ kind: 'chosen', winner: 'learned' });
+    expect(decide({ learned, fallback, anchor: [0.4, 0.6, 0.5] }, 'paired', { z: 1.64 })).toEqual({ kind: 'chosen', winner: 'learned' });
   });
 });
 

@@ -105,7 +105,7 @@ describe.skipIf(executablePath === undefined && !inCI)('the web demo in Chromium
     const job = prepareJob({ task: 'mlp-spirals', optimizer: { type: 'lgl2o', k: 10, m: 10 }, steps: 5000, seed: SEED });
     const node = await lastValueFrom(
       pulled(() => job.sampler!.next()).pipe(
-        train({ objective: job.objective, optimizer: job.optimizer, steps: 5000, seed: SEED }),
+        train({ objective: job.objective, optimizer: job.optimizer, steps: 5000, seed: SEED, comparison: () => job.comparisonSampler!.next() }),
         take(FIRST_ROUNDS),
         toArray(),
       ),

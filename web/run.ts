@@ -5,7 +5,7 @@ import { decodeWith } from '../src/codec/decode.js';
 import { buildOptimizerWith } from '../src/config/optimizers.js';
 import { OptimizerConfig } from '../src/config/run.js';
 import type { Dataset } from '../src/data/dataset.js';
-import { BATCH_SEED_OFFSET } from '../src/data/sampler.js';
+import { BATCH_SEED_OFFSET, BatchSampler, COMPARISON_SEED_OFFSET } from '../src/data/sampler.js';
 import { generatedSplits } from '../src/data/synthetic.js';
 import type { RoundState } from '../src/guard/round.js';
 import type { L2OCheckpoint } from '../src/l2o/weightsCodec.js';
@@ -62,8 +62,9 @@ export interface PreparedRun {
 
 /**
  * One run of the page, wired as `lgl2o run --task mlp-spirals --seed S` wires it: generated
- * data from the seed, batches in the order of seed + BATCH_SEED_OFFSET, initial parameters
- * from the seed, the optimizer built from its config, and the `train` operator; clicked
+ * data from the seed, batches in the order of seed + BATCH_SEED_OFFSET (a loss guard's comparison
+ * batches in that of seed + COMPARISON_SEED_OFFSET), initial parameters from the seed, the
+ * optimizer built from its config, and the `train` operator; clicked
  * points join through `mixIn` (or make up all the data when the dataset is `drawn`).
  */
 export function prepareRun(
@@ -97,10 +98,14 @@ export function prepareRun(
           )
         : drawnBatches$(examples$, { features: 2, batchSize: BATCH_SIZE, seed: batchSeed, paused });
       const counted = splits ? source : source.pipe(tap((b) => hooks.onMixed(b.size)));
+      // As on a dataset in Node: an optimizer that compares (a loss guard) draws its comparison batches from a sampler of its own.
+      const comparisons =
+        splits && optimizer.comparisonBatches !== undefined ? new BatchSampler(splits.train, BATCH_SIZE, spec.seed + COMPARISON_SEED_OFFSET) : undefined;
+      const comparison = comparisons === undefined ? {} : { comparison: () => comparisons.next() };
       return {
         objective,
         train: splits?.train,
-        events$: counted.pipe(train({ objective, optimizer, steps: spec.steps, seed: spec.seed, onRound: hooks.onRound })),
+        events$: counted.pipe(train({ objective, optimizer, steps: spec.steps, seed: spec.seed, ...comparison, onRound: hooks.onRound })),
       };
     }),
   );

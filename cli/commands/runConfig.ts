@@ -39,7 +39,7 @@ function optimizerFromFlags(f: RunFlags): OptimizerConfig {
         type: 'lgl2o',
         learned,
         fallback: handDesigned(f.fallback, f),
-        ...defined({ k: f.k, m: f.m, anchor: f.anchor, decision: f.decision, z: f.z, statePolicy: f.statePolicy, backoff: f.backoff }),
+        ...defined({ k: f.k, m: f.m, anchor: f.anchor, decision: f.decision, alpha: f.alpha, z: f.z, statePolicy: f.statePolicy, backoff: f.backoff }),
         ...(f.adaptive ? { adaptive: { growth: f.adaptiveGrowth, maxK: f.adaptiveMaxK, shrink: f.adaptiveShrink ?? false } } : {}),
       };
     default:

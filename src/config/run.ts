@@ -26,6 +26,7 @@ export const LossGuardConfig = strictShape(
     m: positiveInt('m'),
     anchor: t.boolean,
     decision: t.keyof({ strict: null, paired: null }),
+    alpha: boundedNumber('alpha', 1e-9, 0.999999),
     z: boundedNumber('z', 0, 100),
     statePolicy: t.keyof({ keep: null, reset: null }),
     adaptive: strictObject({ growth: boundedNumber('growth', 1.000001, 100), maxK: positiveInt('maxK'), shrink: t.boolean }, 'Adaptive'),

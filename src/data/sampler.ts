@@ -4,6 +4,8 @@ import { featureSize, gatherFeatures, gatherLabels, type Dataset } from './datas
 
 /** Offset between a run's seed (its initial parameters) and the seed of its batch order. */
 export const BATCH_SEED_OFFSET = 1_000_003;
+/** The comparison batches' sampler is seeded with the run seed + this (its own stream, disjoint from the training batches' seed). */
+export const COMPARISON_SEED_OFFSET = 2_000_029;
 
 /** Where a sampler is: enough to resume the exact same sequence of batches. */
 export interface SamplerState {

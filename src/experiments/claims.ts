@@ -1,4 +1,5 @@
-import { commonSteps, lateStats, statsAt, statsExactlyAt, type RunResult, type Stats } from './curves.js';
+import jstat from 'jstat';
+import { commonSteps, lateStats, lossExactlyAt, statsAt, statsExactlyAt, type RunResult, type Stats } from './curves.js';
 import type { ClaimId, Setting } from './settings.js';
 
 /**
@@ -277,7 +278,64 @@ function targetOf(r: Results, id: ClaimId, entry: string, who: string): Claim {
   return claim(id, source, statement, verdict, measured, Object.fromEntries(checks.flatMap((c) => [[`anchor@${c.s}`, num(c.m)], [`target@${c.s}`, num(c.target)]])));
 }
 
+/** Relative excess above the fallback's own run that counts as "above" (issue 16: 1%). */
+export const PAIRED_EXCESS = 0.01;
+
+/**
+ * Issue 16's target, seed by seed: the anchored guard against SGDnm's run of the same seed
+ * (same training batches). At each logged step the mean paired difference guard − SGDnm over
+ * seeds with its 95% t interval; the share of (seed, step) pairs above SGDnm by more than 1%
+ * (target ≤ 1%), the worst relative excess, the final step (target: at or below in every seed)
+ * and the share of L2O's early lead (area up to step 100) the guard keeps (target ≥ 90%).
+ */
+function anchoredSeedBySeed(r: Results): Claim {
+  const id: ClaimId = 'anchored-seed-by-seed';
+  const statement =
+    'Issue 16 target: seed by seed, the anchored guard is above SGDnm by more than 1% at no more than 1% of (seed, logged step) pairs, ' +
+    'at or below it at the final step in every seed, and keeps at least 90% of L2O\'s early lead (area up to step 100)';
+  const source = 'issue 16';
+  const got = need(r, ['lgl2o-anchor', 'sgd', 'l2o']);
+  if (!got.ok) return notMeasured(id, source, statement, got.missing);
+  const [guard, sgd, l2o] = got.runs as [RunResult[], RunResult[], RunResult[]];
+  const pairs = guard.flatMap((g) => sgd.filter((s) => s.seed === g.seed).map((s) => [g, s] as const));
+  if (pairs.length === 0) return claim(id, source, statement, 'not measured', 'no seed has both runs');
+  const steps = commonSteps(pairs.flat(), r.grid);
+  const diffsAt = (step: number) => pairs.map(([g, s]) => lossExactlyAt(g, step)! - lossExactlyAt(s, step)!);
+  const perStep = steps.map((step) => {
+    const d = diffsAt(step);
+    const n = d.length;
+    const mean = d.reduce((a, b) => a + b, 0) / n;
+    const sd = n < 2 ? NaN : Math.sqrt(d.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+    const half = n < 2 ? NaN : jstat.jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
+    return { step, mean, lo: mean - half, hi: mean + half };
+  });
+  const excess = pairs.flatMap(([g, s]) => steps.map((step) => lossExactlyAt(g, step)! / lossExactlyAt(s, step)! - 1));
+  const aboveShare = excess.filter((e) => e > PAIRED_EXCESS).length / Math.max(1, excess.length);
+  const worst = excess.reduce((a, b) => Math.max(a, b), -Infinity);
+  const final = steps.at(-1);
+  const finalOk = final !== undefined && pairs.every(([g, s]) => lossExactlyAt(g, final)! <= lossExactlyAt(s, final)!);
+  const early = earlySteps(r, [...guard, ...sgd, ...l2o]);
+  const lead = gap(early, sgd, l2o);
+  const kept = lead > 0 ? gap(early, sgd, guard) / lead : NaN;
+  const ok = steps.length > 0 && aboveShare <= 0.01 && finalOk && (Number.isNaN(kept) || kept >= 0.9);
+  const verdict: Verdict = steps.length === 0 ? 'not measured' : ok ? 'supported' : 'contradicted';
+  const measured =
+    `${pairs.length} seeds × ${steps.length} steps: above by > 1% at ${pct(aboveShare)} of pairs (worst excess ${pct(worst)}); ` +
+    `final step ${final}: ${finalOk ? 'at or below in every seed' : 'above in some seed'}; early lead kept ${pct(kept)}; ` +
+    `mean paired difference [95%]: ${perStep.map((p) => `${p.step}: ${fmt(p.mean)} [${fmt(p.lo)}, ${fmt(p.hi)}]`).join('; ')}`;
+  return claim(id, source, statement, verdict, measured, {
+    seeds: pairs.length,
+    steps: steps.length,
+    aboveShare: num(aboveShare),
+    worstExcess: num(worst),
+    finalAtOrBelow: finalOk,
+    earlyLeadKept: num(kept),
+    ...Object.fromEntries(perStep.flatMap((p) => [[`diff@${p.step}`, num(p.mean)], [`lo@${p.step}`, num(p.lo)], [`hi@${p.step}`, num(p.hi)]])),
+  });
+}
+
 const CLAIMS: Record<ClaimId, (r: Results) => Claim> = {
+  'anchored-seed-by-seed': anchoredSeedBySeed,
   'l2o-early': l2oEarly,
   'l2o-late': l2oLate,
   'lgl2o-best-of-both': (r) => bestOfBoth(r),

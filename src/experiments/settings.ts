@@ -28,7 +28,8 @@ export type ClaimId =
   | 'km-stability'
   | 'anchored'
   | 'anchored-target'
-  | 'anchored-paired-target';
+  | 'anchored-paired-target'
+  | 'anchored-seed-by-seed';
 
 export interface Setting {
   readonly id: string;
@@ -68,8 +69,8 @@ export const ENTRIES = {
   adamFallback: lgl2o('lgl2o-adam', 'LGL2O (Adam fallback)', '#8c564b', {}, ADAM),
   k30: lgl2o('lgl2o-k30', 'LGL2O k=m=30', '#e377c2', { k: 30, m: 30 }),
   k100: lgl2o('lgl2o-k100', 'LGL2O k=m=100', '#8c564b', { k: 100, m: 100 }),
-  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', '#7f7f7f', { decision: 'paired', z: 1.64 }),
-  anchorPaired: lgl2o('lgl2o-anchor-paired', 'LGL2O anchored, paired test', '#393b79', { anchor: true, decision: 'paired', z: 1.64 }),
+  paired: lgl2o('lgl2o-paired', 'LGL2O paired test', '#7f7f7f', { decision: 'paired' }),
+  anchorPaired: lgl2o('lgl2o-anchor-paired', 'LGL2O anchored, paired test', '#393b79', { anchor: true, decision: 'paired' }),
   adaptive: lgl2o('lgl2o-adaptive', 'LGL2O adaptive', '#bcbd22', { adaptive: { growth: 2, maxK: ADAPTIVE_MAX_K, shrink: false } }),
 } satisfies Record<string, Entry>;
 
@@ -126,7 +127,7 @@ export const SETTINGS: readonly Setting[] = [
     title: 'Guard rules compared, MLP on MNIST',
     source: 'docs/algorithms.md §4, §4b (issue 5)',
     entries: [ENTRIES.sgd, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.k100, ENTRIES.paired, ENTRIES.adaptive, ENTRIES.anchor, ENTRIES.anchorPaired],
-    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target'],
+    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target', 'anchored-seed-by-seed'],
     defaultSteps: 5_000,
     tableSteps: GUARDS_STEPS,
   },

@@ -1,3 +1,4 @@
+import jstat from 'jstat';
 import { mean, stdDev, type Winner } from './round.js';
 
 export type DecisionRule = 'strict' | 'paired';
@@ -13,12 +14,28 @@ export type Decision =
   | { readonly kind: 'chosen'; readonly winner: Winner; readonly reason?: string }
   | { readonly kind: 'diverged'; readonly message: string };
 
+/**
+ * The paired rule's threshold: a level (a one-sided paired t test at level α, critical value
+ * the (1 − α) quantile of Student's t with m − 1 degrees of freedom) or a fixed z (`--z`).
+ */
+export type Threshold = { readonly alpha: number } | { readonly z: number };
+
+/**
+ * The critical value, in standard errors of the mean difference, for m paired differences.
+ * With m = 1 there is no spread (the standard error is 0) and the test is the strict rule.
+ */
+export function criticalValue(threshold: Threshold, m: number): number {
+  if ('z' in threshold) return threshold.z;
+  if (m < 2) return 0;
+  return jstat.jStat.studentt.inv(1 - threshold.alpha, m - 1);
+}
+
 const finite = (xs: readonly number[] | null): xs is readonly number[] => xs !== null && Number.isFinite(mean(xs));
 
 /**
  * The learned candidate against the fallback: `strict` is the paper's criterion (1),
  * f(xL) < f(xG) on the mean; `paired` takes xL only if the mean of the per-batch differences
- * is below −z·stderr (one-sided paired test). Non-finite losses lose, never win.
+ * is below −c·stderr (one-sided paired test, c the critical value). Non-finite losses lose, never win.
  */
 function learnedVsFallback(losses: CandidateLosses, rule: DecisionRule, z: number): Decision {
   const { learned, fallback } = losses;
@@ -31,7 +48,7 @@ function learnedVsFallback(losses: CandidateLosses, rule: DecisionRule, z: numbe
   return { kind: 'chosen', winner: beats(learned, fallback, rule, z) ? 'learned' : 'fallback' };
 }
 
-/** Whether `a` beats `b` under the rule: strictly lower mean, or (paired) a mean per-batch difference below −z·stderr. */
+/** Whether `a` beats `b` under the rule: strictly lower mean, or (paired) a mean per-batch difference below −z·stderr (z the critical value). */
 function beats(a: readonly number[], b: readonly number[], rule: DecisionRule, z: number): boolean {
   if (rule === 'strict') return mean(a) < mean(b);
   const diffs = a.map((x, j) => x - b[j]!);
@@ -45,7 +62,8 @@ function beats(a: readonly number[], b: readonly number[], rule: DecisionRule, z
  * leaves the anchor only on a significant difference: picking the lowest of three noisy means
  * favours a lucky candidate (the winner's curse).
  */
-export function decide(losses: CandidateLosses, rule: DecisionRule, z: number): Decision {
+export function decide(losses: CandidateLosses, rule: DecisionRule, threshold: Threshold): Decision {
+  const z = rule === 'paired' ? criticalValue(threshold, losses.fallback.length) : 0;
   const pick = learnedVsFallback(losses, rule, z);
   const anchor = losses.anchor;
   if (anchor === null || !finite(anchor)) {

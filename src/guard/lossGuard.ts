@@ -2,7 +2,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { assertOptimizer, resetState, type AnyOptimizer } from '../optim/optimizer.js';
 import { disposeReplaced, type StateRecord } from '../tensor/state.js';
-import { decide, overlaps, type DecisionRule } from './decide.js';
+import { decide, overlaps, type DecisionRule, type Threshold } from './decide.js';
 import { rollout, type Point } from './rollout.js';
 import { batchLosses, mean, type RoundOptimizer, type RoundState, type Winner } from './round.js';
 
@@ -28,7 +28,9 @@ export interface LossGuardOptions {
   /** docs/algorithms.md §4b: also run the fallback's own trajectory from x0 and let it win. */
   readonly anchor?: boolean;
   readonly decision?: DecisionRule;
-  /** Threshold of the paired test, in standard errors. */
+  /** Level of the paired one-sided t test (default 0.05). */
+  readonly alpha?: number;
+  /** A fixed threshold of the paired test in standard errors; overrides `alpha`. */
   readonly z?: number;
   readonly statePolicy?: StatePolicy;
   /** The paper's proposed adaptive k and m (§4, Appendix H); off by default. */
@@ -52,7 +54,7 @@ export interface LossGuardState extends RoundState {
 }
 
 /** The loss guard's defaults (the paper's k = m = 10), the one place the CLI, configs and experiments take them from. */
-export const LOSS_GUARD_DEFAULTS = { k: 10, m: 10, z: 1.64, decision: 'strict', statePolicy: 'keep', adaptiveGrowth: 2, adaptiveMaxK: 1000 } as const;
+export const LOSS_GUARD_DEFAULTS = { k: 10, m: 10, alpha: 0.05, decision: 'strict', statePolicy: 'keep', adaptiveGrowth: 2, adaptiveMaxK: 1000 } as const;
 export const DEFAULT_K = LOSS_GUARD_DEFAULTS.k;
 export const DEFAULT_M = LOSS_GUARD_DEFAULTS.m;
 
@@ -66,6 +68,7 @@ function checkOptions(o: LossGuardOptions): void {
   positiveInt(o.k, 'k');
   positiveInt(o.m, 'm');
   if (o.z !== undefined && !(o.z >= 0)) throw new RangeError(`lossGuard: z must be ≥ 0, got ${o.z}`);
+  if (o.alpha !== undefined && !(o.alpha > 0 && o.alpha < 1)) throw new RangeError(`lossGuard: alpha must be in (0, 1), got ${o.alpha}`);
   if (o.adaptive && !(o.adaptive.growth > 1)) throw new RangeError(`lossGuard: adaptive.growth must be > 1, got ${o.adaptive.growth}`);
   if (o.backoff !== undefined && (!Number.isInteger(o.backoff) || o.backoff < 0)) {
     throw new RangeError(`lossGuard: backoff must be an integer ≥ 0, got ${o.backoff}`);
@@ -75,7 +78,8 @@ function checkOptions(o: LossGuardOptions): void {
 /** LGL2O (docs/algorithms.md §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
-  const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, z = LOSS_GUARD_DEFAULTS.z, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
+  const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
+  const threshold: Threshold = options.z !== undefined ? { z: options.z } : { alpha: options.alpha ?? LOSS_GUARD_DEFAULTS.alpha };
   const k0 = options.k ?? DEFAULT_K;
   const m0 = options.m ?? DEFAULT_M;
   const name = anchor ? 'lgl2o-anchor' : 'lgl2o';
@@ -134,7 +138,7 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
         fallback: batchLosses(objective, cand.fallback.x, compare),
         anchor: cand.anchor ? batchLosses(objective, cand.anchor.x, compare) : null,
       };
-      const verdict = decide(losses, decision, z);
+      const verdict = decide(losses, decision, threshold);
       if (verdict.kind === 'diverged') {
         disposeReplaced(cand, s);
         return E.left({ kind: 'diverged', step: s.step, message: `${name}: ${verdict.message} at step ${s.step + s.k}` });

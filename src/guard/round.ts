@@ -64,7 +64,9 @@ export interface RoundOptimizer<S extends RoundState = RoundState> {
   round(objective: Objective, state: S, batches: readonly TensorBatch[]): RoundResult<S>;
   /**
    * How many of the batches a round takes only serve to compare candidates (the last ones;
-   * nothing steps on them): m for a loss guard. None when absent.
+   * nothing steps on them): m for a loss guard. None when absent. A train operator given a
+   * comparison source draws them from it, so that the training batches are the ones a plain
+   * run of the same seed trains on.
    */
   comparisonBatches?(state: S): number;
 }

@@ -11,8 +11,11 @@ import type { StateValue } from '../tensor/state.js';
 import { JobSettings } from './settings.js';
 
 export const RUN_CHECKPOINT_FORMAT = 'lgl2o/run-checkpoint';
-/** 2: a sha256 of the content at the end and the hashes of the inputs the run depends on. */
-export const RUN_CHECKPOINT_VERSION = 2;
+/**
+ * 2: a sha256 of the content at the end and the hashes of the inputs the run depends on.
+ * 3: the comparison batches' own sampler (`comparisonSampler`).
+ */
+export const RUN_CHECKPOINT_VERSION = 3;
 
 /** Why a checkpoint was written: on schedule, on SIGINT/SIGTERM, at the end, or when the run stopped early (its input ended or failed). */
 export type CheckpointReason = 'interval' | 'signal' | 'final' | 'stopped';
@@ -64,6 +67,8 @@ export interface RunCheckpoint {
   readonly log: LogPosition;
   /** Null when the run trained on a live source, which cannot be rewound. */
   readonly sampler: SamplerState | null;
+  /** The comparison batches' own sampler (loss guards on a dataset), else null. */
+  readonly comparisonSampler: SamplerState | null;
   readonly reason: CheckpointReason;
   readonly savedAt: string;
   readonly inputs: RunInputs;
@@ -101,6 +106,7 @@ const Body = strictShape(
     elapsedMs: boundedNumber('elapsedMs', 0, Number.MAX_VALUE),
     log: strictObject({ bytes: count('bytes'), lines: count('lines') }, 'LogPosition'),
     sampler: t.union([SamplerStateCodec, t.null]),
+    comparisonSampler: t.union([SamplerStateCodec, t.null]),
     reason: t.keyof({ interval: null, signal: null, final: null, stopped: null }),
     savedAt: t.string,
     inputs: strictObject({ config: Sha256, l2o: t.union([Sha256, t.null]) }, 'RunInputs'),
