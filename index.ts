@@ -87,7 +87,15 @@ export { toTensorBatch, disposeTensorBatch, EMPTY_BATCH } from './src/optimizee/
 export { mlp } from './src/optimizee/mlp.js';
 export { convnet, conv3, conv5, type ConvnetOptions } from './src/optimizee/convnet.js';
 export { exactQuadratic, leastSquares, type ExactQuadratic, type ExactQuadraticOptions } from './src/optimizee/quadratic.js';
-export { layersModelObjective, readParams, writeParams, LOSS_NAMES, type LayersModelOptions, type LossName, type PerExampleLoss } from './src/optimizee/layersModel.js';
+export {
+  layersModelObjective,
+  readParams,
+  writeParams,
+  LOSS_NAMES,
+  type LayersModelOptions,
+  type LossName,
+  type PerExampleLoss,
+} from './src/optimizee/layersModel.js';
 
 // ── Datasets (in memory) and the paper's tasks ──────────────────────────────────────────
 export { loadDataset, DATASET_NAMES, type DatasetName, type LoadedDataset, type LoadOptions } from './src/data/index.js';
@@ -109,7 +117,16 @@ export const decodeRunConfig = (json: unknown, source = 'config'): RunConfig => 
 
 // ── Verification of the convergence claims (theory mode) ────────────────────────────────
 export { checkTheoryCase, theoryProblem, type TheoryCase, type TheoryOptions, type Violation, type CaseSummary, type Claim } from './src/verify/theory.js';
-export { verifyTheory, theoryCases, theoryHolds, TheoryViolation, DEFAULT_RANGES, type VerifyOptions, type VerifyReport, type CaseRanges } from './src/verify/property.js';
+export {
+  verifyTheory,
+  theoryCases,
+  theoryHolds,
+  TheoryViolation,
+  DEFAULT_RANGES,
+  type VerifyOptions,
+  type VerifyReport,
+  type CaseRanges,
+} from './src/verify/property.js';
 
 // ── Streams: sources, the train operator, sinks ─────────────────────────────────────────
 export { trainOptimizee as train, type Optimizee, type TrainOptimizeeOptions as TrainOptions } from './streams/optimizee.js';
@@ -117,7 +134,17 @@ export { DivergenceError, SourceEndedError, type Evaluation, type SourceEnd } fr
 export type { StepEvent } from './src/runs/events.js';
 export { batches$, pulled, type BatchStreamOptions } from './streams/source.js';
 export { dataset, mnist, fashionMnist, circles, spirals, type DatasetStreams, type SplitStreamOptions } from './streams/datasets.js';
-export { LIVE_LIMITS, LiveIdleError, liveSource, LiveInputError, LiveRecordError, type LiveSpec, type LiveOptions, type LiveSource, type LiveStats } from './streams/live.js';
+export {
+  LIVE_LIMITS,
+  LiveIdleError,
+  liveSource,
+  LiveInputError,
+  LiveRecordError,
+  type LiveSpec,
+  type LiveOptions,
+  type LiveSource,
+  type LiveStats,
+} from './streams/live.js';
 export { ndjsonSink } from './streams/ndjson.js';
 export { progressBar, type ProgressOptions } from './streams/progress.js';
 export { InputEndedError, InterruptedError, runJob, type RunJobOptions, type RunSummary } from './jobs/runJob.js';

@@ -29,7 +29,14 @@ const { task, splits, objective } = loaded.right;
 
 function timeToTarget(backoff: number | undefined) {
   const built = buildOptimizer(
-    { type: 'lgl2o', learned: { type: 'l2o', checkpoint }, ...(fallbackArg === 'adam' ? { fallback: { type: 'adam' } } : {}), k: 10, m: 10, ...(backoff === undefined ? {} : { backoff }) },
+    {
+      type: 'lgl2o',
+      learned: { type: 'l2o', checkpoint },
+      ...(fallbackArg === 'adam' ? { fallback: { type: 'adam' } } : {}),
+      k: 10,
+      m: 10,
+      ...(backoff === undefined ? {} : { backoff }),
+    },
     task.defaults,
   );
   if (E.isLeft(built)) throw built.left;

@@ -74,7 +74,8 @@ function referenceAvailable(): string | null {
   if (referencePath === undefined) return 'skipped: name the PyTorch reference script torch_lgl2o.py with --reference PATH or LGL2O_REFERENCE';
   if (!existsSync(referencePath)) return `skipped: --reference / LGL2O_REFERENCE ${referencePath} does not exist`;
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `skipped: ${PYTHON} cannot import torch (set --python or LGL2O_PYTHON, or apt-get install -y python3-torch libopenblas0-pthread)`;
+  if (probe.status !== 0)
+    return `skipped: ${PYTHON} cannot import torch (set --python or LGL2O_PYTHON, or apt-get install -y python3-torch libopenblas0-pthread)`;
   return null;
 }
 
@@ -169,7 +170,10 @@ async function l2oStepReport(): Promise<string[]> {
     `  machine: tfjs ${tf.getBackend()} matMul ${n}×${n}×${n}: ${gflops.toFixed(1)} GFLOP/s (1 thread); ` +
       `[${d}×${2 * H}]·[${2 * H}×${4 * H}]: ${thinGflops.toFixed(1)} GFLOP/s`,
     `  floor at ${gflops.toFixed(1)} GFLOP/s: ${floorMs.toFixed(2)} ms`,
-    ...times.map(([label, ms]) => `  ${label.padEnd(26)} ${ms.toFixed(2).padStart(7)} ms   ${(ms / floorMs).toFixed(2)} × floor   ${(flops / (ms * 1e6)).toFixed(1)} GFLOP/s`),
+    ...times.map(
+      ([label, ms]) =>
+        `  ${label.padEnd(26)} ${ms.toFixed(2).padStart(7)} ms   ${(ms / floorMs).toFixed(2)} × floor   ${(flops / (ms * 1e6)).toFixed(1)} GFLOP/s`,
+    ),
   ];
 }
 
@@ -208,18 +212,24 @@ async function main(): Promise<void> {
   for (const n of names) {
     const o = oursSps(n);
     const r = refSps(n);
-    lines.push(`| ${n} | ${fmt(o)} | ${fmt(r)} | ${fmt(o / r, 2)} | ${fmt(ours.get(n)!.peakRssMiB, 0)} | ${fmt(refRss, 0)} | ${fmt(median(ours.get(n)!.cpuMsPerStep), 2)} |`);
+    lines.push(
+      `| ${n} | ${fmt(o)} | ${fmt(r)} | ${fmt(o / r, 2)} | ${fmt(ours.get(n)!.peakRssMiB, 0)} | ${fmt(refRss, 0)} | ${fmt(median(ours.get(n)!.cpuMsPerStep), 2)} |`,
+    );
   }
   lines.push('');
   const ratio = (f: (n: string) => number, a: string, b: string) => fmt(f(b) / f(a), 2);
   lines.push(`time per step, lgl2o / l2o (the guard's overhead): ours ${ratio(oursSps, 'lgl2o', 'l2o')}, reference ${ratio(refSps, 'lgl2o', 'l2o')}`);
-  lines.push(`time per step, gl2o / lgl2o (> 1: LGL2O is cheaper than GL2O): ours ${ratio(oursSps, 'gl2o', 'lgl2o')}, reference ${ratio(refSps, 'gl2o', 'lgl2o')}`);
+  lines.push(
+    `time per step, gl2o / lgl2o (> 1: LGL2O is cheaper than GL2O): ours ${ratio(oursSps, 'gl2o', 'lgl2o')}, reference ${ratio(refSps, 'gl2o', 'lgl2o')}`,
+  );
   lines.push('');
   lines.push(...(await l2oStepReport()));
   console.log(lines.join('\n'));
   const jsonFile = option('json', '');
   if (jsonFile !== '') {
-    const table = Object.fromEntries(names.map((n) => [n, { ours: oursSps(n), reference: refSps(n), oursRuns: ours.get(n)!.stepsPerSecond, peakRssMiB: ours.get(n)!.peakRssMiB }]));
+    const table = Object.fromEntries(
+      names.map((n) => [n, { ours: oursSps(n), reference: refSps(n), oursRuns: ours.get(n)!.stepsPerSecond, peakRssMiB: ours.get(n)!.peakRssMiB }]),
+    );
     writeFileSync(jsonFile, JSON.stringify({ mode, steps, reps, warmup, table, reference: refRuns, report: lines }, null, 1) + '\n');
   }
 }

@@ -37,8 +37,14 @@ const cases: Case[] = [
 function randomBatch(rng: Rng, shape: readonly number[], classes: number): TensorBatch {
   const n = BATCH * shape.reduce((a, b) => a * b, 1);
   return {
-    x: tf.tensor(Float32Array.from({ length: n }, () => rng.uniform()), [BATCH, ...shape]),
-    y: tf.tensor1d(Int32Array.from({ length: BATCH }, () => rng.int(classes)), 'int32'),
+    x: tf.tensor(
+      Float32Array.from({ length: n }, () => rng.uniform()),
+      [BATCH, ...shape],
+    ),
+    y: tf.tensor1d(
+      Int32Array.from({ length: BATCH }, () => rng.int(classes)),
+      'int32',
+    ),
     size: BATCH,
   };
 }

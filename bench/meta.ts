@@ -92,7 +92,10 @@ function reference(path: string, python: string): Measured {
     const env = blas !== null ? { ...process.env, LD_LIBRARY_PATH: libraryPath } : process.env;
     const run = spawnSync(python, args, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
     if (run.status !== 0) throw new Error(`reference meta-train failed (${run.status}): ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const saved = lines.find((l) => 'saved' in l);
     const logged = lines.filter((l) => 'meta_loss_mean' in l);
     const usage = JSON.parse(run.stderr.trim().split('\n').pop()!) as { cpu_s: number; peak_rss_kib: number };
@@ -117,7 +120,11 @@ const python = option('python', 'LGL2O_PYTHON', 'python3')!;
 const problem = referenceProblem(referencePath === null ? null : resolve(referencePath), python);
 const episodes = metaSteps / (rollout / truncation);
 console.log(`meta-training: ${metaSteps} meta-steps = ${episodes} episodes × ${rollout} steps, ${truncation}-step truncations, batch 128`);
-console.log(`${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `${cpus().length} cores, load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
 console.log('| run | meta-steps | wall s | meta-steps/s | CPU s | peak RSS MiB |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 const results: Record<string, Measured> = {};

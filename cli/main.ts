@@ -59,7 +59,15 @@ function configure<C extends CommandUnknownOpts>(command: C): C {
   return command
     .configureHelp({ optionDescription, showGlobalOptions: true })
     .addHelpText('after', EXIT_HELP)
-    .configureOutput({ outputError: (text, write) => write(`lgl2o: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })
+    .configureOutput({
+      outputError: (text, write) =>
+        write(
+          `lgl2o: ${text
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (see --help)\n`,
+        ),
+    })
     .exitOverride();
 }
 
@@ -134,7 +142,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     // Commander has already printed its own parse errors and help.
     if (!(err instanceof CommanderError)) process.stderr.write(`lgl2o: ${message}\n`);
     if (code !== EXIT.ok && wantsJson(program, argv)) {
-      process.stdout.write(`${JSON.stringify({ error: message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim(), exitCode: code })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({
+          error: message
+            .replace(/^error: /, '')
+            .replace(/\s*\n\s*/g, ' ')
+            .trim(),
+          exitCode: code,
+        })}\n`,
+      );
     }
     if (code === EXIT.failed && err instanceof Error && process.env['LGL2O_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return code;

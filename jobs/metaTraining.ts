@@ -31,7 +31,10 @@ export function checkpointSink(trainer: MetaTrainer, dir: string, provenance: Pr
       const settings = trainer.settings;
       const info = { metaStep: e.metaStep, wallMs: e.wallMs, provenance };
       if (e.best === true) writeAtomic(join(dir, META_FILES.best), metaCheckpointJson(settings, weights, { ...info, evalLoss: e.evalLoss ?? null }));
-      writeAtomic(join(dir, META_FILES.last), metaCheckpointJson(settings, weights, { ...info, evalLoss: e.evalLoss ?? null }, { position: trainer.savedPosition(), opt: trainer.metaOpt() }));
+      writeAtomic(
+        join(dir, META_FILES.last),
+        metaCheckpointJson(settings, weights, { ...info, evalLoss: e.evalLoss ?? null }, { position: trainer.savedPosition(), opt: trainer.metaOpt() }),
+      );
     } finally {
       disposeAll(weights);
     }

@@ -53,7 +53,10 @@ const trapCases: fc.Arbitrary<Case> = fc.record({
   run: fc
     .tuple(
       fc.record({ kind: fc.constant('flat' as const), rho: fc.double({ min: 0.5, max: 0.99, noNaN: true }), sign: fc.constantFrom<1 | -1>(1, -1) }),
-      fc.array(fc.constantFrom<Proposal>({ kind: 'stay' }, { kind: 'constant', value: NaN }, { kind: 'gradient', lrTimesL: 1e3 }), { minLength: 3, maxLength: 10 }),
+      fc.array(fc.constantFrom<Proposal>({ kind: 'stay' }, { kind: 'constant', value: NaN }, { kind: 'gradient', lrTimesL: 1e3 }), {
+        minLength: 3,
+        maxLength: 10,
+      }),
     )
     .map(([trap, losers]) => [trap, ...losers]),
   backoff: fc.constant(undefined),
@@ -102,7 +105,8 @@ function anchoredClaims(makeGuard: MakeGuard, tally?: Tally, driftTally?: Tally)
         if (firstDiff >= 0) throw new Error(`round ${t}: state.anchor differs from the test's gradient-descent run at coordinate ${firstDiff}`);
         const gap = distance(anchor, ref64);
         driftTally?.use(gap, 0, drift);
-        if (!(gap <= drift)) throw new Error(`round ${t}: the anchor run is ${show(gap)} from float64 gradient descent, more than the rounding drift ${show(drift)}`);
+        if (!(gap <= drift))
+          throw new Error(`round ${t}: the anchor run is ${show(gap)} from float64 gradient descent, more than the rounding drift ${show(drift)}`);
 
         const fAnchor = p.f(anchor);
         const fx = p.f(xAfter);
@@ -131,7 +135,9 @@ describe('anchored loss guard, theory mode, adversarial learned optimizer', () =
     const driftTally = new Tally();
     const before = tf.memory().numTensors;
     fc.assert(fc.property(cases, anchoredClaims(lossGuard, tally, driftTally)), fcParams('lgl2o-anchor theory/adversary', 150));
-    console.info(`[property] lgl2o-anchor theory/adversary: ${tally.summary()}; anchor vs float64 GD: max drift allowance used ${driftTally.maxToleranceUsed.toFixed(3)}`);
+    console.info(
+      `[property] lgl2o-anchor theory/adversary: ${tally.summary()}; anchor vs float64 GD: max drift allowance used ${driftTally.maxToleranceUsed.toFixed(3)}`,
+    );
     expect(tf.memory().numTensors).toBe(before);
     expect(tally.learnedWins).toBeGreaterThan(tally.rounds / 20);
   });

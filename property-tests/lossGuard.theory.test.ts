@@ -57,7 +57,8 @@ function theoryClaims(makeGuard: MakeGuard, tally?: Tally): (c: Case) => void {
       runRounds(guard, p, c.run.length, ({ t, xBefore, xAfter, report }) => {
         beta = checkDescentAndRate(p, t, xBefore, xAfter, beta, tally, ` (winner ${report.winner}, proposal ${JSON.stringify(c.run[t % c.run.length])})`);
         if (report.probed === false && report.winner !== 'fallback') throw new Error(`round ${t} was not probed yet kept ${report.winner}`);
-        if (tally && informativeAt(p, xBefore)) tally.round(report.winner === 'learned', report.probed === false ? 'not probed' : c.run[t % c.run.length]!.kind);
+        if (tally && informativeAt(p, xBefore))
+          tally.round(report.winner === 'learned', report.probed === false ? 'not probed' : c.run[t % c.run.length]!.kind);
       });
       if (tally) tally.cases += 1;
     } finally {

@@ -80,7 +80,14 @@ function safeguardClaims(sequence: MuSequence, makeGuard: MakeGuard, tally?: Tal
     const r = (x: Float32Array) => Math.sqrt(p.gradNormSq(x)) / p.L;
     const tolR = (x: Float32Array) => RESIDUAL_TOLERANCE * residualErrorUnit(p, r(x), norm(x));
     try {
-      const guard = makeGuard({ learned: erase(adversary(p, c.run)), fallback: erase(sgd({ lr: 1 / p.L })), sequence, delta: c.delta, theta: c.theta, window: c.window });
+      const guard = makeGuard({
+        learned: erase(adversary(p, c.run)),
+        fallback: erase(sgd({ lr: 1 / p.L })),
+        sequence,
+        delta: c.delta,
+        theta: c.theta,
+        window: c.window,
+      });
       let mu0 = NaN;
       let accepted = 0;
       let lastMu = Infinity;
@@ -105,15 +112,18 @@ function safeguardClaims(sequence: MuSequence, makeGuard: MakeGuard, tally?: Tal
         if (report.accepted) {
           const tol = tolR(xAfter);
           tally?.use(rNext, (1 - c.delta) * mu, tol);
-          if (!(rNext <= (1 - c.delta) * mu + tol)) throw new Error(`${where}: kept a point with residual ${show(rNext)} > (1 − δ)μ = ${show((1 - c.delta) * mu)} (+ ${show(tol)})`);
-          if (!(Math.abs((report.residual ?? NaN) - rNext) <= tol)) throw new Error(`${where}: reported residual ${report.residual} is not ‖∇f(y)‖/L = ${show(rNext)}`);
+          if (!(rNext <= (1 - c.delta) * mu + tol))
+            throw new Error(`${where}: kept a point with residual ${show(rNext)} > (1 − δ)μ = ${show((1 - c.delta) * mu)} (+ ${show(tol)})`);
+          if (!(Math.abs((report.residual ?? NaN) - rNext) <= tol))
+            throw new Error(`${where}: reported residual ${report.residual} is not ‖∇f(y)‖/L = ${show(rNext)}`);
           bound = (1 - c.delta) * muBound(sequence, mu0, accepted, c) + tol;
           accepted += 1;
         } else {
           const tol = tolR(xBefore);
           const rPrev = r(xBefore);
           tally?.use(rNext, rho * rPrev, tol);
-          if (!(rNext <= rho * rPrev + tol)) throw new Error(`${where}: the fallback step did not contract the residual: ${show(rNext)} > (1 − μ/L)·${show(rPrev)} (+ ${show(tol)})`);
+          if (!(rNext <= rho * rPrev + tol))
+            throw new Error(`${where}: the fallback step did not contract the residual: ${show(rNext)} > (1 − μ/L)·${show(rPrev)} (+ ${show(tol)})`);
           bound = rho * bound + tol;
         }
         if (!(rNext <= bound)) throw new Error(`${where}: residual ${show(rNext)} above the convergence bound B_${t + 1} = ${show(bound)}`);

@@ -54,7 +54,8 @@ import { alwaysLearned } from './support/mutants.js';
 const SEEDS = 4;
 const Z_THRESHOLD = 3;
 
-type Move = { readonly kind: 'scaled'; readonly factor: number } | { readonly kind: 'nan' } | { readonly kind: 'jitter'; readonly seed: number; readonly sigma: number };
+type Move =
+  { readonly kind: 'scaled'; readonly factor: number } | { readonly kind: 'nan' } | { readonly kind: 'jitter'; readonly seed: number; readonly sigma: number };
 
 type LearnedSpec =
   | { readonly kind: 'lstm'; readonly seed: number }
@@ -84,7 +85,11 @@ const moves: fc.Arbitrary<Move> = fc.oneof(
 const learnedSpecs: fc.Arbitrary<LearnedSpec> = fc.oneof(
   fc.record({ kind: fc.constant('lstm' as const), seed: fc.nat() }),
   fc.record({ kind: fc.constant('sgd' as const), lrFactor: fc.double({ min: 0.25, max: 4, noNaN: true }) }),
-  fc.record({ kind: fc.constant('momentum' as const), lrFactor: fc.double({ min: 0.1, max: 2, noNaN: true }), beta: fc.double({ min: 0, max: 0.95, noNaN: true }) }),
+  fc.record({
+    kind: fc.constant('momentum' as const),
+    lrFactor: fc.double({ min: 0.1, max: 2, noNaN: true }),
+    beta: fc.double({ min: 0, max: 0.95, noNaN: true }),
+  }),
   fc.record({ kind: fc.constant('adversary' as const), moves: fc.array(moves, { minLength: 1, maxLength: 8 }) }),
 );
 

@@ -74,7 +74,9 @@ describe('float32 error model of the exact quadratic', () => {
       }),
       fcParams('float32 error model', 200),
     );
-    console.info(`[property] float32 error model: largest loss error ${lossTally.maxToleranceUsed.toFixed(3)} units, residual error ${residualTally.maxToleranceUsed.toFixed(3)} units`);
+    console.info(
+      `[property] float32 error model: largest loss error ${lossTally.maxToleranceUsed.toFixed(3)} units, residual error ${residualTally.maxToleranceUsed.toFixed(3)} units`,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -36,6 +36,8 @@ for (const entry of entries) {
     const count = (w: string) => late.filter((e) => e.winner === w).length;
     const lastLoss = events.filter((e) => e.trainLoss !== undefined).at(-1)?.trainLoss;
     const learnedShare = rounds.filter((e) => e.winner === 'learned').length / rounds.length;
-    console.log(`| ${entry} | ${seed} | ${(100 * learnedShare).toFixed(1)}% | ${count('anchor')} / ${count('learned')} / ${count('fallback')} | ${rounds.at(-1)?.winner} | ${lastLoss?.toFixed(4)} |`);
+    console.log(
+      `| ${entry} | ${seed} | ${(100 * learnedShare).toFixed(1)}% | ${count('anchor')} / ${count('learned')} / ${count('fallback')} | ${rounds.at(-1)?.winner} | ${lastLoss?.toFixed(4)} |`,
+    );
   }
 }

@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: '5' },
     steps: { type: 'string', default: '100,200,500,1000' },
     'l2o-steps': { type: 'string', default: '' },
-    'subset': { type: 'string', default: '10000' },
+    subset: { type: 'string', default: '10000' },
     'sgd-lr': { type: 'string', default: '3.0' },
     'sgd-tau': { type: 'string', default: '50000' },
     'adam-lr': { type: 'string', default: '0.001' },
@@ -45,7 +45,11 @@ const { values: args } = parseArgs({
   },
 });
 
-const list = (s: string) => s.split(',').filter((x) => x.trim() !== '').map(Number);
+const list = (s: string) =>
+  s
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map(Number);
 const steps = list(args.steps);
 const l2oSteps = [...steps, ...list(args['l2o-steps'])];
 const seeds = Number(args.seeds);
@@ -117,4 +121,8 @@ for (const step of allSteps) {
 }
 const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
-if (args.out) writeFileSync(args.out, `${JSON.stringify({ task: args.task, checkpoint: args.checkpoint, seeds, subset: Number(args.subset), backend: tf.getBackend(), results, table }, null, 1)}\n`);
+if (args.out)
+  writeFileSync(
+    args.out,
+    `${JSON.stringify({ task: args.task, checkpoint: args.checkpoint, seeds, subset: Number(args.subset), backend: tf.getBackend(), results, table }, null, 1)}\n`,
+  );

@@ -25,7 +25,12 @@ import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
 const { values: args } = parseArgs({
-  options: { mode: { type: 'string', default: 'fused' }, steps: { type: 'string', default: '20' }, repeats: { type: 'string', default: '3' }, 'fast-matmul': { type: 'boolean', default: false } },
+  options: {
+    mode: { type: 'string', default: 'fused' },
+    steps: { type: 'string', default: '20' },
+    repeats: { type: 'string', default: '3' },
+    'fast-matmul': { type: 'boolean', default: false },
+  },
 });
 await selectBackend('wasm');
 if (args['fast-matmul']) registerMatMulGradient();
@@ -34,8 +39,14 @@ const arch = DEFAULT_ARCHITECTURE;
 const objective = mlp([784, 20, 10]);
 const rng = Rng.seeded(1);
 const batches: TensorBatch[] = Array.from({ length: T }, () => ({
-  x: tf.tensor2d(Float32Array.from({ length: 128 * 784 }, () => rng.uniform()), [128, 784]),
-  y: tf.tensor1d(Int32Array.from({ length: 128 }, () => rng.int(10)), 'int32'),
+  x: tf.tensor2d(
+    Float32Array.from({ length: 128 * 784 }, () => rng.uniform()),
+    [128, 784],
+  ),
+  y: tf.tensor1d(
+    Int32Array.from({ length: 128 }, () => rng.int(10)),
+    'int32',
+  ),
   size: 128,
 }));
 const weights = flattenWeights(randomWeights(arch, rng));

@@ -18,7 +18,14 @@ import { lineFigureSpec, type Series } from '../src/figures/lineFigure.js';
 import { renderSvg } from '../jobs/renderFigure.js';
 
 const { values: args } = parseArgs({
-  options: { dir: { type: 'string' }, out: { type: 'string' }, block: { type: 'string', default: '50' }, title: { type: 'string' }, until: { type: 'string' }, before: { type: 'string', multiple: true } },
+  options: {
+    dir: { type: 'string' },
+    out: { type: 'string' },
+    block: { type: 'string', default: '50' },
+    title: { type: 'string' },
+    until: { type: 'string' },
+    before: { type: 'string', multiple: true },
+  },
 });
 if (args.dir === undefined || args.out === undefined) throw new Error('usage: --dir RUN_DIR --out FILE.svg [--block N] [--title T] [--until META_STEP]');
 
@@ -37,7 +44,10 @@ function readLog(dir: string, until: number) {
     .filter((e) => e.metaStep <= until);
 }
 
-const chain = [...(args.before ?? []).map((b) => ({ dir: b.slice(0, b.lastIndexOf(':')), until: Number(b.slice(b.lastIndexOf(':') + 1)) })), { dir: args.dir, until: args.until === undefined ? Infinity : Number(args.until) }];
+const chain = [
+  ...(args.before ?? []).map((b) => ({ dir: b.slice(0, b.lastIndexOf(':')), until: Number(b.slice(b.lastIndexOf(':') + 1)) })),
+  { dir: args.dir, until: args.until === undefined ? Infinity : Number(args.until) },
+];
 let offset = 0;
 const events = chain.flatMap(({ dir, until }) => {
   const part = readLog(dir, until).map((e) => ({ ...e, metaStep: e.metaStep + offset }));
@@ -57,8 +67,16 @@ const metaSeries: Series = {
 };
 const evalSeries: Series = {
   name: 'evaluation loss',
-  points: events.filter((e) => e.evalLoss !== undefined && Number.isFinite(e.evalLoss)).map((e) => ({ x: e.metaStep, mean: e.evalLoss!, min: e.evalLoss!, max: e.evalLoss! })),
+  points: events
+    .filter((e) => e.evalLoss !== undefined && Number.isFinite(e.evalLoss))
+    .map((e) => ({ x: e.metaStep, mean: e.evalLoss!, min: e.evalLoss!, max: e.evalLoss! })),
 };
-const spec = lineFigureSpec({ title: args.title ?? `meta-training: ${args.dir}`, xTitle: `meta-step (meta-loss: mean and min–max over blocks of ${block})`, yTitle: 'loss', series: [metaSeries, evalSeries], logY: true });
+const spec = lineFigureSpec({
+  title: args.title ?? `meta-training: ${args.dir}`,
+  xTitle: `meta-step (meta-loss: mean and min–max over blocks of ${block})`,
+  yTitle: 'loss',
+  series: [metaSeries, evalSeries],
+  logY: true,
+});
 writeFileSync(args.out, await renderSvg(spec));
 process.stderr.write(`wrote ${args.out} (${events.length} meta-steps)\n`);

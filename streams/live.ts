@@ -133,7 +133,17 @@ interface Wiring {
   readonly closed: () => boolean;
 }
 
-const emptyStats = (): LiveStats => ({ lines: 0, records: 0, malformed: 0, batches: 0, lastError: undefined, clients: 0, refused: 0, dropped: 0, port: undefined });
+const emptyStats = (): LiveStats => ({
+  lines: 0,
+  records: 0,
+  malformed: 0,
+  batches: 0,
+  lastError: undefined,
+  clients: 0,
+  refused: 0,
+  dropped: 0,
+  port: undefined,
+});
 
 /** NDJSON records {"x": [...], "y": label} from a live input, decoded, validated and batched. */
 export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
@@ -141,7 +151,8 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
   const shape = opts.shape ?? [features];
   if (!Number.isInteger(features) || features < 1) throw new RangeError(`live source: features must be an integer ≥ 1, got ${features}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`live source: batch size must be an integer ≥ 1, got ${batchSize}`);
-  if (featureSize(shape) !== features) throw new RangeError(`live source: shape [${shape.join(', ')}] holds ${featureSize(shape)} values, not ${features} features`);
+  if (featureSize(shape) !== features)
+    throw new RangeError(`live source: shape [${shape.join(', ')}] holds ${featureSize(shape)} values, not ${features} features`);
   let stats = emptyStats();
 
   const batches$ = new Observable<Batch>((subscriber) => {
@@ -314,7 +325,8 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
   const poll = async (): Promise<void> => {
     if (handle === undefined) return;
     const { size } = await handle.stat();
-    if (size < offset) throw new Error(`${path}: the file shrank from ${offset} to ${size} bytes (truncated or replaced); records already read cannot be told from new ones`);
+    if (size < offset)
+      throw new Error(`${path}: the file shrank from ${offset} to ${size} bytes (truncated or replaced); records already read cannot be told from new ones`);
     while (!stopped && offset < size) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset), offset);
       if (bytesRead === 0) break;
@@ -333,16 +345,21 @@ function fromFile(path: string, follow: boolean, pollMs: number, wiring: Wiring)
     if (!stopped) wiring.fail(err instanceof Error ? err : new Error(String(err)));
   };
 
-  open(path, 'r').then(async (h) => {
-    if (stopped) return void h.close();
-    handle = h;
-    if ((await h.stat()).isDirectory()) throw new LiveInputError(`live:file:${path}: is a directory; name the file the records are appended to`);
-    return poll();
-  }, (err: unknown) => {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
-    throw new LiveInputError(`live:file:${path}: cannot open the live data file (${why})`);
-  }).catch(onError);
+  open(path, 'r')
+    .then(
+      async (h) => {
+        if (stopped) return void h.close();
+        handle = h;
+        if ((await h.stat()).isDirectory()) throw new LiveInputError(`live:file:${path}: is a directory; name the file the records are appended to`);
+        return poll();
+      },
+      (err: unknown) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err);
+        throw new LiveInputError(`live:file:${path}: cannot open the live data file (${why})`);
+      },
+    )
+    .catch(onError);
 
   return () => {
     stopped = true;

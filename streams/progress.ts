@@ -31,10 +31,7 @@ export function progressBar<T extends { step: number; loss?: number }>({ total, 
   if (!enabled) return (source) => source;
   return (source) =>
     new Observable<T>((subscriber) => {
-      const bar = new SingleBar(
-        { format: fittedFormat(stepsTail), hideCursor: true, etaBuffer: 50, ...(stream ? { stream } : {}) },
-        Presets.shades_classic,
-      );
+      const bar = new SingleBar({ format: fittedFormat(stepsTail), hideCursor: true, etaBuffer: 50, ...(stream ? { stream } : {}) }, Presets.shades_classic);
       const started = performance.now();
       bar.start(total, 0, { label, loss: '-', rate: '-' });
       const stop = () => bar.stop();

@@ -152,7 +152,11 @@ export function train<S extends RoundState>(options: TrainOptions<S>): OperatorF
           // From the batch's size and shape: reading `x` would gather a lazily sampled batch.
           const bytes = needed * batch.size * (featureSize(batch.shape) + 1) * 4;
           if (pending.length === 0 && bytes > maxRoundBytes) {
-            subscriber.error(new RangeError(`train: ${optimizer.name} needs ${needed} batches of ${formatBytes(bytes / needed)} per round, ${formatBytes(bytes)}, more than the limit of ${formatBytes(maxRoundBytes)}`));
+            subscriber.error(
+              new RangeError(
+                `train: ${optimizer.name} needs ${needed} batches of ${formatBytes(bytes / needed)} per round, ${formatBytes(bytes)}, more than the limit of ${formatBytes(maxRoundBytes)}`,
+              ),
+            );
             return;
           }
           pending.push(batch);

@@ -41,7 +41,9 @@ describe('optimizer options', () => {
 
   it('lossGuard and safeguard without an optimizer name the missing option', () => {
     const fallback = erase(sgd({ lr: 0.1 }));
-    expect(() => lossGuard({ fallback } as never)).toThrow('lossGuard: options.learned: expected an optimizer { name, init(params), step(params, grads, state) }, got undefined');
+    expect(() => lossGuard({ fallback } as never)).toThrow(
+      'lossGuard: options.learned: expected an optimizer { name, init(params), step(params, grads, state) }, got undefined',
+    );
     expect(() => lossGuard({ learned: fallback } as never)).toThrow(/^lossGuard: options\.fallback: expected an optimizer/);
     expect(() => safeguard({ learned: { init: 1 } } as never)).toThrow(/^safeguard: options\.learned: expected an optimizer/);
     expect(() => plain(undefined as never)).toThrow(/^plain: expected an optimizer/);
@@ -49,7 +51,8 @@ describe('optimizer options', () => {
 });
 
 /** A learned optimizer that returns `length` zeros whatever the parameters. */
-const wrongLength = (length: number): AnyOptimizer => erase({ name: 'mis-sized', init: () => ({}), step: () => [tf.zeros([length]) as tf.Tensor1D, {}] as const });
+const wrongLength = (length: number): AnyOptimizer =>
+  erase({ name: 'mis-sized', init: () => ({}), step: () => [tf.zeros([length]) as tf.Tensor1D, {}] as const });
 
 /** Steps like `scripted([0.5])` but throws on its `failAt`-th call. */
 function throwingAt(failAt: number): AnyOptimizer {
@@ -113,7 +116,9 @@ describe('the train operator when its source ends first', () => {
     const guard = lossGuard({ learned: erase(scripted([0.1])), fallback: erase(sgd({ lr: 0.5 })), k: 2, m: 2 });
     const ends: unknown[] = [];
     const source = of(...Array.from({ length: 11 }, () => targets(1)));
-    const events = await lastValueFrom(source.pipe(train({ objective: centering, optimizer: guard, steps: 100, untilSourceEnds: true, onSourceEnd: (e) => ends.push(e) }), toArray()));
+    const events = await lastValueFrom(
+      source.pipe(train({ objective: centering, optimizer: guard, steps: 100, untilSourceEnds: true, onSourceEnd: (e) => ends.push(e) }), toArray()),
+    );
     expect(events.map((e) => e.step)).toEqual([2, 4]);
     expect(ends).toEqual([{ step: 4, unused: 3, needed: 4 }]);
   });

@@ -21,7 +21,10 @@ describe('backend selection', () => {
   it('says so when the native backend cannot start', async () => {
     // @tensorflow/tfjs-node cannot install on these machines (no internet for libtensorflow).
     const specifier: string = '@tensorflow/tfjs-node';
-    const native = await import(specifier).then(() => true, () => false);
+    const native = await import(specifier).then(
+      () => true,
+      () => false,
+    );
     if (native) expect(await selectBackend('tensorflow')).toBe('tensorflow');
     else await expect(selectBackend('tensorflow')).rejects.toThrow('LGL2O_BACKEND=tensorflow: backend could not start');
   });

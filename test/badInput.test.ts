@@ -63,7 +63,11 @@ describe('configs', () => {
     ['an unknown nested key', { ...base, optimizer: { type: 'lgl2o', kk: 3 } }, /: optimizer\.kk: unknown key/],
     ['an out-of-range value', { ...base, steps: 0 }, /: steps: expected an integer in \[1, \d+\], got 0$/m],
     ['an out-of-range nested value', { ...base, optimizer: { type: 'lgl2o', k: -1 } }, /: optimizer\.k: expected an integer in \[1, \d+\], got -1$/m],
-    ['an unknown optimizer type', { ...base, optimizer: { type: 'rmsprop' } }, /: optimizer\.type: expected one of sgd, momentum, adam, l2o, lgl2o, gl2o, got "rmsprop"$/m],
+    [
+      'an unknown optimizer type',
+      { ...base, optimizer: { type: 'rmsprop' } },
+      /: optimizer\.type: expected one of sgd, momentum, adam, l2o, lgl2o, gl2o, got "rmsprop"$/m,
+    ],
     ['an unknown task', { ...base, task: 'mlp-nothing' }, /task mlp-nothing: .*unknown task/],
     ['truncated JSON', '{"task": "quadratic", "optimizer": {"ty', /: invalid JSON \(/],
     ['not an object', '[1, 2, 3]', /: \(top level\): expected an object \(RunConfig\), got \[1,2,3\]$/m],
@@ -125,13 +129,22 @@ describe('checkpoints given to --resume', () => {
     expect((JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { step: number }).step).toBe(100);
   });
 
-  it('of another version exit 2', () => corrupt('version', (ck) => signed({ ...ck, version: 1 }), /checkpoint\.json: version: expected 3, got 1 \(written by another version of lgl2o\)$/m));
+  it('of another version exit 2', () =>
+    corrupt('version', (ck) => signed({ ...ck, version: 1 }), /checkpoint\.json: version: expected 3, got 1 \(written by another version of lgl2o\)$/m));
 
   it('with one byte changed after it was written exit 2', () =>
-    corrupt('changed', (_ck, text) => text.replace('"elapsedMs":', '"elapsedMs":1'), /checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with/));
+    corrupt(
+      'changed',
+      (_ck, text) => text.replace('"elapsedMs":', '"elapsedMs":1'),
+      /checkpoint\.json: its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with/,
+    ));
 
   it('saved for another config (its hash) exit 2', () =>
-    corrupt('config-hash', (ck) => signed({ ...ck, inputs: { ...(ck['inputs'] as object), config: '0'.repeat(64) } }), /checkpoint\.json: inputs\.config: saved for a config hashing to 000000000000…, but run\.json's hashes to [0-9a-f]{12}…$/m));
+    corrupt(
+      'config-hash',
+      (ck) => signed({ ...ck, inputs: { ...(ck['inputs'] as object), config: '0'.repeat(64) } }),
+      /checkpoint\.json: inputs\.config: saved for a config hashing to 000000000000…, but run\.json's hashes to [0-9a-f]{12}…$/m,
+    ));
 
   it('with parameters of the wrong shape exit 2', () =>
     corrupt(
@@ -188,17 +201,25 @@ describe('checkpoints given to --resume', () => {
   });
 
   it('with flags that would change the run exit 2', async () => {
-    await refused(['run', '--resume', good, '--task', 'mlp-spirals', '--steps', '5'], /--resume .*good: continues with the run's saved config; drop --task, --steps$/m);
+    await refused(
+      ['run', '--resume', good, '--task', 'mlp-spirals', '--steps', '5'],
+      /--resume .*good: continues with the run's saved config; drop --task, --steps$/m,
+    );
   });
 
   it('of a learned optimizer with wrong shapes exit 2', async () => {
     const weights = randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(3));
-    const json = encodeCheckpoint({ architecture: DEFAULT_ARCHITECTURE, weights, meta: {} }) as { weights: Record<string, { shape: number[]; data: number[] }> };
+    const json = encodeCheckpoint({ architecture: DEFAULT_ARCHITECTURE, weights, meta: {} }) as {
+      weights: Record<string, { shape: number[]; data: number[] }>;
+    };
     disposeWeights(weights);
     json.weights['head.b'] = { shape: [2], data: [0, 0] };
     const path = join(root, 'l2o-bad.json');
     writeFileSync(path, JSON.stringify(json));
-    await refused(['run', '--task', 'quadratic', '--optimizer', 'lgl2o', '--l2o', path, '--out', join(root, 'never')], /l2o-bad\.json: weights\.head\.b: expected shape \[1\], got \[2\]$/m);
+    await refused(
+      ['run', '--task', 'quadratic', '--optimizer', 'lgl2o', '--l2o', path, '--out', join(root, 'never')],
+      /l2o-bad\.json: weights\.head\.b: expected shape \[1\], got \[2\]$/m,
+    );
     expect(existsSync(join(root, 'never'))).toBe(false);
   });
 });
@@ -234,7 +255,10 @@ describe('dataset files', () => {
 
   it('with a label out of range exit 2 naming the sample', async () => {
     const dir = mnistDir('mnist-label', idx([3, 28, 28], new Uint8Array(3 * 784)), idx([3], Uint8Array.from([1, 12, 3])));
-    await refused(['run', '--task', 'mlp-mnist', '--data', dir, '--optimizer', 'sgd', '--out', join(root, 'never')], /train-labels-idx1-ubyte: byte 9: label 12 of sample 1 is not in \[0, 10\)/);
+    await refused(
+      ['run', '--task', 'mlp-mnist', '--data', dir, '--optimizer', 'sgd', '--out', join(root, 'never')],
+      /train-labels-idx1-ubyte: byte 9: label 12 of sample 1 is not in \[0, 10\)/,
+    );
   });
 });
 
@@ -245,7 +269,10 @@ describe('output directories', () => {
     const dir = join(root, 'taken');
     expect((await cliInProcess(['-q', ...quick, '--out', dir])).code).toBe(0);
     const before = snapshot(dir);
-    await refused([...quick, '--seed', '9', '--out', dir], /--out .*taken: holds another run's files \(.+\); pass --resume .*taken to continue it or --force to replace it$/m);
+    await refused(
+      [...quick, '--seed', '9', '--out', dir],
+      /--out .*taken: holds another run's files \(.+\); pass --resume .*taken to continue it or --force to replace it$/m,
+    );
     expect(snapshot(dir)).toEqual(before);
     const r = await cliInProcess(['-q', ...quick, '--seed', '9', '--out', dir, '--force']);
     expect(r.code, r.stderr).toBe(0);

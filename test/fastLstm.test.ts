@@ -14,7 +14,11 @@ function gradients(d: number, rng: Rng): tf.Tensor1D {
 }
 
 function randomState(arch: L2OArchitecture, d: number, rng: Rng): L2OState {
-  const t = () => tf.tensor2d(Float32Array.from({ length: d * arch.hidden }, () => rng.between(-1, 1)), [d, arch.hidden]);
+  const t = () =>
+    tf.tensor2d(
+      Float32Array.from({ length: d * arch.hidden }, () => rng.between(-1, 1)),
+      [d, arch.hidden],
+    );
   return { h: Array.from({ length: arch.layers }, t), c: Array.from({ length: arch.layers }, t) };
 }
 
@@ -163,6 +167,5 @@ for (const build of ['plain', 'relaxed'] as const) {
       tf.dispose([g, ...state.h, ...state.c]);
       disposeWeights(weights);
     });
-
   });
 }

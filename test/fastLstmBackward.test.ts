@@ -15,7 +15,11 @@ const FLT_MIN = 1.17549435e-38;
 const subnormals = (t: tf.Tensor) => t.dataSync().filter((v) => v !== 0 && Math.abs(v) < FLT_MIN).length;
 
 function randomState(arch: L2OArchitecture, d: number, rng: Rng, scale = 0.5): L2OState {
-  const r = () => tf.tensor2d(Float32Array.from({ length: d * arch.hidden }, () => scale * rng.normal()), [d, arch.hidden]);
+  const r = () =>
+    tf.tensor2d(
+      Float32Array.from({ length: d * arch.hidden }, () => scale * rng.normal()),
+      [d, arch.hidden],
+    );
   return { h: Array.from({ length: arch.layers }, r), c: Array.from({ length: arch.layers }, r) };
 }
 

@@ -6,7 +6,17 @@ describe('figures', () => {
   it('renders mean lines with min–max bands and a track to SVG and PNG', async () => {
     const pts = (f: (x: number) => number) => [1, 10, 100, 1000].map((x) => ({ x, mean: f(x), min: f(x) * 0.9, max: f(x) * 1.1 }));
     const spec = lineFigureSpec(
-      { title: 'test', xTitle: 'step', yTitle: 'loss', logX: true, logY: true, series: [{ name: 'sgd', points: pts((x) => 1 / x) }, { name: 'l2o', points: pts((x) => 2 / x) }] },
+      {
+        title: 'test',
+        xTitle: 'step',
+        yTitle: 'loss',
+        logX: true,
+        logY: true,
+        series: [
+          { name: 'sgd', points: pts((x) => 1 / x) },
+          { name: 'l2o', points: pts((x) => 2 / x) },
+        ],
+      },
       { title: 'use_l2o', series: [{ name: 'lgl2o', points: pts(() => 1) }] },
     );
     const svg = await renderSvg(spec);

@@ -95,7 +95,7 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     model.dispose();
   });
 
-  it('trains on targets in fit\'s other layouts as fit does: integer labels under sparseCategoricalCrossentropy', async () => {
+  it("trains on targets in fit's other layouts as fit does: integer labels under sparseCategoricalCrossentropy", async () => {
     const labels = ys.map((row) => row.indexOf(1));
     const [x, y] = [tf.tensor2d(xs), tf.tensor1d(labels, 'float32')];
     const make = (optimizer: string | tf.Optimizer) => {
@@ -177,7 +177,11 @@ describe('fitGuarded: lgl2o optimizers in the shape of model.fit', () => {
     const start = flat(model);
     // The learned candidate stays put; the fallback climbs the loss, is compared last, and loses.
     // (sgd refuses a negative learning rate, so the climb is an optimizer of its own.)
-    const climb = { name: 'climb', init: (): Record<string, never> => ({}), step: (p: tf.Tensor1D, g: tf.Tensor1D, s: Record<string, never>) => [tf.tidy(() => p.add(g.mul(20)) as tf.Tensor1D), s] as const };
+    const climb = {
+      name: 'climb',
+      init: (): Record<string, never> => ({}),
+      step: (p: tf.Tensor1D, g: tf.Tensor1D, s: Record<string, never>) => [tf.tidy(() => p.add(g.mul(20)) as tf.Tensor1D), s] as const,
+    };
     const guard = lossGuard({ learned: scripted([0]), fallback: climb, k: 2, m: 2 });
     const seen: number[] = [];
     const callbacks = { onBatchEnd: async () => void seen.push(maxDiff(flat(model), start)) };

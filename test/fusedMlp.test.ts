@@ -61,6 +61,5 @@ for (const build of ['plain', 'relaxed'] as const) {
       tf.dispose([loss, grad, auto, params]);
       disposeTensorBatch(tb);
     });
-
   });
 }

@@ -34,8 +34,7 @@ function run<S extends StateRecord>(opt: Optimizer<S>, n: number, seed: number):
   return { x, state };
 }
 
-const relDiff = (a: tf.Tensor, b: tf.Tensor): number =>
-  tf.tidy(() => a.sub(b).abs().max().dataSync()[0]! / Math.max(1e-30, b.abs().max().dataSync()[0]!));
+const relDiff = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]! / Math.max(1e-30, b.abs().max().dataSync()[0]!));
 
 for (const build of ['plain', 'relaxed'] as const) {
   describe(`fused optimizer updates (wasm) against the tfjs ops, ${build} build`, () => {

@@ -56,7 +56,9 @@ function typedOutcome(decode: Decoder, input: unknown): boolean {
   try {
     result = decode(input);
   } catch (err) {
-    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`, { cause: err });
+    throw new Error(`threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} for ${JSON.stringify(text(input)).slice(0, 200)}`, {
+      cause: err,
+    });
   }
   if (E.isRight(result)) return true;
   expect(result.left).toBeInstanceOf(DecodeError);
@@ -93,7 +95,25 @@ function mutate(doc: Json, pick: number, replacement: Json, remove: boolean): Js
 /** Values that trip decoders: wrong kinds, edges of ranges, odd strings. */
 const nasty: fc.Arbitrary<Json> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>,
-  fc.constantFrom<Json>(0, -1, 1e308, -1e308, 2 ** 53, 0.5, '', 'NaN', '-0', '$tensor', [], {}, null, true, { $tensor: null }, { $number: 'NaN' }, { $tensor: { dtype: 'float32', shape: [1e9], data: '' } }),
+  fc.constantFrom<Json>(
+    0,
+    -1,
+    1e308,
+    -1e308,
+    2 ** 53,
+    0.5,
+    '',
+    'NaN',
+    '-0',
+    '$tensor',
+    [],
+    {},
+    null,
+    true,
+    { $tensor: null },
+    { $number: 'NaN' },
+    { $tensor: { dtype: 'float32', shape: [1e9], data: '' } },
+  ),
 );
 
 /** Any text: random bytes, random strings, random JSON. */
@@ -102,19 +122,55 @@ const anyInput: fc.Arbitrary<Uint8Array | unknown> = fc.oneof(fc.uint8Array({ ma
 const RUNS = { numRuns: 400, seed: 8, endOnFailure: true };
 
 /** The state the valid checkpoint holds, as the optimizer would initialise it (shapes only matter). */
-const templateState = () => ({ x: tf.zeros([3]), step: 0, learned: { h: [tf.zeros([3, 2])], c: [tf.zeros([3, 2])] }, fallback: { t: 0 }, anchor: null, k: 3, m: 10, lostInRow: 0, untilProbe: 0 });
+const templateState = () => ({
+  x: tf.zeros([3]),
+  step: 0,
+  learned: { h: [tf.zeros([3, 2])], c: [tf.zeros([3, 2])] },
+  fallback: { t: 0 },
+  anchor: null,
+  k: 3,
+  m: 10,
+  lostInRow: 0,
+  untilProbe: 0,
+});
 
 function validDocuments(): { config: Json; checkpoint: Json; l2o: Json } {
-  const config: Json = { task: 'quadratic', optimizer: { type: 'lgl2o', learned: { type: 'l2o', checkpoint: 'random:1' }, fallback: { type: 'sgd', lr: 0.5 }, k: 3 }, steps: 100, seed: 2 };
+  const config: Json = {
+    task: 'quadratic',
+    optimizer: { type: 'lgl2o', learned: { type: 'l2o', checkpoint: 'random:1' }, fallback: { type: 'sgd', lr: 0.5 }, k: 3 },
+    steps: 100,
+    seed: 2,
+  };
   const x = tf.tensor1d([1.5, -2, 0]);
-  const state = { x, step: 30, learned: { h: [tf.zeros([3, 2])], c: [tf.ones([3, 2])] }, fallback: { t: 30 }, anchor: null, k: 3, m: 10, lostInRow: 0, untilProbe: 0 };
+  const state = {
+    x,
+    step: 30,
+    learned: { h: [tf.zeros([3, 2])], c: [tf.ones([3, 2])] },
+    fallback: { t: 30 },
+    anchor: null,
+    k: 3,
+    m: 10,
+    lostInRow: 0,
+    untilProbe: 0,
+  };
   const decoded = decodeWith(RunConfig, config, 'config');
   if (E.isLeft(decoded)) throw decoded.left;
   const checkpoint = JSON.parse(
     encodeRunCheckpoint(
-      { config: decoded.right, settings: DEFAULT_SETTINGS, backend: 'wasm', step: 30, round: 10, elapsedMs: 12.5, log: { bytes: 100, lines: 10 }, sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 },
+      {
+        config: decoded.right,
+        settings: DEFAULT_SETTINGS,
+        backend: 'wasm',
+        step: 30,
+        round: 10,
+        elapsedMs: 12.5,
+        log: { bytes: 100, lines: 10 },
+        sampler: { rng: [1, -2, 3, 4], epoch: 0, position: 64, batches: 40 },
         comparisonSampler: { rng: [5, 6, -7, 8], epoch: 1, position: 128, batches: 900 },
-        reason: 'interval', savedAt: '2025-01-01T00:00:00Z', inputs: { config: configHash(decoded.right), l2o: null } },
+        reason: 'interval',
+        savedAt: '2025-01-01T00:00:00Z',
+        inputs: { config: configHash(decoded.right), l2o: null },
+      },
       state,
     ),
   ) as Json;
@@ -143,18 +199,26 @@ describe('decoders of outside data never throw', () => {
     });
 
     it(`${name}: random bytes, strings and JSON give a value or a DecodeError`, () => {
-      fc.assert(fc.property(anyInput, (input) => void typedOutcome(decode, input)), RUNS);
+      fc.assert(
+        fc.property(anyInput, (input) => void typedOutcome(decode, input)),
+        RUNS,
+      );
     });
 
     if (valid instanceof Uint8Array) {
       it(`${name}: a valid file with bytes changed, cut or extended gives a value or a DecodeError`, () => {
-        const edited = fc.tuple(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat({ max: valid.length + 8 })).map(([edits, length]) => {
-          const bytes = new Uint8Array(length);
-          bytes.set(valid.subarray(0, Math.min(length, valid.length)));
-          for (const [at, b] of edits) if (length > 0) bytes[at % length] = b;
-          return bytes;
-        });
-        fc.assert(fc.property(edited, (input) => void typedOutcome(decode, input)), RUNS);
+        const edited = fc
+          .tuple(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat({ max: valid.length + 8 }))
+          .map(([edits, length]) => {
+            const bytes = new Uint8Array(length);
+            bytes.set(valid.subarray(0, Math.min(length, valid.length)));
+            for (const [at, b] of edits) if (length > 0) bytes[at % length] = b;
+            return bytes;
+          });
+        fc.assert(
+          fc.property(edited, (input) => void typedOutcome(decode, input)),
+          RUNS,
+        );
       });
     } else {
       it(`${name}: a valid document with one value replaced or deleted gives a value or a DecodeError`, () => {
@@ -171,7 +235,7 @@ describe('decoders of outside data never throw', () => {
     }
   }
 
-  it('the check of a decoded state against the optimizer\'s own never throws, and what passes it becomes tensors', () => {
+  it("the check of a decoded state against the optimizer's own never throws, and what passes it becomes tensors", () => {
     const template = templateState();
     let passed = 0;
     fc.assert(
@@ -207,13 +271,19 @@ describe('decoders of outside data against hostile shapes', () => {
 
   it('JSON nested 65 to 100 000 levels deep, anywhere in a document, is a one-line DecodeError (no stack overflow)', () => {
     const depth = fc.oneof(fc.integer({ min: MAX_JSON_DEPTH + 1, max: 200 }), fc.constantFrom(10_000, 100_000));
-    const wrap = fc.constantFrom((inner: string) => inner, (inner: string) => `{"task": ${inner}}`, (inner: string) => `{"optimizer": {"type": "sgd", "lr": ${inner}}}`);
+    const wrap = fc.constantFrom(
+      (inner: string) => inner,
+      (inner: string) => `{"task": ${inner}}`,
+      (inner: string) => `{"optimizer": {"type": "sgd", "lr": ${inner}}}`,
+    );
     for (const [, decode, source] of jsonDecoders) {
       fc.assert(
         fc.property(depth, wrap, fc.boolean(), (levels, at, objects) => {
           const inner = objects ? `${'{"a":'.repeat(levels)}0${'}'.repeat(levels)}` : nested(levels);
           const result = decode(at(inner));
-          expect(E.isLeft(result) && result.left.message).toMatch(new RegExp(`^${source.replace('.', '\\.')}: .*nested more than ${MAX_JSON_DEPTH} levels deep$`));
+          expect(E.isLeft(result) && result.left.message).toMatch(
+            new RegExp(`^${source.replace('.', '\\.')}: .*nested more than ${MAX_JSON_DEPTH} levels deep$`),
+          );
         }),
         { numRuns: 30, seed: 11 },
       );
@@ -278,7 +348,9 @@ describe('files that never end, or point elsewhere', () => {
     };
     const l2oPath = sparse('l2o.json', READ_LIMITS.l2o + 1);
     const l2o = loadCheckpoint(l2oPath);
-    expect(E.isLeft(l2o) && l2o.left.message).toBe(`${l2oPath}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`);
+    expect(E.isLeft(l2o) && l2o.left.message).toBe(
+      `${l2oPath}: more than ${READ_LIMITS.l2o} bytes, the limit for a learned-optimizer checkpoint; is it the right file?`,
+    );
     const ckPath = sparse('checkpoint.json', READ_LIMITS.run + 1);
     const ck = readRunCheckpoint(ckPath);
     expect(E.isLeft(ck) && ck.left.message).toBe(`${ckPath}: more than ${READ_LIMITS.run} bytes, the limit for a run checkpoint; is it the right file?`);
@@ -286,7 +358,9 @@ describe('files that never end, or point elsewhere', () => {
     writeFileSync(join(run, 'run.json'), '');
     truncateSync(join(run, 'run.json'), READ_LIMITS.config + 1);
     const meta = readRunDir(run);
-    expect(E.isLeft(meta) && meta.left.message).toBe(`${join(run, 'run.json')}: more than ${READ_LIMITS.config} bytes, the limit for a run record; is it the right file?`);
+    expect(E.isLeft(meta) && meta.left.message).toBe(
+      `${join(run, 'run.json')}: more than ${READ_LIMITS.config} bytes, the limit for a run record; is it the right file?`,
+    );
   });
 
   it('a regular file over the limit is refused from its size, unread (a sparse 3 GiB IDX file)', () => {
@@ -322,7 +396,9 @@ describe('files that never end, or point elsewhere', () => {
         const header = Uint8Array.from([0, 0, 8, 1, 0, 0, 0, n, ...Array.from({ length: n }, (_, i) => i)]);
         const bytes = gzipSync(Buffer.concat([header, Buffer.alloc(megabytes * 1024 * 1024)]));
         const r = maybeGunzip(bytes, 'bomb.gz');
-        expect(E.isLeft(r) && r.left.message).toBe(`bomb.gz (offsets in the gunzipped data): byte ${8 + n}: the gzip data goes on past the ${8 + n} bytes the IDX header announces; decompression stopped there`);
+        expect(E.isLeft(r) && r.left.message).toBe(
+          `bomb.gz (offsets in the gunzipped data): byte ${8 + n}: the gzip data goes on past the ${8 + n} bytes the IDX header announces; decompression stopped there`,
+        );
       }),
       { numRuns: 20, seed: 14 },
     );

@@ -232,7 +232,12 @@ function checkGradient(s: Subject, rng: Rng): void {
   expect(tf.memory().numTensors, 'lossAndGrad leaves no tensor behind').toBe(before);
   const losses32 = tf.tidy(() => objective.perExampleLoss(params, batch).dataSync().slice());
   // the gradient tape agrees with the written-out backward pass
-  const auto = tf.tidy(() => tf.grad((p: tf.Tensor) => objective.perExampleLoss(p.as1D(), batch).mean())(params).dataSync().slice());
+  const auto = tf.tidy(() =>
+    tf
+      .grad((p: tf.Tensor) => objective.perExampleLoss(p.as1D(), batch).mean())(params)
+      .dataSync()
+      .slice(),
+  );
   disposeTensorBatch(batch);
   params.dispose();
 

@@ -33,7 +33,12 @@ export function scripted(offsets: readonly number[]): Optimizer<{ calls: number 
 }
 
 /** Runs one round on plain batches, freeing the batch tensors. */
-export function runRound<S extends RoundState>(opt: RoundOptimizer<S>, objective: Objective, state: S, batches: readonly Batch[]): E.Either<unknown, readonly [S, RoundReport]> {
+export function runRound<S extends RoundState>(
+  opt: RoundOptimizer<S>,
+  objective: Objective,
+  state: S,
+  batches: readonly Batch[],
+): E.Either<unknown, readonly [S, RoundReport]> {
   const tensors: TensorBatch[] = batches.map((b) => toTensorBatch([b]));
   try {
     return opt.round(objective, state, tensors);

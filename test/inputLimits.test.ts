@@ -39,7 +39,10 @@ const file = (name: string, text: string) => {
 
 describe('reads with a size limit and a nesting limit', () => {
   it.skipIf(!existsSync('/dev/zero'))('/dev/zero as --config is refused at 16 MiB, in one line with exit 2', async () => {
-    await refused(['run', '--config', '/dev/zero'], /^lgl2o: --config \/dev\/zero: more than 16777216 bytes, the limit for a run config; is it the right file\?$/m);
+    await refused(
+      ['run', '--config', '/dev/zero'],
+      /^lgl2o: --config \/dev\/zero: more than 16777216 bytes, the limit for a run config; is it the right file\?$/m,
+    );
   });
 
   it('a config nested 10 000 levels deep is exit 2 naming the field, not a stack overflow', async () => {
@@ -56,19 +59,40 @@ describe('values beyond float32', () => {
     disposeWeights(weights);
     doc.weights['head.b']!.data[0] = 1e39;
     const path = file('huge-l2o.json', JSON.stringify(doc));
-    await refused(['run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', path, '--steps', '5'], /weights\.head\.b\.data\[0\]: 1e\+39 is not finite as float32/);
+    await refused(
+      ['run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', path, '--steps', '5'],
+      /weights\.head\.b\.data\[0\]: 1e\+39 is not finite as float32/,
+    );
   });
 
   it('a live record with 1e39 is counted malformed: a non-strict run goes on and exits 0', async () => {
     const records = Array.from({ length: 40 }, (_, i) => JSON.stringify({ x: [i === 5 ? 1e39 : i / 40, 1], y: i % 2 }));
     const feed = file('overflow.ndjson', `${records.join('\n')}\n`);
     const out = join(root, 'overflow-run');
-    const r = await cliInProcess(['run', '--task', 'mlp', '--input', `live:file:${feed}`, '--features', '2', '--classes', '2', '--batch-size', '13', '--optimizer', 'sgd', '--steps', '3', '--out', out]);
+    const r = await cliInProcess([
+      'run',
+      '--task',
+      'mlp',
+      '--input',
+      `live:file:${feed}`,
+      '--features',
+      '2',
+      '--classes',
+      '2',
+      '--batch-size',
+      '13',
+      '--optimizer',
+      'sgd',
+      '--steps',
+      '3',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/live input: 39 records, 1 malformed lines \(of \d+ lines\), last: .*line 6: x\[0\]: 1e\+39 is outside the float32 range/);
   });
 
-  it('a NaN in a run checkpoint\'s parameters is refused on resume, naming the tensor and index', async () => {
+  it("a NaN in a run checkpoint's parameters is refused on resume, naming the tensor and index", async () => {
     const dir = join(root, 'nan-run');
     const r = await cliInProcess(['-q', 'run', '--task', 'quadratic', '--optimizer', 'adam', '--steps', '40', '--checkpoint-every', '20', '--out', dir]);
     expect(r.code, r.stderr).toBe(0);
@@ -99,7 +123,10 @@ describe('memory needed per round, refused up front naming the flag', () => {
   it('--features 100000000, and --features 1000000 with --batch-size 100000, name the flags', async () => {
     const live = ['run', '--task', 'mlp', '--input', 'live:stdin', '--classes', '2'];
     await refused([...live, '--features', '100000000'], /input\.features \(--features\): 100000000 features make an MLP of 2000000062 parameters/);
-    await refused([...live, '--features', '1000000', '--batch-size', '100000'], /batchSize \(--batch-size\): a batch of 100000 examples × 1000000 float32 values needs 373 GiB/);
+    await refused(
+      [...live, '--features', '1000000', '--batch-size', '100000'],
+      /batchSize \(--batch-size\): a batch of 100000 examples × 1000000 float32 values needs 373 GiB/,
+    );
   });
 
   it('the limit is computed from k, m, the batch size and the features (hand-worked cases)', () => {
@@ -107,9 +134,13 @@ describe('memory needed per round, refused up front naming the flag', () => {
     const lgl2o = (k: number, m: number): RunConfig['optimizer'] => ({ type: 'lgl2o', k, m });
     // A batch of 100 examples × (9 + 1) values × 4 bytes = 4 000 bytes; k + m = 25 batches = 100 000 bytes.
     expect(() => checkMemory(config(lgl2o(20, 5), 100), 9, 100_000)).not.toThrow();
-    expect(() => checkMemory(config(lgl2o(20, 6), 100), 9, 100_000)).toThrow('memory limit: optimizer.k (--k): a round holds k + m = 26 batches of 3.91 KiB, 102 KiB in all');
+    expect(() => checkMemory(config(lgl2o(20, 6), 100), 9, 100_000)).toThrow(
+      'memory limit: optimizer.k (--k): a round holds k + m = 26 batches of 3.91 KiB, 102 KiB in all',
+    );
     expect(() => checkMemory(config({ type: 'sgd' }, 2500), 9, 100_000)).not.toThrow();
-    expect(() => checkMemory(config({ type: 'sgd' }, 2501), 9, 100_000)).toThrow('memory limit: batchSize (--batch-size): a batch of 2501 examples × 9 float32 values needs 97.7 KiB');
+    expect(() => checkMemory(config({ type: 'sgd' }, 2501), 9, 100_000)).toThrow(
+      'memory limit: batchSize (--batch-size): a batch of 2501 examples × 9 float32 values needs 97.7 KiB',
+    );
     expect(MEMORY_LIMIT).toBeGreaterThan(0);
     expect(MEMORY_LIMIT).toBeLessThanOrEqual(2 ** 31);
   });
@@ -117,7 +148,10 @@ describe('memory needed per round, refused up front naming the flag', () => {
 
 describe('unclear errors made clear', () => {
   it('--l2o random:abc says bad seed', async () => {
-    await refused(['run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', 'random:abc', '--steps', '5'], /random:abc: bad seed "abc" \(expected random:SEED, SEED an integer in \[0, 4294967295\]\)$/m);
+    await refused(
+      ['run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', 'random:abc', '--steps', '5'],
+      /random:abc: bad seed "abc" \(expected random:SEED, SEED an integer in \[0, 4294967295\]\)$/m,
+    );
   });
 
   it('a live feed with no whole round (empty, binary, 3 values against --features 4) is exit 2 with counts of what arrived; run.json says no-input', async () => {
@@ -142,9 +176,26 @@ describe('unclear errors made clear', () => {
   it('a followed file that stalls stops the run after --idle-timeout, exit 2 with counts', async () => {
     const feed = file('stalled.ndjson', '{"x":[1,2,3,4],"y":0}\nnot json\n');
     const out = join(root, 'stalled');
-    const r = await cliInProcess(['-q', 'run', '--task', 'mlp', '--input', `live:file:${feed}`, '--features', '4', '--classes', '2', '--idle-timeout', '0.3', '--out', out]);
+    const r = await cliInProcess([
+      '-q',
+      'run',
+      '--task',
+      'mlp',
+      '--input',
+      `live:file:${feed}`,
+      '--features',
+      '4',
+      '--classes',
+      '2',
+      '--idle-timeout',
+      '0.3',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toBe(`lgl2o: ${feed}: no complete line for 0.3 s (the idle timeout); the feed looks stalled; the run stopped: 1 records, 1 malformed lines (of 2 lines), last: ${feed} line 2: invalid JSON (Unexpected token 'o', "not json" is not valid JSON)\n`);
+    expect(r.stderr).toBe(
+      `lgl2o: ${feed}: no complete line for 0.3 s (the idle timeout); the feed looks stalled; the run stopped: 1 records, 1 malformed lines (of 2 lines), last: ${feed} line 2: invalid JSON (Unexpected token 'o', "not json" is not valid JSON)\n`,
+    );
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).outcome).not.toBe('finished');
   });
 });

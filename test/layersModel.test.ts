@@ -45,7 +45,10 @@ describe('layersModelObjective', () => {
     const perExample = objective.perExampleLoss(params, batch);
     expect(values(perExample)[0]).toBeCloseTo(5.0625, 5);
     expect(values(perExample)[1]).toBeCloseTo(7.5625, 5);
-    writeParams(model, tf.tidy(() => tf.tensor1d([9, 9, 9]))); // scratch weights must not matter
+    writeParams(
+      model,
+      tf.tidy(() => tf.tensor1d([9, 9, 9])),
+    ); // scratch weights must not matter
     const { loss, grad } = objective.lossAndGrad(params, batch);
     expect(values(loss)[0]).toBeCloseTo(6.3125, 5);
     // mean 2 (pred − y) [x1, x2, 1] = ([−4.5, −9, −4.5] + [16.5, −5.5, 5.5]) / 2
@@ -75,7 +78,13 @@ describe('layersModelObjective', () => {
     const g = values(grad);
     const h = 1e-2;
     const lossAt = (i: number, delta: number) =>
-      tf.tidy(() => objective.perExampleLoss(params.add(tf.oneHot(i, objective.size).toFloat().mul(delta)) as tf.Tensor1D, tb).mean().dataSync()[0]!);
+      tf.tidy(
+        () =>
+          objective
+            .perExampleLoss(params.add(tf.oneHot(i, objective.size).toFloat().mul(delta)) as tf.Tensor1D, tb)
+            .mean()
+            .dataSync()[0]!,
+      );
     for (const i of [0, 5, 13, 20, objective.size - 1]) {
       expect(g[i]).toBeCloseTo((lossAt(i, h) - lossAt(i, -h)) / (2 * h), 3);
     }
@@ -95,7 +104,10 @@ describe('layersModelObjective', () => {
 describe('a user-built tf.sequential as the optimizee of train', () => {
   it('trains under lossGuard: the loss drops, the weights change, the model ends at the chosen point', async () => {
     const model = classifier(7);
-    const test = gather(blobs(500, 99), Array.from({ length: 500 }, (_, i) => i));
+    const test = gather(
+      blobs(500, 99),
+      Array.from({ length: 500 }, (_, i) => i),
+    );
     const testLoss = () =>
       tf.tidy(() => {
         const tb = toTensorBatch([test]);
@@ -143,7 +155,14 @@ describe('a user-built tf.sequential as the optimizee of train', () => {
     const events = await lastValueFrom(
       source.pipe(
         take(7), // 7 batches: 3 rounds of 2, then the source ends with 1 of the next round's 2
-        train({ optimizee: model, optimizer: guard, steps: 100, untilSourceEnds: true, onSourceEnd: (e) => ends.push(e), onRound: (s) => (last = values(s.x)) }),
+        train({
+          optimizee: model,
+          optimizer: guard,
+          steps: 100,
+          untilSourceEnds: true,
+          onSourceEnd: (e) => ends.push(e),
+          onRound: (s) => (last = values(s.x)),
+        }),
         toArray(),
       ),
     );

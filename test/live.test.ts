@@ -34,7 +34,7 @@ function feed(n: number) {
   const malformed: [number, string][] = [];
   for (let i = 0; i < n; i++) {
     if (i % 100 === 99) {
-      const [text, problem] = BAD[(i / 100) % BAD.length | 0]!;
+      const [text, problem] = BAD[((i / 100) % BAD.length) | 0]!;
       lines.push(text);
       malformed.push([lines.length, problem]);
     } else {
@@ -142,7 +142,10 @@ describe('live source from a file being appended to', () => {
         toArray(),
       ),
     );
-    expectRecords(batches, Array.from({ length: 300 }, (_, i) => i));
+    expectRecords(
+      batches,
+      Array.from({ length: 300 }, (_, i) => i),
+    );
     expect(source.stats()).toMatchObject({ records: 300, malformed: 0, batches: 6 });
   });
 
@@ -151,7 +154,13 @@ describe('live source from a file being appended to', () => {
     writeFileSync(file, '{"x":[1,2,3],"y":0}\nnot json\n{"x":[4,5,6],"y":2}\n{"x":[7,8,9],"y":1}'); // last line unterminated
     const source = liveSource({ file, follow: false }, { ...OPTS, batchSize: 2 });
     const batches = await lastValueFrom(source.batches$.pipe(toArray()));
-    expect(batches.map((b) => [Array.from(b.x), Array.from(b.y)])).toEqual([[[1, 2, 3, 4, 5, 6], [0, 2]], [[7, 8, 9], [1]]]);
+    expect(batches.map((b) => [Array.from(b.x), Array.from(b.y)])).toEqual([
+      [
+        [1, 2, 3, 4, 5, 6],
+        [0, 2],
+      ],
+      [[7, 8, 9], [1]],
+    ]);
     expect(source.stats()).toMatchObject({ records: 3, malformed: 1 });
     expect(source.stats().lastError).toMatch(new RegExp(`^${file} line 2: invalid JSON`));
   });

@@ -19,16 +19,58 @@ function feed(): string {
 describe('lgl2o run --input live:...', () => {
   it('trains an MLP on a followed NDJSON file, counting malformed lines', async () => {
     const out = join(dir, 'run');
-    const r = await cliInProcess(['run', '--task', 'mlp', '--input', `live:file:${feed()}`, '--features', '2', '--classes', '2', '--batch-size', '32', '--optimizer', 'sgd', '--steps', '12', '--out', out]);
+    const r = await cliInProcess([
+      'run',
+      '--task',
+      'mlp',
+      '--input',
+      `live:file:${feed()}`,
+      '--features',
+      '2',
+      '--classes',
+      '2',
+      '--batch-size',
+      '32',
+      '--optimizer',
+      'sgd',
+      '--steps',
+      '12',
+      '--out',
+      out,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/live input: \d+ records, 2 malformed lines/);
-    const events = readFileSync(join(out, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
+    const events = readFileSync(join(out, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number });
     expect(events.at(-1)!.step).toBe(12);
-    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.input).toEqual({ live: `live:file:${join(dir, 'feed.ndjson')}`, features: 2, classes: 2 });
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.input).toEqual({
+      live: `live:file:${join(dir, 'feed.ndjson')}`,
+      features: 2,
+      classes: 2,
+    });
   });
 
   it('stops at the first malformed line under --strict, naming it, with exit code 2', async () => {
-    const r = await cliInProcess(['run', '--task', 'mlp', '--input', `live:file:${feed()}`, '--features', '2', '--classes', '2', '--strict', '--optimizer', 'sgd', '--steps', '50', '--out', join(dir, 'strict')]);
+    const r = await cliInProcess([
+      'run',
+      '--task',
+      'mlp',
+      '--input',
+      `live:file:${feed()}`,
+      '--features',
+      '2',
+      '--classes',
+      '2',
+      '--strict',
+      '--optimizer',
+      'sgd',
+      '--steps',
+      '50',
+      '--out',
+      join(dir, 'strict'),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/line 11: invalid JSON/);
   });

@@ -72,7 +72,9 @@ describe('live input idle timeout', () => {
     expect(ids(batches)).toEqual(Array.from({ length: 13 }, (_, i) => i));
     const stats = source.stats();
     expect(stats).toMatchObject({ records: 13, malformed: 1, dropped: 1, clients: 2 });
-    expect(stats.lastError).toMatch(/^tcp client 1 \(127\.0\.0\.1:\d+\) line 2: unfinished line of \d+ characters dropped: no complete line for 0\.3 s \(the idle timeout\)$/);
+    expect(stats.lastError).toMatch(
+      /^tcp client 1 \(127\.0\.0\.1:\d+\) line 2: unfinished line of \d+ characters dropped: no complete line for 0\.3 s \(the idle timeout\)$/,
+    );
   });
 
   it('a TCP source that no client feeds ends with a LiveIdleError naming the port', async () => {

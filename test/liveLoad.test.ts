@@ -35,7 +35,7 @@ function clientFeed(c: number): { text: string; good: number[] } {
   const good: number[] = [];
   for (let i = 0; i < LINES_PER_CLIENT; i++) {
     const id = c * LINES_PER_CLIENT + i;
-    if (i % 100 === 99) lines.push(MALFORMED[(id / 100) % MALFORMED.length | 0]!);
+    if (i % 100 === 99) lines.push(MALFORMED[((id / 100) % MALFORMED.length) | 0]!);
     else {
       lines.push(record(id));
       good.push(id);
@@ -52,7 +52,7 @@ const connected = (port: number) =>
 
 /** Sends `bytes` in random pieces (cutting through lines and UTF-8 characters), yielding between pieces so clients interleave. */
 async function send(socket: Socket, bytes: Buffer, rng: Rng): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const size = 1 + rng.int(6000);
     const piece = bytes.subarray(at, at + size);
     at += size;

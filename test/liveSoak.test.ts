@@ -30,7 +30,7 @@ async function slowSender(port: number, c: number): Promise<void> {
   const socket = await connected(port);
   const rng = Rng.seeded(500 + c);
   const text = Buffer.from(Array.from({ length: RECORDS_PER_CLIENT }, (_, i) => record(c * RECORDS_PER_CLIENT + i)).join(''));
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     const size = 1 + rng.int(300);
     socket.write(text.subarray(at, at + size));
     at += size;

@@ -5,7 +5,11 @@ import { matMulGradConfig } from '../src/tensor/matMulGrad.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
-const rand = (shape: number[], rng: Rng) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
+const rand = (shape: number[], rng: Rng) =>
+  tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    shape,
+  );
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]!);
 
 describe('BatchMatMul gradient with explicit transposes', () => {
@@ -66,9 +70,18 @@ describe('wasm Slice copying only the slice', () => {
       return out;
     };
     for (const [begin, size] of [
-      [[2, 0, 0], [3, 5, 4]], // whole rows: contiguous
-      [[1, 2, 0], [1, 2, 4]], // inside one row: contiguous
-      [[0, 1, 1], [6, 3, 2]], // strided: the original kernel
+      [
+        [2, 0, 0],
+        [3, 5, 4],
+      ], // whole rows: contiguous
+      [
+        [1, 2, 0],
+        [1, 2, 4],
+      ], // inside one row: contiguous
+      [
+        [0, 1, 1],
+        [6, 3, 2],
+      ], // strided: the original kernel
     ] as const) {
       const out = run(x, [...begin], [...size]);
       expect(out.shape).toEqual(size);

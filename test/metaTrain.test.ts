@@ -20,7 +20,11 @@ const maxAbs = (a: tf.Tensor) => tf.tidy(() => a.abs().max().dataSync()[0]!);
 
 /** A random [d, H] state, so that every path of the step carries signal. */
 function randomState(arch: L2OArchitecture, d: number, rng: Rng): L2OState {
-  const r = () => tf.tensor2d(Float32Array.from({ length: d * arch.hidden }, () => 0.5 * rng.normal()), [d, arch.hidden]);
+  const r = () =>
+    tf.tensor2d(
+      Float32Array.from({ length: d * arch.hidden }, () => 0.5 * rng.normal()),
+      [d, arch.hidden],
+    );
   return { h: [r(), r()], c: [r(), r()] };
 }
 
@@ -87,7 +91,16 @@ function problem(dim: number, batches: number, seed: number) {
  * The first-order meta-loss as a plain function of the weights: the LSTM sees the gradients
  * recorded along the trajectory of `w0` (constants), the losses are taken at the actual points.
  */
-function frozenMetaLoss(objective: ReturnType<typeof leastSquares>, arch: L2OArchitecture, x0: tf.Tensor1D, batches: readonly TensorBatch[], T: number, kind: MetaLossKind, frozen: readonly tf.Tensor1D[], log = false) {
+function frozenMetaLoss(
+  objective: ReturnType<typeof leastSquares>,
+  arch: L2OArchitecture,
+  x0: tf.Tensor1D,
+  batches: readonly TensorBatch[],
+  T: number,
+  kind: MetaLossKind,
+  frozen: readonly tf.Tensor1D[],
+  log = false,
+) {
   const term = (f: number) => (log ? Math.log(f) : f);
   return (weights: readonly tf.Tensor[]): number =>
     tf.tidy(() => {
@@ -106,7 +119,14 @@ function frozenMetaLoss(objective: ReturnType<typeof leastSquares>, arch: L2OArc
     });
 }
 
-function recordGradients(objective: ReturnType<typeof leastSquares>, arch: L2OArchitecture, weights: readonly tf.Tensor[], x0: tf.Tensor1D, batches: readonly TensorBatch[], T: number): tf.Tensor1D[] {
+function recordGradients(
+  objective: ReturnType<typeof leastSquares>,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  x0: tf.Tensor1D,
+  batches: readonly TensorBatch[],
+  T: number,
+): tf.Tensor1D[] {
   const w = unflattenWeights(arch, weights);
   const out: tf.Tensor1D[] = [];
   tf.tidy(() => {
@@ -125,66 +145,72 @@ function recordGradients(objective: ReturnType<typeof leastSquares>, arch: L2OAr
 
 // Hidden 6: the backward of tfjs ops (lstmBackprop.ts); hidden 8: the fused wasm kernels (H a multiple of 4).
 const ARCH_KERNEL: L2OArchitecture = { hidden: 8, layers: 2, preprocP: 10, outScale: 0.1 };
-for (const ARCH of [ARCH_6, ARCH_KERNEL]) describe(`metaWindow, hidden ${ARCH.hidden}`, () => {
-  for (const [kind, log] of [
-    ['window', false],
-    ['final', false],
-    ['final', true],
-  ] as const) {
-    it(`the meta-gradient of a 2-step window (${kind}${log ? ', log terms' : ''}) matches central finite differences`, () => {
-      const dim = 5;
-      const T = 2;
-      const { objective, batches } = problem(dim, T + 1, 10);
-      const rng = Rng.seeded(11);
+for (const ARCH of [ARCH_6, ARCH_KERNEL])
+  describe(`metaWindow, hidden ${ARCH.hidden}`, () => {
+    for (const [kind, log] of [
+      ['window', false],
+      ['final', false],
+      ['final', true],
+    ] as const) {
+      it(`the meta-gradient of a 2-step window (${kind}${log ? ', log terms' : ''}) matches central finite differences`, () => {
+        const dim = 5;
+        const T = 2;
+        const { objective, batches } = problem(dim, T + 1, 10);
+        const rng = Rng.seeded(11);
+        const weights = flattenWeights(randomWeights(ARCH, rng));
+        const x0 = objective.init(rng);
+        const start = episodeStart(ARCH, x0);
+        const result = metaWindow(objective, ARCH, weights, start, kind === 'final' ? batches : batches.slice(0, T), { lossKind: kind, logLoss: log });
+        const frozen = recordGradients(objective, ARCH, weights, x0, batches, T);
+        const f = frozenMetaLoss(objective, ARCH, x0, batches, T, kind, frozen, log);
+        expect(result.metaLoss).toBeCloseTo(f(weights), 4);
+        // directional derivatives along random directions, and along single coordinates
+        const eps = 1e-2;
+        for (let trial = 0; trial < 4; trial++) {
+          const dirs = weights.map((w) =>
+            tf.tensor(
+              Float32Array.from({ length: w.size }, () => (trial < 2 ? rng.normal() : rng.uniform() < 0.05 ? 1 : 0)),
+              w.shape,
+            ),
+          );
+          const plus = weights.map((w, i) => w.add(dirs[i]!.mul(eps)));
+          const minus = weights.map((w, i) => w.sub(dirs[i]!.mul(eps)));
+          const fd = (f(plus) - f(minus)) / (2 * eps);
+          const analytic = result.grads.reduce((acc, g, i) => acc + tf.tidy(() => g.mul(dirs[i]!).sum().dataSync()[0]!), 0);
+          expect(Math.abs(analytic - fd), `trial ${trial}: analytic ${analytic}, fd ${fd}`).toBeLessThan(2e-5 + 3e-3 * Math.abs(fd));
+          disposeAll([dirs, plus, minus]);
+        }
+        // the window's losses are those of the trajectory (the first is f(x0)), logs or not
+        expect(result.losses[0]).toBeCloseTo(objective.perExampleLoss(x0, batches[0]!).mean().dataSync()[0]!, 5);
+        disposeAll([weights, x0, result.grads, frozen]);
+        disposeWindowStart(start);
+        disposeWindowStart(result.end);
+        batches.forEach(disposeTensorBatch);
+      });
+    }
+
+    it('the fused and autodiff backward passes agree over a 4-step window, and leave no tensors behind', () => {
+      const { objective, batches } = problem(6, 5, 20);
+      const rng = Rng.seeded(21);
       const weights = flattenWeights(randomWeights(ARCH, rng));
       const x0 = objective.init(rng);
       const start = episodeStart(ARCH, x0);
-      const result = metaWindow(objective, ARCH, weights, start, kind === 'final' ? batches : batches.slice(0, T), { lossKind: kind, logLoss: log });
-      const frozen = recordGradients(objective, ARCH, weights, x0, batches, T);
-      const f = frozenMetaLoss(objective, ARCH, x0, batches, T, kind, frozen, log);
-      expect(result.metaLoss).toBeCloseTo(f(weights), 4);
-      // directional derivatives along random directions, and along single coordinates
-      const eps = 1e-2;
-      for (let trial = 0; trial < 4; trial++) {
-        const dirs = weights.map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => (trial < 2 ? rng.normal() : rng.uniform() < 0.05 ? 1 : 0)), w.shape));
-        const plus = weights.map((w, i) => w.add(dirs[i]!.mul(eps)));
-        const minus = weights.map((w, i) => w.sub(dirs[i]!.mul(eps)));
-        const fd = (f(plus) - f(minus)) / (2 * eps);
-        const analytic = result.grads.reduce((acc, g, i) => acc + tf.tidy(() => g.mul(dirs[i]!).sum().dataSync()[0]!), 0);
-        expect(Math.abs(analytic - fd), `trial ${trial}: analytic ${analytic}, fd ${fd}`).toBeLessThan(2e-5 + 3e-3 * Math.abs(fd));
-        disposeAll([dirs, plus, minus]);
+      const before = tf.memory().numTensors;
+      const a = metaWindow(objective, ARCH, weights, start, batches, { lossKind: 'final', backward: 'fused' });
+      const b = metaWindow(objective, ARCH, weights, start, batches, { lossKind: 'final', backward: 'autodiff' });
+      expect(a.metaLoss).toBeCloseTo(b.metaLoss, 5);
+      a.grads.forEach((g, i) => expect(maxAbsDiff(g, b.grads[i]!)).toBeLessThan(1e-5 * Math.max(1, maxAbs(g))));
+      expect(maxAbsDiff(a.end.x, b.end.x)).toBeLessThan(1e-6);
+      for (const r of [a, b]) {
+        disposeAll(r.grads);
+        disposeWindowStart(r.end);
       }
-      // the window's losses are those of the trajectory (the first is f(x0)), logs or not
-      expect(result.losses[0]).toBeCloseTo(objective.perExampleLoss(x0, batches[0]!).mean().dataSync()[0]!, 5);
-      disposeAll([weights, x0, result.grads, frozen]);
+      expect(tf.memory().numTensors).toBe(before);
+      disposeAll([weights, x0]);
       disposeWindowStart(start);
-      disposeWindowStart(result.end);
       batches.forEach(disposeTensorBatch);
     });
-  }
-
-  it('the fused and autodiff backward passes agree over a 4-step window, and leave no tensors behind', () => {
-    const { objective, batches } = problem(6, 5, 20);
-    const rng = Rng.seeded(21);
-    const weights = flattenWeights(randomWeights(ARCH, rng));
-    const x0 = objective.init(rng);
-    const start = episodeStart(ARCH, x0);
-    const before = tf.memory().numTensors;
-    const a = metaWindow(objective, ARCH, weights, start, batches, { lossKind: 'final', backward: 'fused' });
-    const b = metaWindow(objective, ARCH, weights, start, batches, { lossKind: 'final', backward: 'autodiff' });
-    expect(a.metaLoss).toBeCloseTo(b.metaLoss, 5);
-    a.grads.forEach((g, i) => expect(maxAbsDiff(g, b.grads[i]!)).toBeLessThan(1e-5 * Math.max(1, maxAbs(g))));
-    expect(maxAbsDiff(a.end.x, b.end.x)).toBeLessThan(1e-6);
-    for (const r of [a, b]) {
-      disposeAll(r.grads);
-      disposeWindowStart(r.end);
-    }
-    expect(tf.memory().numTensors).toBe(before);
-    disposeAll([weights, x0]);
-    disposeWindowStart(start);
-    batches.forEach(disposeTensorBatch);
   });
-});
 
 describe('metaWindow on the wasm kernels', () => {
   it('equals the backward of tfjs ops (kernels off) over a 5-step window with an incoming state', () => {

@@ -85,7 +85,17 @@ describe('MetaTrainer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lgl2o-meta-'));
     const path = join(dir, 'last.json');
     const weights = first.weights();
-    writeFileSync(path, JSON.stringify(metaCheckpointJson(settings, weights, { metaStep: 8, wallMs: 1, evalLoss: null, provenance: PROVENANCE }, { position: first.savedPosition(), opt: first.metaOpt() })));
+    writeFileSync(
+      path,
+      JSON.stringify(
+        metaCheckpointJson(
+          settings,
+          weights,
+          { metaStep: 8, wallMs: 1, evalLoss: null, provenance: PROVENANCE },
+          { position: first.savedPosition(), opt: first.metaOpt() },
+        ),
+      ),
+    );
     disposeAll(weights);
     first.dispose();
 
@@ -112,7 +122,12 @@ describe('MetaTrainer', () => {
     const trainer = newTrainer({ ...SETTINGS, metaSteps: 4 });
     while (!trainer.done) trainer.step();
     const weights = trainer.weights();
-    const json = metaCheckpointJson(SETTINGS, weights, { metaStep: 4, wallMs: 1, evalLoss: null, provenance: PROVENANCE }, { position: trainer.savedPosition(), opt: trainer.metaOpt() });
+    const json = metaCheckpointJson(
+      SETTINGS,
+      weights,
+      { metaStep: 4, wallMs: 1, evalLoss: null, provenance: PROVENANCE },
+      { position: trainer.savedPosition(), opt: trainer.metaOpt() },
+    );
     const broken = JSON.parse(JSON.stringify(json)) as { meta: { resume: { adam: { m: unknown } } } };
     broken.meta.resume.adam.m = { $tensor: { dtype: 'float32', shape: [2], data: 'AAAAAAAAAAA=' } };
     const path = join(mkdtempSync(join(tmpdir(), 'lgl2o-meta-')), 'last.json');
@@ -150,7 +165,20 @@ describe('lgl2o meta-train', () => {
     expect(last.meta.metaTraining.command).toMatch(/^lgl2o .*meta-train .*--meta-steps 6/);
     expect(last.meta.metaTraining.resumedWith).toHaveLength(1);
     // a finished best.json is a checkpoint the run command accepts
-    const run = await cliInProcess(['--quiet', 'run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', join(straight, 'best.json'), '--steps', '5', '--out', join(root, 'run')]);
+    const run = await cliInProcess([
+      '--quiet',
+      'run',
+      '--task',
+      'quadratic',
+      '--optimizer',
+      'l2o',
+      '--l2o',
+      join(straight, 'best.json'),
+      '--steps',
+      '5',
+      '--out',
+      join(root, 'run'),
+    ]);
     expect(run.code, run.stderr).toBe(0);
   });
 

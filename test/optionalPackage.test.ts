@@ -6,9 +6,7 @@ describe('importOptional', () => {
     const name = 'lgl2o-test-no-such-package';
     const failure = importOptional(name, 'drawing figures', () => import(name));
     await expect(failure).rejects.toBeInstanceOf(MissingPackageError);
-    await expect(failure).rejects.toThrow(
-      `drawing figures needs the npm package ${name}, an optional peer dependency of lgl2o: run \`npm install ${name}\``,
-    );
+    await expect(failure).rejects.toThrow(`drawing figures needs the npm package ${name}, an optional peer dependency of lgl2o: run \`npm install ${name}\``);
   });
 
   it('returns the module when present and passes other failures on unchanged', async () => {

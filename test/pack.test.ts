@@ -92,7 +92,9 @@ describe('npm pack', () => {
     const packed = (await run('npm', ['pack', '--json', '--pack-destination', work], ROOT)).stdout;
     const manifest = JSON.parse(packed.slice(packed.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const files = manifest[0]!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/lgl2o.js', 'dist/index.js', 'dist/index.d.ts', 'dist/jobs/runJob.js', 'dist/cli/main.js', 'checkpoints/mlp-mnist.json']));
+    expect(files).toEqual(
+      expect.arrayContaining(['bin/lgl2o.js', 'dist/index.js', 'dist/index.d.ts', 'dist/jobs/runJob.js', 'dist/cli/main.js', 'checkpoints/mlp-mnist.json']),
+    );
     expect(files).toEqual(expect.arrayContaining(['examples/pipeline.json', 'docs/algorithms.md', 'docs/api.md']));
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/') || f === 'index.ts')).toBe(false);
 
@@ -117,7 +119,11 @@ describe('npm pack', () => {
     expect(map.sourcesContent![0]).toContain('export { selectBackend');
     const cli = await run('npx', ['--offline', 'lgl2o', 'run', '--task', 'mlp-spirals', '--steps', '200'], app);
     expect(cli.stdout).toMatch(/^done: 200 steps in [\d.]+ s, loss [\d.]+/);
-    expect(readFileSync(join(app, 'results', 'run', 'events.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(20);
+    expect(
+      readFileSync(join(app, 'results', 'run', 'events.ndjson'), 'utf8')
+        .trim()
+        .split('\n').length,
+    ).toBeGreaterThanOrEqual(20);
 
     writeFileSync(join(app, 'quickstart.mjs'), QUICKSTART_MJS);
     const last = JSON.parse((await run('node', ['quickstart.mjs'], app)).stdout) as { step: number; loss: number; winner: string };
@@ -125,7 +131,11 @@ describe('npm pack', () => {
     expect(Number.isFinite(last.loss)).toBe(true);
     expect(['learned', 'fallback']).toContain(last.winner);
 
-    const imported = await run('node', ['--input-type=module', '-e', "import { lossGuard, verifyTheory } from 'lgl2o'; console.log(typeof lossGuard, typeof verifyTheory);"], app);
+    const imported = await run(
+      'node',
+      ['--input-type=module', '-e', "import { lossGuard, verifyTheory } from 'lgl2o'; console.log(typeof lossGuard, typeof verifyTheory);"],
+      app,
+    );
     expect(imported.stdout.trim()).toBe('function function');
 
     writeFileSync(join(app, 'required.cjs'), REQUIRE_CJS);

@@ -6,7 +6,22 @@ import { Rng } from '../src/tensor/rng.js';
 import { cliInProcess, removeCliBundle, runCli, startCli, type CliProcess } from './cliProcess.js';
 
 /** A small guarded run: 800 steps of LGL2O (80 rounds), a checkpoint every 5 rounds, evaluations. */
-const RUN = ['--task', 'mlp-spirals', '--optimizer', 'lgl2o', '--l2o', 'random:1', '--steps', '800', '--seed', '3', '--eval-every', '250', '--checkpoint-every', '5'];
+const RUN = [
+  '--task',
+  'mlp-spirals',
+  '--optimizer',
+  'lgl2o',
+  '--l2o',
+  'random:1',
+  '--steps',
+  '800',
+  '--seed',
+  '3',
+  '--eval-every',
+  '250',
+  '--checkpoint-every',
+  '5',
+];
 
 const root = mkdtempSync(join(tmpdir(), 'lgl2o-resume-'));
 const refDir = join(root, 'reference');
@@ -105,7 +120,9 @@ describe('checkpoints and resume', () => {
       proc.child.kill('SIGKILL');
       const end = await proc.done;
       const after = logLines(dir);
-      outcomes.push(`attempt ${attempt}: killed ${delay.toFixed(0)} ms after ${target} logged rounds, ${end.signal ?? `exit ${end.code}`}, log ${before} → ${after} lines`);
+      outcomes.push(
+        `attempt ${attempt}: killed ${delay.toFixed(0)} ms after ${target} logged rounds, ${end.signal ?? `exit ${end.code}`}, log ${before} → ${after} lines`,
+      );
       if (end.signal === 'SIGKILL' && after > before) killedMidRun += 1;
       if (end.signal !== 'SIGKILL') expect(end.code, end.stderr).toBe(0);
     }

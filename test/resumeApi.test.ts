@@ -26,11 +26,25 @@ const comparable = (es: Record<string, unknown>[]) => es.map(({ elapsedMs: _t, .
 
 describe('the library API the experiment runner calls', () => {
   const configs: Record<string, unknown> = {
-    'gl2o with a momentum fallback': { task: 'quadratic', optimizer: { type: 'gl2o', learned: { type: 'l2o', checkpoint: 'random:2' }, fallback: { type: 'momentum' }, sequence: 'RM' }, steps: 800, seed: 4 },
-    'adam': { task: 'quadratic', optimizer: { type: 'adam' }, steps: 1500, seed: 5, batchSize: 32 },
+    'gl2o with a momentum fallback': {
+      task: 'quadratic',
+      optimizer: { type: 'gl2o', learned: { type: 'l2o', checkpoint: 'random:2' }, fallback: { type: 'momentum' }, sequence: 'RM' },
+      steps: 800,
+      seed: 4,
+    },
+    adam: { task: 'quadratic', optimizer: { type: 'adam' }, steps: 1500, seed: 5, batchSize: 32 },
     'anchored, adaptive lgl2o with back-off': {
       task: 'quadratic',
-      optimizer: { type: 'lgl2o', learned: { type: 'l2o', checkpoint: 'random:3' }, fallback: { type: 'sgd' }, k: 2, m: 3, anchor: true, backoff: 2, adaptive: { growth: 2, maxK: 8, shrink: true } },
+      optimizer: {
+        type: 'lgl2o',
+        learned: { type: 'l2o', checkpoint: 'random:3' },
+        fallback: { type: 'sgd' },
+        k: 2,
+        m: 3,
+        anchor: true,
+        backoff: 2,
+        adaptive: { growth: 2, maxK: 8, shrink: true },
+      },
       steps: 1000,
       seed: 6,
     },
@@ -54,7 +68,10 @@ describe('the library API the experiment runner calls', () => {
       // The checkpoint is of the last whole round: written on abort, or already there when that round was a scheduled one.
       expect(checkpoint?.step).toBe(step);
       const ck = readJson(join(dir, 'checkpoint.json'));
-      expect([ck['step'], ck['reason'] === 'signal' || (ck['reason'] === 'interval' && (ck['round'] as number) % settings.checkpointEvery === 0)]).toEqual([step, true]);
+      expect([ck['step'], ck['reason'] === 'signal' || (ck['reason'] === 'interval' && (ck['round'] as number) % settings.checkpointEvery === 0)]).toEqual([
+        step,
+        true,
+      ]);
 
       const saved = readRunDir(dir);
       if (E.isLeft(saved)) throw saved.left;

@@ -30,7 +30,10 @@ const opts = (name: string) => ({ outDir: join(root, name), backend: 'wasm', pro
 function outcome(name: string): { x: unknown; testLoss: Map<number, number> } {
   const dir = join(root, name);
   const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { state: { x: unknown } };
-  const events = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; testLoss?: number });
+  const events = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; testLoss?: number });
   return { x: ck.state.x, testLoss: new Map(events.filter((e) => e.testLoss !== undefined).map((e) => [e.step, e.testLoss!])) };
 }
 

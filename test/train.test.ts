@@ -58,7 +58,9 @@ describe('train operator', () => {
   });
 
   it('reduces the least-squares loss with SGD and reports events per step', async () => {
-    const events = await lastValueFrom(batches$(data.train, { batchSize: 64, seed: 2 }).pipe(train({ objective, optimizer: plain(sgd({ lr: 0.5 })), steps: 300, seed: 1 }), toArray()));
+    const events = await lastValueFrom(
+      batches$(data.train, { batchSize: 64, seed: 2 }).pipe(train({ objective, optimizer: plain(sgd({ lr: 0.5 })), steps: 300, seed: 1 }), toArray()),
+    );
     expect(events.map((e) => e.step)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     const early = events.slice(0, 10).reduce((a, e) => a + e.loss, 0) / 10;
     const late = events.slice(-10).reduce((a, e) => a + e.loss, 0) / 10;
@@ -69,7 +71,9 @@ describe('train operator', () => {
   it('errors with a DivergenceError naming the step when the optimizer diverges', async () => {
     const guard = lossGuard({ learned: erase(scripted([Infinity])), fallback: erase(scripted([Infinity])), k: 1, m: 1 });
     const source = of(targets(1), targets(1), targets(1), targets(1));
-    const err = await lastValueFrom(source.pipe(train({ objective: centering, optimizer: guard, steps: 4, initialParams: tf.tensor1d([0]) }))).catch((e: unknown) => e);
+    const err = await lastValueFrom(source.pipe(train({ objective: centering, optimizer: guard, steps: 4, initialParams: tf.tensor1d([0]) }))).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DivergenceError);
     expect((err as DivergenceError).divergence.step).toBe(0);
   });

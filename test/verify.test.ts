@@ -81,7 +81,15 @@ describe('verifyTheory', () => {
 
   it('stops between cases when asked, reporting the cases done', async () => {
     let seen = 0;
-    const report = await verifyTheory({ learned: standStill, fallback: gd(1), steps: 5, cases: 50, seed: 2, onCase: () => (seen += 1), stopRequested: () => seen >= 4 });
+    const report = await verifyTheory({
+      learned: standStill,
+      fallback: gd(1),
+      steps: 5,
+      cases: 50,
+      seed: 2,
+      onCase: () => (seen += 1),
+      stopRequested: () => seen >= 4,
+    });
     expect(report).toMatchObject({ ok: true, interrupted: true, cases: 4 });
   });
 });

@@ -18,7 +18,17 @@ const CASES: Case[] = [
   { x: [2, 9, 7, 3], filter: [3, 2, 3, 4], strides: [2, 3], pad: 'valid' },
   { x: [1, 10, 9, 4], filter: [5, 3, 4, 2], strides: [3, 2], pad: 'same' },
   { x: [2, 6, 5, 3], filter: [2, 3, 3, 3], strides: 1, pad: 1 },
-  { x: [2, 8, 7, 2], filter: [3, 3, 2, 3], strides: 2, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+  {
+    x: [2, 8, 7, 2],
+    filter: [3, 3, 2, 3],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 3],
+      [0, 0],
+    ],
+  },
   { x: [4, 5, 5, 6], filter: [1, 1, 6, 7], strides: 1, pad: 'valid' },
   // the first layer of conv-mnist at a small batch
   { x: [3, 28, 28, 1], filter: [3, 3, 1, 16], strides: 2, pad: 'same' },
@@ -38,7 +48,12 @@ function backprops(c: Case, xData: Float32Array, fData: Float32Array, dyData: Fl
     const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: c.filter });
     const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, { ...attrs, inputShape: c.x });
     // ⟨conv(x, W), dy⟩ has gradients dx and dW: the path training takes
-    const [gx, gw] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad).mul(dy).sum())([x, filter]);
+    const [gx, gw] = tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+      tf
+        .conv2d(a as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad)
+        .mul(dy)
+        .sum(),
+    )([x, filter]);
     if (!(dw instanceof tf.Tensor && dx instanceof tf.Tensor)) throw new Error('expected single tensors');
     return {
       outShape,
@@ -143,9 +158,9 @@ describe('wasm convolution backprop kernels against the cpu backend', () => {
     expect(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...base, dilations: 2 })).toThrow(/only dilations 1/);
     expect(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...base, pad: 'full' })).toThrow(/pad must be/);
     expect(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: tf.zeros([1, 3, 3, 3]) }, base)).toThrow(/dy has shape \[1,3,3,3\]/);
-    expect(() =>
-      tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, { ...base, inputShape: [1, 4, 4, 2], dataFormat: 'NCHW' }),
-    ).toThrow(/Conv2DBackpropInput \(wasm\): only dataFormat NHWC/);
+    expect(() => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, { ...base, inputShape: [1, 4, 4, 2], dataFormat: 'NCHW' })).toThrow(
+      /Conv2DBackpropInput \(wasm\): only dataFormat NHWC/,
+    );
     tf.dispose([x, dy, filter]);
   });
 });

@@ -32,14 +32,18 @@ describe('the committed wasm kernels (src/engine/wasmBinary.ts)', () => {
 
   // Needs the compiler that built them (Debian: clang-14, lld-14; .ci/run installs them).
   const sameCompiler = cc !== null && hasLinker && cc.version === KERNELS_COMPILER;
-  it.runIf(sameCompiler)(`are rebuilt byte for byte by native/build.sh (${KERNELS_COMPILER})`, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lgl2o-wasm-'));
-    try {
-      const out = join(dir, 'wasmBinary.ts');
-      execFileSync('sh', [join(root, 'native/build.sh')], { env: { ...process.env, CC: cc!.cc, WASM_TS_OUT: out }, stdio: ['ignore', 'ignore', 'pipe'] });
-      expect(readFileSync(out, 'utf8') === readFileSync(generated, 'utf8'), 'a fresh build differs from the committed src/engine/wasmBinary.ts').toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 180_000);
+  it.runIf(sameCompiler)(
+    `are rebuilt byte for byte by native/build.sh (${KERNELS_COMPILER})`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lgl2o-wasm-'));
+      try {
+        const out = join(dir, 'wasmBinary.ts');
+        execFileSync('sh', [join(root, 'native/build.sh')], { env: { ...process.env, CC: cc!.cc, WASM_TS_OUT: out }, stdio: ['ignore', 'ignore', 'pipe'] });
+        expect(readFileSync(out, 'utf8') === readFileSync(generated, 'utf8'), 'a fresh build differs from the committed src/engine/wasmBinary.ts').toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
 });

@@ -49,7 +49,12 @@ export function experimentCommand(global: () => GlobalOptions) {
     .option('--report', 'only (re)write the report from the runs already done', false)
     .option('--queue <url>', QUEUE_HELP)
     .option('--queue-name <name>', 'the BullMQ queue', DEFAULT_QUEUE_NAME)
-    .option('--only <ids>', 'run only these optimizers now (comma-separated entry ids, e.g. sgd,adam); a later call runs the rest', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--only <ids>', 'run only these optimizers now (comma-separated entry ids, e.g. sgd,adam); a later call runs the rest', (v: string) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .action(async (name: string, flags: ExperimentFlags) => {
       const g = global();
       const setting = findSetting(name);
@@ -82,7 +87,9 @@ export function experimentCommand(global: () => GlobalOptions) {
         if (g.json) process.stdout.write(`${JSON.stringify({ ...outcome.report, files: outcome.files, ran: outcome.ran, skipped: outcome.skipped })}\n`);
         else {
           const r = outcome.report;
-          process.stdout.write(`\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n`);
+          process.stdout.write(
+            `\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n`,
+          );
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }
       } catch (err) {

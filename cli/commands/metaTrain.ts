@@ -102,7 +102,15 @@ function loadData(settings: MetaTrainSettings, dataDir: string | undefined) {
   return { objective, train: splits.train, evaluation: splits.validation ?? splits.test };
 }
 
-async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, backend: string, dataDir: string | undefined, command: string, resume: boolean): Promise<void> {
+async function run(
+  settings: MetaTrainSettings,
+  dir: string,
+  g: GlobalOptions,
+  backend: string,
+  dataDir: string | undefined,
+  command: string,
+  resume: boolean,
+): Promise<void> {
   const { objective, train, evaluation } = loadData(settings, dataDir);
   let trainer: MetaTrainer;
   let history: ResumePoint['history'] | undefined;
@@ -126,7 +134,9 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
   }
   if (!g.quiet) {
     const windows = rolloutAt(settings, trainer.metaStep) / settings.truncation;
-    process.stderr.write(`lgl2o: meta-training on ${settings.task} (${objective.size} coordinates), ${windows} windows of ${settings.truncation} steps per episode\n`);
+    process.stderr.write(
+      `lgl2o: meta-training on ${settings.task} (${objective.size} coordinates), ${windows} windows of ${settings.truncation} steps per episode\n`,
+    );
   }
   try {
     let aborted: unknown;
@@ -138,7 +148,11 @@ async function run(settings: MetaTrainSettings, dir: string, g: GlobalOptions, b
     if (aborted !== undefined) throw new CliError(`interrupted; continue with: lgl2o meta-train --resume ${dir}`, stopExitCode(aborted));
     const best = trainer.best;
     const summary = { out: dir, metaStep: trainer.metaStep, wallSeconds: last ? last.wallMs / 1000 : 0, best };
-    process.stdout.write(g.json ? `${JSON.stringify(summary)}\n` : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`);
+    process.stdout.write(
+      g.json
+        ? `${JSON.stringify(summary)}\n`
+        : `done: ${trainer.metaStep} meta-steps; best evaluation ${best ? `${best.evalLoss.toPrecision(4)} at meta-step ${best.metaStep}` : 'none'}; ${join(dir, META_FILES.best)}\n`,
+    );
   } catch (err) {
     if (err instanceof WriteError) {
       throw new CliError(`${err.message}; the last checkpoint is kept: free space, then continue with: lgl2o meta-train --resume ${dir}`);
@@ -160,7 +174,11 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal) {
     .option('--truncation <n>', 'steps per truncated-BPTT window', integerAtLeast(1), 20)
     .option('--meta-lr <x>', "the meta-optimizer's (Adam) learning rate", positiveNumber, 0.001)
     .option('--clip <x>', "clip the meta-gradient's global norm (0: no clipping)", numberIn(0, Number.MAX_VALUE), 0)
-    .addOption(new Option('--meta-loss <kind>', 'window: the window losses (spec); final: also the loss after the last update').choices(['window', 'final']).default('window'))
+    .addOption(
+      new Option('--meta-loss <kind>', 'window: the window losses (spec); final: also the loss after the last update')
+        .choices(['window', 'final'])
+        .default('window'),
+    )
     .option('--log-loss', 'sum the logs of the losses in the meta-loss (not in the spec)', false)
     .addOption(new Option('--backward <kind>', 'hand-written (fused) or tf.grads (autodiff) backward pass').choices(['fused', 'autodiff']).default('fused'))
     .option('--curriculum <stages>', 'rollout-length curriculum FROM:ROLLOUT,... (from meta-step FROM on)', parseCurriculum, [])
@@ -179,7 +197,8 @@ export function metaTrainCommand(global: () => GlobalOptions = defaultGlobal) {
     const backend = await startBackend(g);
     if (flags.resume !== undefined) {
       const given = cmd.options.filter((o) => !RESUME_FLAGS.has(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
-      if (given.length > 0) throw new CliError(`--resume ${flags.resume}: continues with the run's saved settings; drop ${given.map((o) => o.long ?? o.flags).join(', ')}`);
+      if (given.length > 0)
+        throw new CliError(`--resume ${flags.resume}: continues with the run's saved settings; drop ${given.map((o) => o.long ?? o.flags).join(', ')}`);
       checkOutPath('--resume', flags.resume);
       if (!existsSync(flags.resume)) throw new CliError(`--resume ${flags.resume}: no such directory`);
       const lock = lockOutDir(flags.resume, `--resume ${flags.resume}`, g.quiet, `lgl2o meta-train --resume ${flags.resume}`);

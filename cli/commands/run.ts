@@ -34,7 +34,9 @@ function report(g: GlobalOptions, out: string, backend: string, summary: RunSumm
   else {
     const l = summary.last;
     const acc = l.testAccuracy === undefined ? '' : `, test accuracy ${(100 * l.testAccuracy).toFixed(2)}%`;
-    process.stdout.write(`done: ${l.step} steps in ${(summary.wallMs / 1000).toFixed(1)} s, loss ${l.loss.toPrecision(4)}${acc}; events in ${out}/${RUN_FILES.events}\n`);
+    process.stdout.write(
+      `done: ${l.step} steps in ${(summary.wallMs / 1000).toFixed(1)} s, loss ${l.loss.toPrecision(4)}${acc}; events in ${out}/${RUN_FILES.events}\n`,
+    );
   }
 }
 
@@ -80,7 +82,10 @@ async function train(
     if (live && !g.quiet) {
       process.stderr.write(`lgl2o: live input: ${arrived(live.stats())}\n`);
       const end = summary.sourceEnd;
-      if (end) process.stderr.write(`lgl2o: the live input ended at step ${end.step} of ${config.steps}${end.unused > 0 ? `; its last ${end.unused} batches (a round needs ${end.needed}) were not trained on` : ''}\n`);
+      if (end)
+        process.stderr.write(
+          `lgl2o: the live input ended at step ${end.step} of ${config.steps}${end.unused > 0 ? `; its last ${end.unused} batches (a round needs ${end.needed}) were not trained on` : ''}\n`,
+        );
     }
     report(g, out, backend, summary);
   } catch (err) {
@@ -93,7 +98,10 @@ async function train(
     if (err instanceof LiveIdleError && live) throw new CliError(`${err.message}; the run stopped: ${arrived(live.stats())}`, EXIT.badInput);
     if (err instanceof NothingTrainedError && live) {
       const short = err.end && err.end.unused > 0 ? `, ${err.end.unused} of the ${err.end.needed} batches a round needs` : '';
-      throw new CliError(`--input ${config.input!.live}: the feed ended before one whole round, nothing was trained: ${arrived(live.stats())}${short}`, EXIT.badInput);
+      throw new CliError(
+        `--input ${config.input!.live}: the feed ended before one whole round, nothing was trained: ${arrived(live.stats())}${short}`,
+        EXIT.badInput,
+      );
     }
     if (err instanceof LiveRecordError && live) {
       throw new CliError(`${err.message}; the run stopped (--strict) with its last round checkpointed: fix the input, then continue with: ${again}`);

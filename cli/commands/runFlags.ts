@@ -13,8 +13,13 @@ export function runOptions() {
   return new Command('run')
     .description('train one optimizee with one optimizer or guard, writing DIR/events.ndjson and DIR/run.json')
     .option('--config <file>', 'a JSON run config (see README); flags below are then ignored')
-    .addOption(new Option('--task <id>', `the optimizee and its data (${LIVE_TASK_ID}: an MLP on --input)`).choices([...TASK_IDS, LIVE_TASK_ID]).default('mlp-spirals'))
-    .option('--input <source>', 'train on a live NDJSON feed {"x": [...], "y": label}: live:stdin, live:file:PATH (followed as it grows) or live:tcp:PORT (127.0.0.1); needs --task mlp')
+    .addOption(
+      new Option('--task <id>', `the optimizee and its data (${LIVE_TASK_ID}: an MLP on --input)`).choices([...TASK_IDS, LIVE_TASK_ID]).default('mlp-spirals'),
+    )
+    .option(
+      '--input <source>',
+      'train on a live NDJSON feed {"x": [...], "y": label}: live:stdin, live:file:PATH (followed as it grows) or live:tcp:PORT (127.0.0.1); needs --task mlp',
+    )
     .option('--features <n>', 'live input: values per record', integerAtLeast(1))
     .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))
     .option('--strict', 'live input: a malformed line stops the run, naming its line number (default: counted and skipped)')
@@ -31,8 +36,12 @@ export function runOptions() {
     .option('--data <dir>', 'directory holding the dataset files, for tasks that need them')
     .option('--out <dir>', 'output directory', 'results/run')
     .option('--force', 'overwrite an output directory that holds another run', false)
-    .option('--resume <dir>', "continue the run saved in DIR from its last checkpoint, with its saved config")
-    .option('--checkpoint-every <rounds>', `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM/SIGHUP and at the end`, integerAtLeast(1))
+    .option('--resume <dir>', 'continue the run saved in DIR from its last checkpoint, with its saved config')
+    .option(
+      '--checkpoint-every <rounds>',
+      `write DIR/checkpoint.json every n rounds (default ${DEFAULT_SETTINGS.checkpointEvery}); also on SIGINT/SIGTERM/SIGHUP and at the end`,
+      integerAtLeast(1),
+    )
     .option('--log-dense <steps>', 'log every round up to this step', integerAtLeast(0), DEFAULT_SETTINGS.log.dense)
     .option('--log-per-decade <n>', 'after --log-dense, log about n rounds per decade of steps (log-spaced)', integerAtLeast(0), DEFAULT_SETTINGS.log.perDecade)
     .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"')
@@ -46,7 +55,12 @@ export function runOptions() {
     .addOption(new Option('--decision <rule>', 'lgl2o: strict (paper) or paired one-sided test').choices(['strict', 'paired'] as const))
     .option('--alpha <x>', `lgl2o: level of the paired one-sided t test (default ${LOSS_GUARD_DEFAULTS.alpha})`, numberIn(0, 0.999999, { exclusiveMin: true }))
     .option('--z <x>', 'lgl2o: a fixed threshold of the paired test in standard errors (overrides --alpha)', numberIn(0, 100))
-    .addOption(new Option('--state-policy <p>', `lgl2o: the unchosen optimizer's state after a round (default ${LOSS_GUARD_DEFAULTS.statePolicy})`).choices(['keep', 'reset'] as const))
+    .addOption(
+      new Option('--state-policy <p>', `lgl2o: the unchosen optimizer's state after a round (default ${LOSS_GUARD_DEFAULTS.statePolicy})`).choices([
+        'keep',
+        'reset',
+      ] as const),
+    )
     .option('--adaptive', 'lgl2o: grow k and m when the candidates overlap (paper §4.2)')
     .option('--adaptive-growth <x>', 'lgl2o: growth factor of adaptive k and m', numberIn(1, 100, { exclusiveMin: true }), LOSS_GUARD_DEFAULTS.adaptiveGrowth)
     .option('--adaptive-max-k <n>', 'lgl2o: largest adaptive k', integerAtLeast(1), LOSS_GUARD_DEFAULTS.adaptiveMaxK)

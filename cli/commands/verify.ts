@@ -39,7 +39,15 @@ function fallbackFor(name: VerifyFlags['fallback'], scale: number): (L: number) 
 
 /** The flags that reproduce this run's cases (everything but the seed and path). */
 function caseFlags(f: VerifyFlags): string {
-  const flags = [`--l2o ${f.l2o}`, `--fallback ${f.fallback}`, `--lr-scale ${f.lrScale}`, `--cases ${f.cases}`, `--steps ${f.steps}`, `--max-dim ${f.maxDim}`, `--max-kappa ${f.maxKappa}`];
+  const flags = [
+    `--l2o ${f.l2o}`,
+    `--fallback ${f.fallback}`,
+    `--lr-scale ${f.lrScale}`,
+    `--cases ${f.cases}`,
+    `--steps ${f.steps}`,
+    `--max-dim ${f.maxDim}`,
+    `--max-kappa ${f.maxKappa}`,
+  ];
   return flags.join(' ');
 }
 

@@ -83,7 +83,21 @@ export function startRunProcess(cli: readonly string[], settings: JobSettings, d
   const args =
     mode === 'resume'
       ? [...prefix, '--quiet', '--json', 'run', '--resume', dir]
-      : [...prefix, '--quiet', '--json', 'run', '--config', join(dir, 'config.json'), '--out', dir, '--force', '--checkpoint-every', `${settings.checkpointEvery}`, '--log-dense', `${settings.log.dense}`];
+      : [
+          ...prefix,
+          '--quiet',
+          '--json',
+          'run',
+          '--config',
+          join(dir, 'config.json'),
+          '--out',
+          dir,
+          '--force',
+          '--checkpoint-every',
+          `${settings.checkpointEvery}`,
+          '--log-dense',
+          `${settings.log.dense}`,
+        ];
   const started = performance.now();
   const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   let stdout = '';

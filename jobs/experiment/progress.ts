@@ -45,10 +45,7 @@ export function progressDisplay({ enabled, jobs, everyMs = 60_000 }: { enabled: 
       stop: () => undefined,
     };
   }
-  const multi = new MultiBar(
-    { format: fittedFormat(stepsTail), hideCursor: true, clearOnComplete: false },
-    Presets.shades_classic,
-  );
+  const multi = new MultiBar({ format: fittedFormat(stepsTail), hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
   const totalTail = (value: number, all: number, _eta: string, p: Record<string, unknown>) => `${Math.floor((100 * value) / all)}% ${String(p['text'])}`;
   const total = multi.create(1000, 0, { label: 'total', loss: '-', rate: '-' }, { format: fittedFormat(totalTail) });
   const bars = new Map<string, SingleBar>();

@@ -62,7 +62,14 @@ export function readRun(root: string, run: PlannedRun, state: RunState): RunResu
   if (E.isLeft(log)) throw log.left;
   const timing = readTiming(join(root, run.dir));
   // The last event's elapsed time adds up the compute of every process a resumed run took.
-  return { entry: run.entry.id, seed: run.seed, log: log.right, status: diverged ? 'diverged' : 'finished', wallMs: log.right.elapsedMs, ...(timing ? { cpuMs: timing.cpuMs } : {}) };
+  return {
+    entry: run.entry.id,
+    seed: run.seed,
+    log: log.right,
+    status: diverged ? 'diverged' : 'finished',
+    wallMs: log.right.elapsedMs,
+    ...(timing ? { cpuMs: timing.cpuMs } : {}),
+  };
 }
 
 /** The experiment's finished and diverged runs, grouped by entry; unfinished runs are left out. */

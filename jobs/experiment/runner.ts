@@ -124,7 +124,13 @@ async function runLocked(o: ExperimentOptions): Promise<ExperimentOutcome> {
   const saved = o.reportOnly ? readManifest(o.outDir) : undefined;
   // A report alone describes the experiment as it was started.
   const params: ExperimentParams = saved
-    ? { steps: saved.steps, seeds: saved.seeds, l2o: saved.l2o, trainSubset: saved.trainSubset, ...(saved.dataDir !== undefined ? { dataDir: saved.dataDir } : {}) }
+    ? {
+        steps: saved.steps,
+        seeds: saved.seeds,
+        l2o: saved.l2o,
+        trainSubset: saved.trainSubset,
+        ...(saved.dataDir !== undefined ? { dataDir: saved.dataDir } : {}),
+      }
     : o.params;
   const planned = planRuns(setting, params);
   let ran = 0;
@@ -252,18 +258,31 @@ async function executeRuns(o: ExperimentOptions, planned: readonly PlannedRun[])
 }
 
 /** Reads the runs that are done and writes DIR/claims.md, claims.json, curves.json and the figures. */
-async function writeReport(o: ExperimentOptions, planned: readonly PlannedRun[], l2oSha256: string | undefined): Promise<Omit<ExperimentOutcome, 'ran' | 'skipped'>> {
+async function writeReport(
+  o: ExperimentOptions,
+  planned: readonly PlannedRun[],
+  l2oSha256: string | undefined,
+): Promise<Omit<ExperimentOutcome, 'ran' | 'skipped'>> {
   const results = collectResults(o.outDir, o.setting, o.params.steps, planned);
   if (results.runs.size === 0) throw new ExperimentError(`${o.outDir}: no finished runs to report on`, 1);
   const seeds = seedList(o.params.seeds);
-  const report = buildReport(results, { seeds, l2o: o.params.l2o, trainSubset: o.params.trainSubset, command: o.commandLine, ...(l2oSha256 ? { l2oSha256 } : {}) });
+  const report = buildReport(results, {
+    seeds,
+    l2o: o.params.l2o,
+    trainSubset: o.params.trainSubset,
+    command: o.commandLine,
+    ...(l2oSha256 ? { l2oSha256 } : {}),
+  });
   const files: string[] = [];
   const figures = figureSpecs(results, seeds.length);
   for (const f of figures) {
     const written = await writeFigure(f.spec, join(o.outDir, f.name));
     files.push(written.svg, written.png);
   }
-  const markdown = reportMarkdown(report, figures.map((f) => f.name));
+  const markdown = reportMarkdown(
+    report,
+    figures.map((f) => f.name),
+  );
   writeJsonAtomic(join(o.outDir, 'claims.json'), report);
   writeFileAtomic(join(o.outDir, 'claims.md'), markdown);
   writeJsonAtomic(join(o.outDir, 'curves.json'), curvesData(results));

@@ -30,7 +30,13 @@ export const proposals: fc.Arbitrary<Proposal> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('poison' as const), index: fc.nat(63), value: specialValues }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stay' as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('scaled' as const), factor: fc.double({ min: -3, max: 3, noNaN: true }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('gradient' as const), lrTimesL: fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(1e3, -1e3, 1e8)) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('gradient' as const),
+      lrTimesL: fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(1e3, -1e3, 1e8)),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({ kind: fc.constant('random' as const), seed: fc.nat(), log10Radius: fc.double({ min: -6, max: 6, noNaN: true }) }),
@@ -68,7 +74,7 @@ export function propose(p: TheoryProblem, proposal: Proposal, x: Float32Array, g
     case 'random': {
       const rng = Rng.seeded(proposal.seed);
       const w = Float64Array.from({ length: d }, () => rng.normal());
-      const radius = 10 ** proposal.log10Radius * Math.max(norm(err), 1e-30) / Math.max(norm(w), 1e-30);
+      const radius = (10 ** proposal.log10Radius * Math.max(norm(err), 1e-30)) / Math.max(norm(w), 1e-30);
       return Float32Array.from(x, (v, i) => v + radius * w[i]!);
     }
     case 'atBound': {

@@ -52,7 +52,9 @@ export function checkDescentAndRate(p: TheoryProblem, t: number, xBefore: Float3
     const v = checked.left;
     if (v.claim === 'descent') tally?.use(v.lhs, v.rhs, v.tolerance);
     const claim = v.claim === 'descent' ? 'descent lemma' : 'linear rate';
-    throw new Error(`${claim} fails at t = ${t}${what}: ${v.message} (float32 tolerance ${show(v.tolerance)}); f(x_${t}) = ${show(f)}, d = ${p.dim}, κ = ${show(p.kappa)}`);
+    throw new Error(
+      `${claim} fails at t = ${t}${what}: ${v.message} (float32 tolerance ${show(v.tolerance)}); f(x_${t}) = ${show(f)}, d = ${p.dim}, κ = ${show(p.kappa)}`,
+    );
   }
   tally?.use(checked.right.lhs, checked.right.rhs, checked.right.tolerance);
   return checked.right.beta;

@@ -36,6 +36,10 @@ export function fcMutantParams<T>(name: string, numRuns: number): fc.Parameters<
 export function checkBroken<T>(name: string, property: fc.IProperty<T>, numRuns: number): fc.RunDetails<T> {
   const details = fc.check(property, fcMutantParams<T>(name, numRuns));
   const message = details.errorInstance instanceof Error ? details.errorInstance.message.split('\n')[0] : String(details.errorInstance);
-  console.info(details.failed ? `[property] ${name}: broken guard caught after ${details.numRuns} case(s): ${message}` : `[property] ${name}: broken guard NOT caught in ${numRuns} cases`);
+  console.info(
+    details.failed
+      ? `[property] ${name}: broken guard caught after ${details.numRuns} case(s): ${message}`
+      : `[property] ${name}: broken guard NOT caught in ${numRuns} cases`,
+  );
   return details;
 }

@@ -59,8 +59,9 @@ export function decodeWith<A, O>(codec: t.Type<A, O, unknown>, value: unknown, s
 }
 
 /** Control characters as escapes: an error message quoting outside text stays on one line. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-export const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export const oneLine = (text: string): string =>
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Deepest nesting of arrays and objects accepted in outside JSON (configs need 4, checkpoints 8). */
 export const MAX_JSON_DEPTH = 64;
@@ -168,7 +169,11 @@ export function taggedUnion<A>(members: Record<string, t.Mixed>, name: string): 
       const where = fieldPath(context);
       const prefix = where === '' ? '' : `${where}.`;
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-        return t.failure(input, context, `${where === '' ? '(top level)' : where}: expected an object with "type" one of ${tags.join(', ')}, got ${describe(input)}`);
+        return t.failure(
+          input,
+          context,
+          `${where === '' ? '(top level)' : where}: expected an object with "type" one of ${tags.join(', ')}, got ${describe(input)}`,
+        );
       }
       const tag: unknown = (input as Record<string, unknown>)['type'];
       const member = typeof tag === 'string' ? members[tag] : undefined;

@@ -21,7 +21,10 @@ export function buildLearned(cfg: L2OConfig | undefined, file?: LearnedFile): E.
   return pipe(
     file === undefined
       ? resolveCheckpoint(cfg?.checkpoint ?? 'default')
-      : pipe(parseJson(file.text, file.source), E.chain((json) => decodeCheckpoint(json, file.source))),
+      : pipe(
+          parseJson(file.text, file.source),
+          E.chain((json) => decodeCheckpoint(json, file.source)),
+        ),
     E.map((ck) => erase(l2o(ck.weights, ck.architecture))),
   );
 }

@@ -73,14 +73,23 @@ export function checkMemory(config: RunConfig, features: number, limit = MEMORY_
   if (config.input) {
     const params = liveParameters(features, config.input.classes);
     const bytes = params * 4 * valuesPerParameter(opt);
-    if (bytes > limit) problems.push(`input.features (--features): ${features} features make an MLP of ${params} parameters, which ${opt.type} needs about ${formatBytes(bytes)} for, ${over}`);
+    if (bytes > limit)
+      problems.push(
+        `input.features (--features): ${features} features make an MLP of ${params} parameters, which ${opt.type} needs about ${formatBytes(bytes)} for, ${over}`,
+      );
   }
   const batchSize = config.batchSize ?? DEFAULT_BATCH_SIZE;
   const batch = batchBytes(batchSize, features);
   const rounds = maxBatchesPerRound(opt);
-  if (batch > limit) problems.push(`batchSize (--batch-size): a batch of ${batchSize} examples × ${features} float32 values needs ${formatBytes(batch)}, ${over}`);
+  if (batch > limit)
+    problems.push(`batchSize (--batch-size): a batch of ${batchSize} examples × ${features} float32 values needs ${formatBytes(batch)}, ${over}`);
   else if (rounds * batch > limit && opt.type === 'lgl2o') {
-    const field = opt.adaptive !== undefined ? 'optimizer.adaptive.maxK (--adaptive-max-k)' : (opt.k ?? LOSS_GUARD_DEFAULTS.k) >= (opt.m ?? LOSS_GUARD_DEFAULTS.m) ? 'optimizer.k (--k)' : 'optimizer.m (--m)';
+    const field =
+      opt.adaptive !== undefined
+        ? 'optimizer.adaptive.maxK (--adaptive-max-k)'
+        : (opt.k ?? LOSS_GUARD_DEFAULTS.k) >= (opt.m ?? LOSS_GUARD_DEFAULTS.m)
+          ? 'optimizer.k (--k)'
+          : 'optimizer.m (--m)';
     const held = opt.adaptive !== undefined ? `up to ${rounds} batches (k + m grown to maxK)` : `k + m = ${rounds} batches`;
     problems.push(`${field}: a round holds ${held} of ${formatBytes(batch)}, ${formatBytes(rounds * batch)} in all, ${over}; lower k, m or the batch size`);
   }

@@ -33,7 +33,11 @@ export function decodeCifar10(files: readonly { file: string; bytes: Uint8Array 
     if (bytes.length === 0) return E.left(new DecodeError(file, ['byte 0: the file is empty']));
     if (bytes.length % CIFAR10_RECORD_BYTES !== 0) {
       const cut = whole * CIFAR10_RECORD_BYTES;
-      return E.left(new DecodeError(file, [`byte ${cut}: record ${whole} is truncated (${bytes.length - cut} of ${CIFAR10_RECORD_BYTES} bytes); the file size ${bytes.length} is not a multiple of ${CIFAR10_RECORD_BYTES}`]));
+      return E.left(
+        new DecodeError(file, [
+          `byte ${cut}: record ${whole} is truncated (${bytes.length - cut} of ${CIFAR10_RECORD_BYTES} bytes); the file size ${bytes.length} is not a multiple of ${CIFAR10_RECORD_BYTES}`,
+        ]),
+      );
     }
     count += whole;
   }
@@ -56,7 +60,12 @@ export function decodeCifar10(files: readonly { file: string; bytes: Uint8Array 
 
 const readAll = (files: readonly string[]) =>
   // A batch file is 10 000 records of 3 073 bytes (30.7 MB); 64 MiB bounds a wrong or endless file.
-  E.traverseArray((file: string) => pipe(readBytes(file, 64 * 1024 * 1024, 'a CIFAR-10 batch'), E.map((bytes) => ({ file, bytes }))))(files);
+  E.traverseArray((file: string) =>
+    pipe(
+      readBytes(file, 64 * 1024 * 1024, 'a CIFAR-10 batch'),
+      E.map((bytes) => ({ file, bytes })),
+    ),
+  )(files);
 
 /**
  * CIFAR-10 splits: data_batch_1..5 in order, the last 10% of them (5 000 images of
@@ -70,8 +79,20 @@ export function loadCifar10({ dataDir = 'data' }: Cifar10Options = {}): E.Either
     E.chainW((paths) =>
       pipe(
         E.Do,
-        E.apS('full', pipe(readAll(paths.slice(0, 5)), E.chain((f) => decodeCifar10(f, 'cifar10/train+validation')))),
-        E.apS('test', pipe(readAll(paths.slice(5)), E.chain((f) => decodeCifar10(f, 'cifar10/test')))),
+        E.apS(
+          'full',
+          pipe(
+            readAll(paths.slice(0, 5)),
+            E.chain((f) => decodeCifar10(f, 'cifar10/train+validation')),
+          ),
+        ),
+        E.apS(
+          'test',
+          pipe(
+            readAll(paths.slice(5)),
+            E.chain((f) => decodeCifar10(f, 'cifar10/test')),
+          ),
+        ),
       ),
     ),
     E.map(({ full, test }) => {

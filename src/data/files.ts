@@ -30,7 +30,13 @@ export function findFile(dirs: readonly string[], names: readonly string[]): E.E
 }
 
 /** Finds every file of `names` (each under one of `dirs`, optionally gzipped), or says all that is missing. */
-export function findAll(dataset: string, dirs: readonly string[], names: readonly string[], howToGet: string, gz = false): E.Either<MissingDataError, string[]> {
+export function findAll(
+  dataset: string,
+  dirs: readonly string[],
+  names: readonly string[],
+  howToGet: string,
+  gz = false,
+): E.Either<MissingDataError, string[]> {
   const found: string[] = [];
   const tried: string[] = [];
   for (const name of names) {

@@ -78,18 +78,28 @@ export function maybeGunzip(bytes: Uint8Array, file: string): E.Either<DecodeErr
   const where = `${file} (offsets in the gunzipped data)`;
   return pipe(
     gunzipHead(bytes, file),
-    E.chain((head) => pipe(
-      parseHeader(head, where, {}),
-      // A header cut short: the whole (short) output goes to parseIdx, which names the offset.
-      E.fold((err) => (head.length < 4 || head.length < 4 + 4 * head[3]! ? E.right(head.length) : E.left(err)), (h) => E.right(h.end)),
-    )),
+    E.chain((head) =>
+      pipe(
+        parseHeader(head, where, {}),
+        // A header cut short: the whole (short) output goes to parseIdx, which names the offset.
+        E.fold(
+          (err) => (head.length < 4 || head.length < 4 + 4 * head[3]! ? E.right(head.length) : E.left(err)),
+          (h) => E.right(h.end),
+        ),
+      ),
+    ),
     E.chain((announced) => {
-      if (announced > IDX_MAX_BYTES) return E.left(new DecodeError(where, [`byte 4: the header announces ${announced} bytes, more than the limit of ${IDX_MAX_BYTES}`]));
+      if (announced > IDX_MAX_BYTES)
+        return E.left(new DecodeError(where, [`byte 4: the header announces ${announced} bytes, more than the limit of ${IDX_MAX_BYTES}`]));
       try {
         return E.right(gunzipSync(bytes, { maxOutputLength: Math.max(announced, 1) }));
       } catch (err) {
         if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') return E.left(corrupt(file, bytes, err));
-        return E.left(new DecodeError(where, [`byte ${announced}: the gzip data goes on past the ${announced} bytes the IDX header announces; decompression stopped there`]));
+        return E.left(
+          new DecodeError(where, [
+            `byte ${announced}: the gzip data goes on past the ${announced} bytes the IDX header announces; decompression stopped there`,
+          ]),
+        );
       }
     }),
   );
@@ -111,7 +121,13 @@ function parseHeader(bytes: Uint8Array, where: string, expect: IdxExpectation): 
     return fail(bytes[0] !== 0 ? 0 : 1, `bad IDX magic number: expected 00 00 <type> <rank>, got ${[...bytes.subarray(0, 4)].map((b) => hex(b)).join(' ')}`);
   }
   const code = bytes[2]!;
-  if (!isTypeCode(code)) return fail(2, `unknown IDX element type ${hex(code)} (known: ${Object.keys(TYPES).map((k) => hex(Number(k))).join(', ')})`);
+  if (!isTypeCode(code))
+    return fail(
+      2,
+      `unknown IDX element type ${hex(code)} (known: ${Object.keys(TYPES)
+        .map((k) => hex(Number(k)))
+        .join(', ')})`,
+    );
   const type = TYPES[code];
   if (expect.type !== undefined && type.name !== expect.type) return fail(2, `expected element type ${expect.type}, got ${hex(code)} (${type.name})`);
   const rank = bytes[3]!;
@@ -119,7 +135,8 @@ function parseHeader(bytes: Uint8Array, where: string, expect: IdxExpectation): 
   if (expect.rank !== undefined && rank !== expect.rank) return fail(3, `expected rank ${expect.rank}, got ${rank}`);
 
   const headerEnd = 4 + 4 * rank;
-  if (bytes.length < headerEnd) return fail(bytes.length, `file ends inside the header: ${rank} dimensions need bytes 4..${headerEnd - 1}, the file has ${bytes.length} bytes`);
+  if (bytes.length < headerEnd)
+    return fail(bytes.length, `file ends inside the header: ${rank} dimensions need bytes 4..${headerEnd - 1}, the file has ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) {
@@ -142,7 +159,10 @@ export function parseIdx(bytes: Uint8Array, file: string, expect: IdxExpectation
     const fail = (offset: number, what: string) => E.left(new DecodeError(where, [`byte ${offset}: ${what}`]));
     if (bytes.length < end) {
       const whole = Math.floor((bytes.length - headerEnd) / type.bytes);
-      return fail(bytes.length, `file is truncated: dimensions [${dims.join(', ')}] need ${dataBytes} data bytes (to byte ${end}), the data stops after ${whole} of ${count} elements`);
+      return fail(
+        bytes.length,
+        `file is truncated: dimensions [${dims.join(', ')}] need ${dataBytes} data bytes (to byte ${end}), the data stops after ${whole} of ${count} elements`,
+      );
     }
     if (bytes.length > end) return fail(end, `${bytes.length - end} unexpected bytes after the last element of [${dims.join(', ')}]`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -171,9 +191,11 @@ function readElements(view: DataView, offset: number, n: number, type: IdxType):
 export function readIdx(file: string, expect: IdxExpectation = {}): E.Either<DecodeError, IdxArray> {
   return pipe(
     readBytes(file),
-    E.chain((bytes) => pipe(
-      maybeGunzip(bytes, file),
-      E.chain((plain) => parseIdx(plain, file, expect, plain !== bytes)),
-    )),
+    E.chain((bytes) =>
+      pipe(
+        maybeGunzip(bytes, file),
+        E.chain((plain) => parseIdx(plain, file, expect, plain !== bytes)),
+      ),
+    ),
   );
 }

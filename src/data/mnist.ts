@@ -51,7 +51,8 @@ export function loadIdxPair(imagesFile: string, labelsFile: string, name: string
       const y = new Int32Array(count);
       for (let i = 0; i < count; i++) {
         const label = labels.data[i]!;
-        if (label >= classes) return E.left(new DecodeError(labelsFile, [`byte ${labels.dataOffset + i}: label ${label} of sample ${i} is not in [0, ${classes})`]));
+        if (label >= classes)
+          return E.left(new DecodeError(labelsFile, [`byte ${labels.dataOffset + i}: label ${label} of sample ${i} is not in [0, ${classes})`]));
         y[i] = label;
       }
       const x = new Float32Array(images.data.length);

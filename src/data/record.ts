@@ -25,7 +25,6 @@ const show = (v: unknown): string => {
   return text === undefined ? String(v) : text.length > 30 ? `${text.slice(0, 27)}...` : text;
 };
 
-
 /**
  * Decodes one NDJSON record; the problem names the field and index. Keys other than x and y
  * are ignored (live feeds often carry timestamps). JSON has no NaN or Infinity, but a literal
@@ -53,6 +52,7 @@ export function decodeRecord(text: string, spec: RecordSpec): E.Either<string, L
   }
   if (typeof y !== 'number' || !Number.isFinite(y)) return E.left(`y: expected a finite number, got ${show(y)}`);
   if (!isFloat32Finite(y)) return E.left(`y: ${y} is outside the float32 range (±${FLOAT32_MAX.toPrecision(5)})`);
-  if (spec.classes !== undefined && !(Number.isInteger(y) && y >= 0 && y < spec.classes)) return E.left(`y: expected an integer label in [0, ${spec.classes}), got ${show(y)}`);
+  if (spec.classes !== undefined && !(Number.isInteger(y) && y >= 0 && y < spec.classes))
+    return E.left(`y: expected an integer label in [0, ${spec.classes}), got ${show(y)}`);
   return E.right({ x: xs, y });
 }

@@ -31,7 +31,12 @@ export const SPIRALS_DEFAULTS = { noise: 0.05, turns: 2 } as const;
  * the rest evenly spaced on the circle of radius `factor` (class 1), shuffled, then N(0, noise²)
  * added to each coordinate.
  */
-export function circles(count: number, { factor = CIRCLES_DEFAULTS.factor, noise = CIRCLES_DEFAULTS.noise }: CirclesOptions, rng: Rng, name = 'circles'): Dataset {
+export function circles(
+  count: number,
+  { factor = CIRCLES_DEFAULTS.factor, noise = CIRCLES_DEFAULTS.noise }: CirclesOptions,
+  rng: Rng,
+  name = 'circles',
+): Dataset {
   if (!(factor > 0 && factor < 1)) throw new RangeError(`circles: factor must be in (0, 1), got ${factor}`);
   const outer = Math.floor(count / 2);
   const points = (n: number, radius: number, label: number) =>
@@ -46,14 +51,25 @@ export function circles(count: number, { factor = CIRCLES_DEFAULTS.factor, noise
  * arm turned by π; then N(0, noise²) added to each coordinate. Classes alternate, so they are
  * balanced; √u spreads points evenly along the arm.
  */
-export function spirals(count: number, { noise = SPIRALS_DEFAULTS.noise, turns = SPIRALS_DEFAULTS.turns }: SpiralsOptions, rng: Rng, name = 'spirals'): Dataset {
+export function spirals(
+  count: number,
+  { noise = SPIRALS_DEFAULTS.noise, turns = SPIRALS_DEFAULTS.turns }: SpiralsOptions,
+  rng: Rng,
+  name = 'spirals',
+): Dataset {
   const all = Array.from({ length: count }, (_, i) => {
     const label = i % 2;
     const t = Math.sqrt(rng.uniform());
     const theta = 2 * Math.PI * turns * t + Math.PI * label;
     return [t * Math.cos(theta), t * Math.sin(theta), label] as const;
   });
-  return fill(name, all, Int32Array.from({ length: count }, (_, i) => i), noise, rng);
+  return fill(
+    name,
+    all,
+    Int32Array.from({ length: count }, (_, i) => i),
+    noise,
+    rng,
+  );
 }
 
 function fill(name: string, points: readonly (readonly [number, number, number])[], order: Int32Array, noise: number, rng: Rng): Dataset {
@@ -70,10 +86,19 @@ function fill(name: string, points: readonly (readonly [number, number, number])
 }
 
 /** Train, validation and test sets drawn from independent generators forked from `seed`. */
-export function syntheticSplits(make: (count: number, rng: Rng, name: string) => Dataset, name: string, seed: number, counts: SplitCounts = SYNTHETIC_COUNTS): Splits {
+export function syntheticSplits(
+  make: (count: number, rng: Rng, name: string) => Dataset,
+  name: string,
+  seed: number,
+  counts: SplitCounts = SYNTHETIC_COUNTS,
+): Splits {
   const rng = Rng.seeded(seed);
   const [a, b, c] = [rng.fork(), rng.fork(), rng.fork()];
-  return { train: make(counts.train, a, `${name}/train`), validation: make(counts.validation, b, `${name}/validation`), test: make(counts.test, c, `${name}/test`) };
+  return {
+    train: make(counts.train, a, `${name}/train`),
+    validation: make(counts.validation, b, `${name}/validation`),
+    test: make(counts.test, c, `${name}/test`),
+  };
 }
 
 /** The generated classification datasets by name, as `loadDataset` makes them from a seed (browser-safe). */

@@ -72,7 +72,8 @@ function decodeImages(files: readonly string[], labels: ArrayLike<number>, name:
     } catch (err) {
       return E.left(new DecodeError(file, [`not a decodable JPEG (${err instanceof Error ? err.message : String(err)})`]));
     }
-    if (image.width !== SIDE || image.height !== SIDE) return E.left(new DecodeError(file, [`expected a ${SIDE}×${SIDE} image, got ${image.width}×${image.height}`]));
+    if (image.width !== SIDE || image.height !== SIDE)
+      return E.left(new DecodeError(file, [`expected a ${SIDE}×${SIDE} image, got ${image.width}×${image.height}`]));
     for (let p = 0; p < PIXELS; p++) x[i * PIXELS + p] = image.data[p]! / 255;
   }
   return E.right({ name, x, y: Int32Array.from(labels), shape: TINY_IMAGENET_SHAPE, count: files.length, classes });
@@ -80,7 +81,11 @@ function decodeImages(files: readonly string[], labels: ArrayLike<number>, name:
 
 function listImages(dir: string): E.Either<DecodeError, string[]> {
   return E.tryCatch(
-    () => readdirSync(dir).filter(isJpeg).sort(byNumber).map((f) => join(dir, f)),
+    () =>
+      readdirSync(dir)
+        .filter(isJpeg)
+        .sort(byNumber)
+        .map((f) => join(dir, f)),
     (err) => new DecodeError(dir, [`cannot list the class's images (${err instanceof Error ? err.message : String(err)})`]),
   );
 }
@@ -117,7 +122,8 @@ function valAnnotations(root: string, wnids: readonly string[], chosen: readonly
       for (const [i, line] of lines.entries()) {
         if (line.trim() === '') continue;
         const [image, wnid] = line.split('\t');
-        if (image === undefined || wnid === undefined || image === '') return E.left(new DecodeError(file, [`line ${i + 1}: expected "<file>\\t<wnid>\\t…", got ${JSON.stringify(line.slice(0, 60))}`]));
+        if (image === undefined || wnid === undefined || image === '')
+          return E.left(new DecodeError(file, [`line ${i + 1}: expected "<file>\\t<wnid>\\t…", got ${JSON.stringify(line.slice(0, 60))}`]));
         if (!known.has(wnid)) return E.left(new DecodeError(file, [`line ${i + 1}: class ${wnid} is not in wnids.txt`]));
         const l = label.get(wnid);
         if (l === undefined) continue;

@@ -34,11 +34,19 @@ export const EARLY_END = 100;
 /** Share of the horizon that counts as late training. */
 export const LATE_FRACTION = 0.1;
 
-export const fmt = (x: number): string => (Number.isFinite(x) ? (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(4)) : x > 0 ? '∞' : String(x));
+export const fmt = (x: number): string =>
+  Number.isFinite(x) ? (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(4)) : x > 0 ? '∞' : String(x);
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : String(x));
 const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-function claim(id: ClaimId, source: string, statement: string, verdict: Verdict, measured: string, numbers: Record<string, number | boolean | null> = {}): Claim {
+function claim(
+  id: ClaimId,
+  source: string,
+  statement: string,
+  verdict: Verdict,
+  measured: string,
+  numbers: Record<string, number | boolean | null> = {},
+): Claim {
   return { id, source, statement, verdict, measured, numbers };
 }
 
@@ -53,7 +61,11 @@ function need(r: Results, ids: readonly string[]): { ok: true; runs: RunResult[]
 }
 
 /** The steps up to EARLY_END at which all of `runs` evaluated. */
-const earlySteps = (r: Results, runs: readonly RunResult[]): number[] => commonSteps(runs, r.grid.filter((s) => s <= EARLY_END));
+const earlySteps = (r: Results, runs: readonly RunResult[]): number[] =>
+  commonSteps(
+    runs,
+    r.grid.filter((s) => s <= EARLY_END),
+  );
 /** Σ over `steps` of mean(a) − mean(b): the area between two curves (positive when b is lower). */
 const gap = (steps: readonly number[], a: readonly RunResult[], b: readonly RunResult[]): number =>
   steps.reduce((acc, s) => acc + statsExactlyAt(a, s)!.mean - statsExactlyAt(b, s)!.mean, 0);
@@ -66,12 +78,21 @@ const lateMean = (r: Results, runs: readonly RunResult[]): number =>
 /** Counts the steps where `bad` holds; partly when they are fewer than 10% of the steps. */
 function everyStep(steps: readonly number[], bad: (s: number) => boolean): { violations: number[]; verdict: Verdict } {
   const violations = steps.filter(bad);
-  const verdict: Verdict = steps.length === 0 ? 'not measured' : violations.length === 0 ? 'supported' : violations.length < 0.1 * steps.length ? 'partly' : 'contradicted';
+  const verdict: Verdict =
+    steps.length === 0 ? 'not measured' : violations.length === 0 ? 'supported' : violations.length < 0.1 * steps.length ? 'partly' : 'contradicted';
   return { violations, verdict };
 }
 const stepsText = (xs: readonly number[]): string => (xs.length <= 6 ? xs.join(', ') : `${xs.slice(0, 5).join(', ')}, … (${xs.length} in all)`);
 
-const SRC = { s41: 'paper §4.1', s4: 'paper §4, §5', ood: 'paper §4.3-4.5', s42: 'paper §4.2', s46: 'paper §4.6', appH: 'paper §4.2, App. H', ours: 'docs/algorithms.md §4b (this project)' };
+const SRC = {
+  s41: 'paper §4.1',
+  s4: 'paper §4, §5',
+  ood: 'paper §4.3-4.5',
+  s42: 'paper §4.2',
+  s46: 'paper §4.6',
+  appH: 'paper §4.2, App. H',
+  ours: 'docs/algorithms.md §4b (this project)',
+};
 
 function l2oEarly(r: Results): Claim {
   const statement = `L2O's mean loss is below SGDnm's early (logged steps up to ${EARLY_END}) in distribution`;
@@ -86,7 +107,13 @@ function l2oEarly(r: Results): Claim {
   const measured =
     `L2O below SGDnm at ${below.length} of ${steps.length} logged steps up to ${EARLY_END}; mean gap SGDnm − L2O ${fmt(gap(steps, sgd, l2o) / steps.length)}; ` +
     `step ${last}: L2O ${fmt(meanAt(l2o, last))} vs SGDnm ${fmt(meanAt(sgd, last))}`;
-  return claim('l2o-early', SRC.s41, statement, verdict, measured, { earlySteps: steps.length, l2oBelow: below.length, meanGap: num(gap(steps, sgd, l2o) / steps.length), [`l2o@${last}`]: num(meanAt(l2o, last)), [`sgd@${last}`]: num(meanAt(sgd, last)) });
+  return claim('l2o-early', SRC.s41, statement, verdict, measured, {
+    earlySteps: steps.length,
+    l2oBelow: below.length,
+    meanGap: num(gap(steps, sgd, l2o) / steps.length),
+    [`l2o@${last}`]: num(meanAt(l2o, last)),
+    [`sgd@${last}`]: num(meanAt(sgd, last)),
+  });
 }
 
 function l2oLate(r: Results): Claim {
@@ -109,7 +136,13 @@ function l2oLate(r: Results): Claim {
   const measured =
     `L2O best ${fmt(best)} at step ${bestStep}, final ${fmt(l2oFinal)} (${rises ? 'rose' : 'did not rise'} >10% above its best); ` +
     `SGDnm final ${fmt(sgdFinal)}; ${Number.isFinite(overtaken) ? `SGDnm below L2O from step ${overtaken} on` : 'SGDnm never overtakes L2O for good'}`;
-  return claim('l2o-late', SRC.s41, statement, verdict, measured, { l2oBest: num(best), l2oBestStep: num(bestStep), l2oFinal: num(l2oFinal), sgdFinal: num(sgdFinal), overtakenAt: num(overtaken) });
+  return claim('l2o-late', SRC.s41, statement, verdict, measured, {
+    l2oBest: num(best),
+    l2oBestStep: num(bestStep),
+    l2oFinal: num(l2oFinal),
+    sgdFinal: num(sgdFinal),
+    overtakenAt: num(overtaken),
+  });
 }
 
 function bestOfBoth(r: Results, guard = 'lgl2o', label = 'LGL2O'): Claim {
@@ -146,7 +179,8 @@ function gl2oEarly(r: Results): Claim {
   const kept = gap(steps, sgd, gl2o) / lead;
   const numbers = { earlySteps: steps.length, l2oLead: num(lead), gl2oLead: num(gap(steps, sgd, gl2o)), keptShare: num(kept) };
   const text = `over ${steps.length} logged steps up to ${EARLY_END}: Σ(SGDnm − L2O) ${fmt(lead)}, Σ(SGDnm − GL2O) ${fmt(gap(steps, sgd, gl2o))}`;
-  if (!(lead > 0)) return claim('gl2o-early', SRC.s41, statement, steps.length ? 'not applicable' : 'not measured', `${text}: L2O has no lead to lose`, numbers);
+  if (!(lead > 0))
+    return claim('gl2o-early', SRC.s41, statement, steps.length ? 'not applicable' : 'not measured', `${text}: L2O has no lead to lose`, numbers);
   const verdict: Verdict = kept < 0.5 ? 'supported' : kept < 0.9 ? 'partly' : 'contradicted';
   return claim('gl2o-early', SRC.s41, statement, verdict, `${text}: GL2O keeps ${pct(kept)} of L2O's lead`, numbers);
 }
@@ -165,7 +199,14 @@ function oodTracks(r: Results): Claim {
   const final = finalStats(r, l2o).mean;
   const divergedSeeds = l2o.filter((run) => run.status === 'diverged' || run.log.evals.some((e) => !Number.isFinite(e.loss))).length;
   const diverges = divergedSeeds > 0 || final >= first || final > 2 * best;
-  const verdict: Verdict = steps.length === 0 ? 'not measured' : tracks.verdict === 'supported' && diverges ? 'supported' : tracks.verdict !== 'contradicted' || diverges ? 'partly' : 'contradicted';
+  const verdict: Verdict =
+    steps.length === 0
+      ? 'not measured'
+      : tracks.verdict === 'supported' && diverges
+        ? 'supported'
+        : tracks.verdict !== 'contradicted' || diverges
+          ? 'partly'
+          : 'contradicted';
   const measured =
     `LGL2O above SGDnm's seed max at ${tracks.violations.length} of ${steps.length} logged steps${tracks.violations.length ? ` (${stepsText(tracks.violations)})` : ''}; ` +
     `final LGL2O ${fmt(finalStats(r, g).mean)} vs SGDnm ${fmt(finalStats(r, sgd).mean)}; ` +
@@ -193,7 +234,14 @@ function spiralsSynergy(r: Results): Claim {
   const measured =
     `at step ${r.horizon}: LGL2O ${fmt(fg)}, L2O ${fmt(fl)}, SGDnm ${fmt(fs)}; mean over the last ${pct(LATE_FRACTION)}: ` +
     `LGL2O ${fmt(lg)}, L2O ${fmt(ll)}, SGDnm ${fmt(ls)}${r.horizon < 50_000 ? ` (horizon ${r.horizon} < the paper's 50k)` : ''}`;
-  return claim('spirals-synergy', SRC.s42, statement, verdict, measured, { lgl2oFinal: num(fg), l2oFinal: num(fl), sgdFinal: num(fs), lgl2oLate: num(lg), l2oLate: num(ll), sgdLate: num(ls) });
+  return claim('spirals-synergy', SRC.s42, statement, verdict, measured, {
+    lgl2oFinal: num(fg),
+    l2oFinal: num(fl),
+    sgdFinal: num(fs),
+    lgl2oLate: num(lg),
+    l2oLate: num(ll),
+    sgdLate: num(ls),
+  });
 }
 
 function adamFallback(r: Results): Claim {
@@ -205,7 +253,12 @@ function adamFallback(r: Results): Claim {
   const [la, ls] = [lateMean(r, a), lateMean(r, s)];
   const verdict: Verdict = fa.mean < fs.mean ? (la < ls ? 'supported' : 'partly') : la < ls ? 'partly' : 'contradicted';
   const measured = `at step ${r.horizon}: Adam fallback ${fmt(fa.mean)} [${fmt(fa.min)}, ${fmt(fa.max)}] vs SGDnm fallback ${fmt(fs.mean)} [${fmt(fs.min)}, ${fmt(fs.max)}]; last ${pct(LATE_FRACTION)}: ${fmt(la)} vs ${fmt(ls)}`;
-  return claim('adam-fallback', SRC.s46, statement, verdict, measured, { adamFinal: num(fa.mean), sgdFinal: num(fs.mean), adamLate: num(la), sgdLate: num(ls) });
+  return claim('adam-fallback', SRC.s46, statement, verdict, measured, {
+    adamFinal: num(fa.mean),
+    sgdFinal: num(fs.mean),
+    adamLate: num(la),
+    sgdLate: num(ls),
+  });
 }
 
 function kmStability(r: Results): Claim {
@@ -224,7 +277,20 @@ function kmStability(r: Results): Claim {
   const verdict: Verdict = fewer && quieter ? 'supported' : fewer || quieter ? 'partly' : 'contradicted';
   const labels = ['k=m=10', 'k=m=30', 'k=m=100'];
   const measured = per.map((p, i) => `${labels[i]}: ${fmt(p.switches)} switches/1000 steps, loss noise ${pct(p.noise)} of ${fmt(p.loss)}`).join('; ');
-  return claim('km-stability', SRC.appH, statement, verdict, measured, Object.fromEntries(per.flatMap((p, i) => [[`switches${[10, 30, 100][i]}`, num(p.switches)], [`noise${[10, 30, 100][i]}`, num(p.noise)], [`late${[10, 30, 100][i]}`, num(p.loss)]])));
+  return claim(
+    'km-stability',
+    SRC.appH,
+    statement,
+    verdict,
+    measured,
+    Object.fromEntries(
+      per.flatMap((p, i) => [
+        [`switches${[10, 30, 100][i]}`, num(p.switches)],
+        [`noise${[10, 30, 100][i]}`, num(p.noise)],
+        [`late${[10, 30, 100][i]}`, num(p.loss)],
+      ]),
+    ),
+  );
 }
 
 function anchored(r: Results): Claim {
@@ -243,10 +309,13 @@ function anchored(r: Results): Claim {
   const kept = lead > 0 ? gap(early, sgd, a) / lead : NaN;
   const keeps = !(lead > 0) || kept >= 0.5;
   const below = strict.violations.length === 0;
-  const verdict: Verdict = steps.length === 0 ? 'not measured' : below && keeps ? 'supported' : (spread.violations.length === 0 && keeps) || below ? 'partly' : 'contradicted';
-  const leadText = lead > 0 ? `keeps ${pct(kept)} of L2O's early lead (Σ over ${early.length} logged steps up to ${EARLY_END}: SGDnm − anchored ${fmt(gap(early, sgd, a))}, SGDnm − L2O ${fmt(lead)})` : 'L2O has no early lead here';
-  const measured =
-    `above SGDnm's mean at ${strict.violations.length} of ${steps.length} logged steps${strict.violations.length ? ` (${stepsText(strict.violations)}; worst +${pct(worst)}; above SGDnm's seed max at ${spread.violations.length})` : ''}; ${leadText}`;
+  const verdict: Verdict =
+    steps.length === 0 ? 'not measured' : below && keeps ? 'supported' : (spread.violations.length === 0 && keeps) || below ? 'partly' : 'contradicted';
+  const leadText =
+    lead > 0
+      ? `keeps ${pct(kept)} of L2O's early lead (Σ over ${early.length} logged steps up to ${EARLY_END}: SGDnm − anchored ${fmt(gap(early, sgd, a))}, SGDnm − L2O ${fmt(lead)})`
+      : 'L2O has no early lead here';
+  const measured = `above SGDnm's mean at ${strict.violations.length} of ${steps.length} logged steps${strict.violations.length ? ` (${stepsText(strict.violations)}; worst +${pct(worst)}; above SGDnm's seed max at ${spread.violations.length})` : ''}; ${leadText}`;
   return claim('anchored', SRC.ours, statement, verdict, measured, {
     loggedSteps: steps.length,
     aboveSgdMean: strict.violations.length,
@@ -275,7 +344,19 @@ function targetOf(r: Results, id: ClaimId, entry: string, who: string): Claim {
   const failed = checks.filter((c) => !c.ok);
   const verdict: Verdict = reported.length === 0 ? 'not measured' : failed.length === 0 ? 'supported' : 'contradicted';
   const measured = checks.map((c) => `${c.s}: ${fmt(c.m)} ${c.ok ? '≤' : '>'} ${fmt(c.target)}`).join('; ');
-  return claim(id, source, statement, verdict, measured, Object.fromEntries(checks.flatMap((c) => [[`anchor@${c.s}`, num(c.m)], [`target@${c.s}`, num(c.target)]])));
+  return claim(
+    id,
+    source,
+    statement,
+    verdict,
+    measured,
+    Object.fromEntries(
+      checks.flatMap((c) => [
+        [`anchor@${c.s}`, num(c.m)],
+        [`target@${c.s}`, num(c.target)],
+      ]),
+    ),
+  );
 }
 
 /** Relative excess above the fallback's own run that counts as "above" (issue 16: 1%). */
@@ -292,7 +373,7 @@ function anchoredSeedBySeed(r: Results): Claim {
   const id: ClaimId = 'anchored-seed-by-seed';
   const statement =
     'Issue 16 target: seed by seed, the anchored guard is above SGDnm by more than 1% at no more than 1% of (seed, logged step) pairs, ' +
-    'at or below it at the final step in every seed, and keeps at least 90% of L2O\'s early lead (area up to step 100)';
+    "at or below it at the final step in every seed, and keeps at least 90% of L2O's early lead (area up to step 100)";
   const source = 'issue 16';
   const got = need(r, ['lgl2o-anchor', 'sgd', 'l2o']);
   if (!got.ok) return notMeasured(id, source, statement, got.missing);
@@ -330,7 +411,13 @@ function anchoredSeedBySeed(r: Results): Claim {
     worstExcess: num(worst),
     finalAtOrBelow: finalOk,
     earlyLeadKept: num(kept),
-    ...Object.fromEntries(perStep.flatMap((p) => [[`diff@${p.step}`, num(p.mean)], [`lo@${p.step}`, num(p.lo)], [`hi@${p.step}`, num(p.hi)]])),
+    ...Object.fromEntries(
+      perStep.flatMap((p) => [
+        [`diff@${p.step}`, num(p.mean)],
+        [`lo@${p.step}`, num(p.lo)],
+        [`hi@${p.step}`, num(p.hi)],
+      ]),
+    ),
   });
 }
 

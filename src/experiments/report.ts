@@ -165,7 +165,10 @@ export function figureSpecs(r: Results, seeds: number): FigureSpec[] {
   const colors = entriesWithRuns(r).map((e) => ({ name: e.label, color: e.color }));
   const domain = xDomain(loss);
   const common = { xTitle: 'optimization step', yTitle, colors, ...(domain ? { xDomain: domain } : {}) };
-  const main = lineFigureSpec({ ...common, title, series: loss, logX: true, logY: spansDecades(loss) }, track.length ? { title: 'use_l2o', series: track } : undefined);
+  const main = lineFigureSpec(
+    { ...common, title, series: loss, logX: true, logY: spansDecades(loss) },
+    track.length ? { title: 'use_l2o', series: track } : undefined,
+  );
   const figures: FigureSpec[] = [{ name: r.setting.id, spec: main }];
   if (r.setting.id === 'km-sweep') {
     const late = r.grid.filter((s) => s >= 0.8 * r.horizon);
@@ -233,8 +236,8 @@ export function reportMarkdown(rep: Report, figures: readonly string[]): string 
     '',
     lossTableMarkdown(rep.table),
     '',
-    'Wall times are the runs\' own elapsed time, two runs sharing 2 cores with each other and with other work on the machine; ' +
-      'CPU times (user + system of the run\'s processes, where recorded) are the better measure of cost there. Both include loading the data and the training-loss evaluations.',
+    "Wall times are the runs' own elapsed time, two runs sharing 2 cores with each other and with other work on the machine; " +
+      "CPU times (user + system of the run's processes, where recorded) are the better measure of cost there. Both include loading the data and the training-loss evaluations.",
     '',
   ].join('\n');
 }

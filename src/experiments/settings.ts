@@ -93,7 +93,13 @@ export const GUARDS_STEPS = [100, 200, 500, 1000, 2000, 5000] as const;
 /** The experiments of the paper's section 4 (Table 1), §4.6, Appendix H, and this project's guard comparison. */
 export const SETTINGS: readonly Setting[] = [
   {
-    ...standard('mlp-mnist', 'MLP on MNIST (in distribution)', 'paper §4.1, Fig. 3', ['l2o-early', 'l2o-late', 'lgl2o-best-of-both', 'gl2o-early', 'anchored'], 50_000),
+    ...standard(
+      'mlp-mnist',
+      'MLP on MNIST (in distribution)',
+      'paper §4.1, Fig. 3',
+      ['l2o-early', 'l2o-late', 'lgl2o-best-of-both', 'gl2o-early', 'anchored'],
+      50_000,
+    ),
     // the steps at which issue 4 compares L2O with SGDnm and Adam, then the long run
     tableSteps: [100, 200, 500, 1_000, 5_000, 20_000, 50_000],
   },

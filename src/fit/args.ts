@@ -53,4 +53,3 @@ export const callbackMetrics = (names: readonly string[], validation: boolean) =
   const all = ['loss', ...names];
   return validation ? [...all, ...all.map((n) => `val_${n}`)] : all;
 };
-

@@ -91,9 +91,7 @@ export async function fitGuarded<S extends RoundState, P extends StateRecord>(
         metrics: callbackMetrics(objective.metricNames, validation !== null),
       },
       validate:
-        validation === null
-          ? null
-          : async () => validationLogs(model.evaluate(validation[0], validation[1], { batchSize, verbose: 0 }), objective.metricNames),
+        validation === null ? null : async () => validationLogs(model.evaluate(validation[0], validation[1], { batchSize, verbose: 0 }), objective.metricNames),
     });
   } finally {
     tf.dispose(owned);

@@ -125,7 +125,12 @@ export class L2OOptimizer extends tf.Optimizer {
   ): T {
     const decoded = pipe(
       decodeWith(ConfigCodec, config, 'L2OOptimizer config'),
-      E.chain((c) => pipe(decodeCheckpoint(c.checkpoint, 'L2OOptimizer config.checkpoint'), E.map((ck) => [c.name, ck] as const))),
+      E.chain((c) =>
+        pipe(
+          decodeCheckpoint(c.checkpoint, 'L2OOptimizer config.checkpoint'),
+          E.map((ck) => [c.name, ck] as const),
+        ),
+      ),
     );
     if (E.isLeft(decoded)) throw decoded.left;
     const [name, checkpoint] = decoded.right;

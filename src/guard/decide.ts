@@ -10,9 +10,7 @@ export interface CandidateLosses {
   readonly anchor: readonly number[] | null;
 }
 
-export type Decision =
-  | { readonly kind: 'chosen'; readonly winner: Winner; readonly reason?: string }
-  | { readonly kind: 'diverged'; readonly message: string };
+export type Decision = { readonly kind: 'chosen'; readonly winner: Winner; readonly reason?: string } | { readonly kind: 'diverged'; readonly message: string };
 
 /**
  * The paired rule's threshold: a level (a one-sided paired t test at level α, critical value

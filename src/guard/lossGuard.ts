@@ -1,4 +1,3 @@
-
 import * as E from 'fp-ts/lib/Either.js';
 import { assertOptimizer, resetState, type AnyOptimizer } from '../optim/optimizer.js';
 import { disposeReplaced, type StateRecord } from '../tensor/state.js';
@@ -78,7 +77,15 @@ function checkOptions(o: LossGuardOptions): void {
 /** LGL2O (docs/algorithms.md §4) and its anchored extension (§4b), as a round optimizer. */
 export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardState> {
   checkOptions(options);
-  const { learned, fallback, anchor = false, decision = LOSS_GUARD_DEFAULTS.decision, statePolicy = LOSS_GUARD_DEFAULTS.statePolicy, adaptive, backoff } = options;
+  const {
+    learned,
+    fallback,
+    anchor = false,
+    decision = LOSS_GUARD_DEFAULTS.decision,
+    statePolicy = LOSS_GUARD_DEFAULTS.statePolicy,
+    adaptive,
+    backoff,
+  } = options;
   const threshold: Threshold = options.z !== undefined ? { z: options.z } : { alpha: options.alpha ?? LOSS_GUARD_DEFAULTS.alpha };
   const k0 = options.k ?? DEFAULT_K;
   const m0 = options.m ?? DEFAULT_M;
@@ -156,7 +163,11 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
         step: s.step + s.k,
         // A rollout that went non-finite leaves a state that can never recover (NaN in an
         // LSTM's cells stays NaN): it restarts from the chosen point whatever the policy.
-        learned: !cand.learned ? s.learned : learnedFinite ? keepOrReset(learned, cand.learned.opt, learnedWon) : resetState(learned, chosen.x, cand.learned.opt),
+        learned: !cand.learned
+          ? s.learned
+          : learnedFinite
+            ? keepOrReset(learned, cand.learned.opt, learnedWon)
+            : resetState(learned, chosen.x, cand.learned.opt),
         fallback: keepOrReset(fallback, cand.fallback.opt, winner === 'fallback'),
         anchor: cand.anchor,
         k,
@@ -185,4 +196,3 @@ export function lossGuard(options: LossGuardOptions): RoundOptimizer<LossGuardSt
     },
   };
 }
-

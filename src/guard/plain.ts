@@ -26,7 +26,10 @@ export function plain<S extends StateRecord>(opt: Optimizer<S>): RoundOptimizer<
       }
       try {
         const [x, s] = checkedStep(opt, state.x, grad, state.opt);
-        return E.right([{ x, step: state.step + 1, opt: s }, { steps: 1, loss: lossValue }] as const);
+        return E.right([
+          { x, step: state.step + 1, opt: s },
+          { steps: 1, loss: lossValue },
+        ] as const);
       } finally {
         grad.dispose();
       }

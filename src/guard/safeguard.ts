@@ -13,7 +13,10 @@ export type MuSequence = 'GS' | 'AA' | 'EMA' | 'RT' | 'RM';
 export const MU_SEQUENCES: readonly MuSequence[] = ['GS', 'AA', 'EMA', 'RT', 'RM'];
 
 /** The safeguard's defaults ([reconstructed], docs/algorithms.md §5). */
-export const SAFEGUARD_DEFAULTS = { delta: 0.05, theta: 0.1, sequence: 'EMA', window: 10 } as const satisfies { sequence: MuSequence } & Record<string, unknown>;
+export const SAFEGUARD_DEFAULTS = { delta: 0.05, theta: 0.1, sequence: 'EMA', window: 10 } as const satisfies { sequence: MuSequence } & Record<
+  string,
+  unknown
+>;
 
 export interface SafeguardOptions {
   readonly learned: AnyOptimizer;
@@ -49,7 +52,14 @@ function residual(fallback: AnyOptimizer, x: tf.Tensor1D, grad: tf.Tensor1D, sta
 export function safeguard(options: SafeguardOptions): RoundOptimizer<SafeguardState> {
   assertOptimizer(options?.learned, 'safeguard: options.learned');
   assertOptimizer(options.fallback, 'safeguard: options.fallback');
-  const { learned, fallback, delta = SAFEGUARD_DEFAULTS.delta, theta = SAFEGUARD_DEFAULTS.theta, sequence = SAFEGUARD_DEFAULTS.sequence, window = SAFEGUARD_DEFAULTS.window } = options;
+  const {
+    learned,
+    fallback,
+    delta = SAFEGUARD_DEFAULTS.delta,
+    theta = SAFEGUARD_DEFAULTS.theta,
+    sequence = SAFEGUARD_DEFAULTS.sequence,
+    window = SAFEGUARD_DEFAULTS.window,
+  } = options;
   if (!(delta >= 0 && delta < 1)) throw new RangeError(`safeguard: delta must be in [0, 1), got ${delta}`);
   if (!(theta > 0 && theta <= 1)) throw new RangeError(`safeguard: theta must be in (0, 1], got ${theta}`);
 

@@ -10,8 +10,7 @@ export type { L2OState } from './lstmState.js';
 
 /** A gate's pre-activation. Input weights with two rows are applied as two broadcasts (no concat). */
 function gateInput(inputs: readonly tf.Tensor2D[], h: tf.Tensor2D, w: GateWeights): tf.Tensor2D {
-  const fromInput =
-    inputs.length === 1 ? tf.matMul(inputs[0]!, w.wx) : inputs.map((col, r) => col.mul(w.wx.slice([r, 0], [1, -1]))).reduce((a, b) => a.add(b));
+  const fromInput = inputs.length === 1 ? tf.matMul(inputs[0]!, w.wx) : inputs.map((col, r) => col.mul(w.wx.slice([r, 0], [1, -1]))).reduce((a, b) => a.add(b));
   return fromInput.add(tf.matMul(h, w.wh)).add(w.b) as tf.Tensor2D;
 }
 

@@ -60,8 +60,20 @@ export function packFM(arch: L2OArchitecture, list: readonly tf.Tensor[]): Packe
     const w = unflattenWeights(arch, list);
     const layers = w.layers.map((layer) => {
       const gates: Array<[GateWeights, number]> = PACKED_GATES.map((g) => [layer[g], gateScale(g)]);
-      const w = tf.concat(gates.map(([gw, s]) => tf.concat([gw.wx.transpose(), gw.wh.transpose()], 1).mul(s)), 0) as tf.Tensor2D;
-      return { w, wT: w.transpose() as tf.Tensor2D, b: tf.concat(gates.map(([gw, s]) => gw.b.mul(s)), 0).reshape([4 * arch.hidden, 1]) as tf.Tensor2D };
+      const w = tf.concat(
+        gates.map(([gw, s]) => tf.concat([gw.wx.transpose(), gw.wh.transpose()], 1).mul(s)),
+        0,
+      ) as tf.Tensor2D;
+      return {
+        w,
+        wT: w.transpose() as tf.Tensor2D,
+        b: tf
+          .concat(
+            gates.map(([gw, s]) => gw.b.mul(s)),
+            0,
+          )
+          .reshape([4 * arch.hidden, 1]) as tf.Tensor2D,
+      };
     });
     return { layers, headW: w.head.w.transpose() as tf.Tensor2D, headB: w.head.b.reshape([1, 1]) as tf.Tensor2D };
   });
@@ -81,7 +93,14 @@ export function unpackGradFM(arch: L2OArchitecture, p: PackedWeights): tf.Tensor
         PACKED_GATES.map((g, k) => {
           const s = gateScale(g);
           const block = layer.w.slice([k * H, 0], [H, inputs + H]).mul(s);
-          const gw = { wx: block.slice([0, 0], [H, inputs]).transpose(), wh: block.slice([0, inputs], [H, H]).transpose(), b: layer.b.slice([k * H, 0], [H, 1]).reshape([H]).mul(s) };
+          const gw = {
+            wx: block.slice([0, 0], [H, inputs]).transpose(),
+            wh: block.slice([0, inputs], [H, H]).transpose(),
+            b: layer.b
+              .slice([k * H, 0], [H, 1])
+              .reshape([H])
+              .mul(s),
+          };
           return [g, gw];
         }),
       );
@@ -107,17 +126,31 @@ const rows = (t: tf.Tensor2D, from: number, count: number): tf.Tensor2D => t.sli
 /** The cell of one layer from its pre-activations [4H, d]: gates, c, tanh c and h. */
 function cellForward(H: number, pre: tf.Tensor2D, bias: tf.Tensor2D, cPrev: tf.Tensor2D) {
   const act = pre.add(bias).sigmoid() as tf.Tensor2D;
-  const g = rows(act, 3 * H, H).mul(2).sub(1);
-  const c = rows(act, H, H).mul(cPrev).add(rows(act, 0, H).mul(g)) as tf.Tensor2D;
+  const g = rows(act, 3 * H, H)
+    .mul(2)
+    .sub(1);
+  const c = rows(act, H, H)
+    .mul(cPrev)
+    .add(rows(act, 0, H).mul(g)) as tf.Tensor2D;
   const tc = tanh(c);
   return { act, c, tc, h: rows(act, 2 * H, H).mul(tc) as tf.Tensor2D };
 }
 
 /** The cell's backward pass: dPre [4H, d] and the adjoint of cPrev. */
-function cellBackward(H: number, act: tf.Tensor2D, tc: tf.Tensor2D, cPrev: tf.Tensor2D, dh: tf.Tensor2D, dhNext: tf.Tensor2D | undefined, dcNext: tf.Tensor2D | undefined) {
+function cellBackward(
+  H: number,
+  act: tf.Tensor2D,
+  tc: tf.Tensor2D,
+  cPrev: tf.Tensor2D,
+  dh: tf.Tensor2D,
+  dhNext: tf.Tensor2D | undefined,
+  dcNext: tf.Tensor2D | undefined,
+) {
   const dhAll = dhNext === undefined ? dh : dh.add(dhNext);
   const i = rows(act, 0, H);
-  const g = rows(act, 3 * H, H).mul(2).sub(1);
+  const g = rows(act, 3 * H, H)
+    .mul(2)
+    .sub(1);
   const dcFromH = dhAll.mul(rows(act, 2 * H, H)).mul(tc.square().neg().add(1));
   const dc = dcNext === undefined ? dcFromH : dcFromH.add(dcNext);
   // d(act) per block: i, f, o, and 2·dg for the doubled candidate rows; then σ'.
@@ -126,7 +159,12 @@ function cellBackward(H: number, act: tf.Tensor2D, tc: tf.Tensor2D, cPrev: tf.Te
 }
 
 /** One step: the update s·out (length d), the next state and the cache for `backwardFM`. */
-export function forwardFM(p: PackedWeights, arch: L2OArchitecture, grads: tf.Tensor1D, state: FMState): { update: tf.Tensor1D; state: FMState; cache: StepCache } {
+export function forwardFM(
+  p: PackedWeights,
+  arch: L2OArchitecture,
+  grads: tf.Tensor1D,
+  state: FMState,
+): { update: tf.Tensor1D; state: FMState; cache: StepCache } {
   const H = arch.hidden;
   const d = grads.shape[0];
   let out: { update: tf.Tensor1D; state: FMState; cache: StepCache } | undefined;
@@ -164,7 +202,14 @@ export function disposeCache(cache: StepCache): void {
  * next state (absent: zero), the gradients of the packed weights and, when `needState`, the
  * adjoint of the previous state.
  */
-export function backwardFM(p: PackedWeights, arch: L2OArchitecture, cache: StepCache, dUpdate: tf.Tensor1D, dNext: FMState | undefined, needState: boolean): { grads: PackedWeights; dPrev: FMState | undefined } {
+export function backwardFM(
+  p: PackedWeights,
+  arch: L2OArchitecture,
+  cache: StepCache,
+  dUpdate: tf.Tensor1D,
+  dNext: FMState | undefined,
+  needState: boolean,
+): { grads: PackedWeights; dPrev: FMState | undefined } {
   const H = arch.hidden;
   const d = dUpdate.shape[0];
   let result: { grads: PackedWeights; dPrev: FMState | undefined } | undefined;

@@ -88,7 +88,14 @@ export function metaCheckpointJson(
     weights: unflattenWeights(settings.architecture, weights),
     meta: {
       producedBy: 'lgl2o meta-train',
-      metaTraining: { settings, metaStep: info.metaStep, wallSeconds: Math.round(info.wallMs / 100) / 10, evalLoss: info.evalLoss, ...info.provenance, savedAt: new Date().toISOString() },
+      metaTraining: {
+        settings,
+        metaStep: info.metaStep,
+        wallSeconds: Math.round(info.wallMs / 100) / 10,
+        evalLoss: info.evalLoss,
+        ...info.provenance,
+        savedAt: new Date().toISOString(),
+      },
       ...(resume ? { resume: { position: resume.position, adam: encodeState({ t: resume.opt.adam.t, m: resume.opt.adam.m, v: resume.opt.adam.v }) } } : {}),
     },
   };
@@ -118,7 +125,13 @@ export function loadResumePoint(path: string): E.Either<DecodeError, ResumePoint
             E.apS('settings', decodeWith(MetaTrainSettingsCodec, meta.metaTraining.settings, `${path} (meta.metaTraining.settings)`)),
             E.apS('position', decodeWith(PositionCodec, meta.resume.position, `${path} (meta.resume.position)`)),
             E.apS('adam', decodeState(meta.resume.adam, path, 'meta.resume.adam')),
-            E.apS('history', E.right({ ...(meta.metaTraining.command !== undefined ? { command: meta.metaTraining.command } : {}), resumedWith: meta.metaTraining.resumedWith ?? [] })),
+            E.apS(
+              'history',
+              E.right({
+                ...(meta.metaTraining.command !== undefined ? { command: meta.metaTraining.command } : {}),
+                resumedWith: meta.metaTraining.resumedWith ?? [],
+              }),
+            ),
           ),
         ),
         E.chain(({ settings, position, adam, history }) => {

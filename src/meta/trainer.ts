@@ -6,7 +6,18 @@ import type { Objective } from '../optimizee/objective.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import { disposeAll } from '../tensor/state.js';
 import { l2o } from '../l2o/lstm.js';
-import { disposeWindowStart, episodeStart, initMetaOpt, metaStep, packWeights, unpackWeights, type BackwardKind, type MetaLossKind, type MetaOptState, type WindowStart } from './window.js';
+import {
+  disposeWindowStart,
+  episodeStart,
+  initMetaOpt,
+  metaStep,
+  packWeights,
+  unpackWeights,
+  type BackwardKind,
+  type MetaLossKind,
+  type MetaOptState,
+  type WindowStart,
+} from './window.js';
 import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../l2o/weights.js';
 
 /** From meta-step `from` on, episodes have `rollout` steps (a rollout-length curriculum). */
@@ -77,7 +88,13 @@ export interface EvalResult {
  * Runs the learned optimizer (the inference `l2o`, as users run it) from fixed initial points on
  * batches of `data`, and scores it by the mean batch loss. A non-finite loss scores Infinity.
  */
-export function evaluateL2O(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], data: Dataset, opts: { episodes: number; steps: number; batchSize: number }): EvalResult {
+export function evaluateL2O(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  data: Dataset,
+  opts: { episodes: number; steps: number; batchSize: number },
+): EvalResult {
   const opt = l2o(unflattenWeights(arch, weights), arch);
   let total = 0;
   let totalFinal = 0;
@@ -208,7 +225,13 @@ export class MetaTrainer {
     }
     const count = s.lossKind === 'final' ? s.truncation + 1 : s.truncation;
     const batches = Array.from({ length: count }, () => toTensorBatch([this.sampler.next()]));
-    const result = metaStep(this.objective, s.architecture, this.opt, this.start, batches, { metaLr: s.metaLr, clip: s.clip, lossKind: s.lossKind, logLoss: s.logLoss ?? false, backward: s.backward });
+    const result = metaStep(this.objective, s.architecture, this.opt, this.start, batches, {
+      metaLr: s.metaLr,
+      clip: s.clip,
+      lossKind: s.lossKind,
+      logLoss: s.logLoss ?? false,
+      backward: s.backward,
+    });
     batches.forEach(disposeTensorBatch);
     disposeAll(this.opt);
     this.opt = result.next;

@@ -4,7 +4,21 @@ import { adam, type AdamState } from '../optim/adam.js';
 import { registerMatMulGradient } from '../tensor/matMulGrad.js';
 import { disposeAll, tidyState } from '../tensor/state.js';
 import { installFastSlice } from '../tensor/kernels/fastSlice.js';
-import { addPacked, backwardFM, disposeCache, forwardFM, fromFM, packFM, packedTensors, toFM, unpackGradFM, zeroFMState, type FMState, type PackedWeights, type StepCache } from './lstmBackprop.js';
+import {
+  addPacked,
+  backwardFM,
+  disposeCache,
+  forwardFM,
+  fromFM,
+  packFM,
+  packedTensors,
+  toFM,
+  unpackGradFM,
+  zeroFMState,
+  type FMState,
+  type PackedWeights,
+  type StepCache,
+} from './lstmBackprop.js';
 import { activeKernels } from '../engine/instance.js';
 import { fusedLstmStep, fusedSupports, packLstm } from '../l2o/fastLstm.js';
 import { lstmStep, type L2OState } from '../l2o/lstm.js';
@@ -66,7 +80,14 @@ export interface WindowOptions {
  * (λ_{t+1}, adjoint of the next state).
  * Needs T batches (T + 1 for `final`). `start` is not disposed.
  */
-export function metaWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], opts: WindowOptions = {}): WindowResult {
+export function metaWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  opts: WindowOptions = {},
+): WindowResult {
   const lossKind = opts.lossKind ?? 'window';
   const T = lossKind === 'final' ? batches.length - 1 : batches.length;
   if (T < 1) throw new RangeError(`metaWindow: needs at least ${lossKind === 'final' ? 2 : 1} batches, got ${batches.length}`);
@@ -106,7 +127,15 @@ function lossAndGradAt(objective: Objective, x: tf.Tensor1D, batch: TensorBatch)
 const scaled = (g: tf.Tensor1D, w: number): tf.Tensor1D => tf.tidy(() => (w === 1 ? g.clone() : (g.mul(w) as tf.Tensor1D)));
 
 /** The adjoint of x_T before the backward loop; without a final term, step T−1 is skipped. */
-function initialAdjoint(objective: Objective, xT: tf.Tensor1D, batches: readonly TensorBatch[], T: number, gs: readonly tf.Tensor1D[], losses: readonly number[], terms: Terms) {
+function initialAdjoint(
+  objective: Objective,
+  xT: tf.Tensor1D,
+  batches: readonly TensorBatch[],
+  T: number,
+  gs: readonly tf.Tensor1D[],
+  losses: readonly number[],
+  terms: Terms,
+) {
   if (terms.kind === 'final') {
     const { loss, grad } = lossAndGradAt(objective, xT, batches[T]!);
     const dx = scaled(grad, termWeight(terms, loss));
@@ -121,7 +150,15 @@ function windowMetaLoss(terms: Terms, losses: readonly number[], extra: number):
   return losses.reduce((a, f) => a + termValue(terms, f), 0) + extra;
 }
 
-function fusedWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, terms: Terms): WindowResult {
+function fusedWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+): WindowResult {
   installFastSlice();
   const p = packFM(arch, weights);
   const xs: tf.Tensor1D[] = [start.x];
@@ -210,7 +247,15 @@ function kernelWindow(
 const innerProduct = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => a.mul(b).sum();
 
 /** The reference path: `lstmStep` on a tape, one step at a time (checkpointing at step boundaries). */
-function autodiffWindow(objective: Objective, arch: L2OArchitecture, weights: readonly tf.Tensor[], start: WindowStart, batches: readonly TensorBatch[], T: number, terms: Terms): WindowResult {
+function autodiffWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  weights: readonly tf.Tensor[],
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+): WindowResult {
   registerMatMulGradient();
   const w = unflattenWeights(arch, weights);
   const xs: tf.Tensor1D[] = [start.x];
@@ -314,7 +359,14 @@ export interface MetaStepResult extends Omit<WindowResult, 'grads'> {
  * One meta-step: a window's meta-gradient, clipped, then one Adam step on the weights.
  * Returns fresh tensors; `state` and `start` stay with the caller.
  */
-export function metaStep(objective: Objective, arch: L2OArchitecture, state: MetaOptState, start: WindowStart, batches: readonly TensorBatch[], opts: MetaStepOptions): MetaStepResult {
+export function metaStep(
+  objective: Objective,
+  arch: L2OArchitecture,
+  state: MetaOptState,
+  start: WindowStart,
+  batches: readonly TensorBatch[],
+  opts: MetaStepOptions,
+): MetaStepResult {
   const list = unpackWeights(arch, state.weights);
   const { grads, ...window } = metaWindow(objective, arch, list, start, batches, opts);
   disposeAll(list);

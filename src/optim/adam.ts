@@ -16,7 +16,10 @@ export interface AdamOptions {
 export function adam(opts: AdamOptions): Optimizer<AdamState> {
   const lr = asSchedule(opts?.lr, 'adam');
   const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = opts;
-  for (const [name, b] of [['beta1', beta1], ['beta2', beta2]] as const) {
+  for (const [name, b] of [
+    ['beta1', beta1],
+    ['beta2', beta2],
+  ] as const) {
     if (!(Number.isFinite(b) && b >= 0 && b < 1)) throw new RangeError(`adam: ${name} must be in [0, 1), got ${b}`);
   }
   if (!(Number.isFinite(epsilon) && epsilon > 0)) throw new RangeError(`adam: epsilon must be a positive number, got ${epsilon}`);

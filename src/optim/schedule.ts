@@ -4,7 +4,8 @@
  */
 export function rateAt(schedule: Schedule, t: number, where: string): number {
   const lr = schedule(t);
-  if (!(typeof lr === 'number' && Number.isFinite(lr) && lr > 0)) throw new RangeError(`${where}: the learning rate at step ${t} must be a positive number, got ${lr}`);
+  if (!(typeof lr === 'number' && Number.isFinite(lr) && lr > 0))
+    throw new RangeError(`${where}: the learning rate at step ${t} must be a positive number, got ${lr}`);
   return lr;
 }
 

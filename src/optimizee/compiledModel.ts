@@ -55,7 +55,9 @@ export function compiledModelObjective(model: tf.LayersModel): CompiledObjective
   /** Per-example loss (mean over any further axes) plus the regularization losses. */
   const lossAt = (params: tf.Tensor1D, batch: TensorBatch, training: boolean): tf.Tensor1D => {
     writeParams(model, params);
-    const loss = lossFn(targets(batch), predict(model, batch.x, training)).reshape([batch.size, -1]).mean(1) as tf.Tensor1D;
+    const loss = lossFn(targets(batch), predict(model, batch.x, training))
+      .reshape([batch.size, -1])
+      .mean(1) as tf.Tensor1D;
     return compiled.calculateLosses().reduce<tf.Tensor1D>((sum, r) => sum.add(r), loss);
   };
   const metricFns = model.metricsTensors.map(([fn]) => fn);

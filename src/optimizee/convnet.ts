@@ -101,8 +101,7 @@ export function convnet(opts: ConvnetOptions): Objective {
       }
       return tf.tensor1d(data);
     },
-    perExampleLoss: (params, batch) =>
-      tf.tidy(() => logProbs(params, batch).mul(tf.oneHot(batch.y.toInt(), classes)).sum(1).neg() as tf.Tensor1D),
+    perExampleLoss: (params, batch) => tf.tidy(() => logProbs(params, batch).mul(tf.oneHot(batch.y.toInt(), classes)).sum(1).neg() as tf.Tensor1D),
     lossAndGrad: (params, batch) =>
       tf.tidy(() => {
         const { acts, filters, flat, wHead, logits } = forward(params, batch);
@@ -117,25 +116,26 @@ export function convnet(opts: ConvnetOptions): Objective {
           const x = acts[l]!;
           // ReLU: the output is positive exactly where the pre-activation is
           const dz = dAct.mul(tf.step(out)) as tf.Tensor4D;
-          const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, {
-            strides: STRIDE,
-            pad: 'same',
-            dataFormat: 'NHWC',
-            filterShape: filters[l]!.shape,
-          });
+          const dw = tf.engine().runKernel(
+            tf.Conv2DBackpropFilter,
+            { x, dy: dz },
+            {
+              strides: STRIDE,
+              pad: 'same',
+              dataFormat: 'NHWC',
+              filterShape: filters[l]!.shape,
+            },
+          );
           if (!(dw instanceof tf.Tensor)) throw new Error('convnet: Conv2DBackpropFilter returned several tensors');
           grads.unshift(dw.reshape([-1]), dz.sum([0, 1, 2]));
           if (l > 0) dAct = tf.conv2dTranspose(dz, filters[l]!, x.shape, STRIDE, 'same');
         }
         return { loss, grad: tf.concat(grads) as tf.Tensor1D };
       }),
-    accuracy: (params, batch) =>
-      tf.tidy(() => forward(params, batch).logits.argMax(1).equal(batch.y.toInt()).toFloat().mean() as tf.Scalar),
+    accuracy: (params, batch) => tf.tidy(() => forward(params, batch).logits.argMax(1).equal(batch.y.toInt()).toFloat().mean() as tf.Scalar),
   };
 }
 
 /** The networks of docs/algorithms.md §6. */
-export const conv3 = (input: readonly [number, number, number], classes: number): Objective =>
-  convnet({ input, channels: [16, 32, 32], classes });
-export const conv5 = (input: readonly [number, number, number], classes: number): Objective =>
-  convnet({ input, channels: [16, 32, 64, 64, 128], classes });
+export const conv3 = (input: readonly [number, number, number], classes: number): Objective => convnet({ input, channels: [16, 32, 32], classes });
+export const conv5 = (input: readonly [number, number, number], classes: number): Objective => convnet({ input, channels: [16, 32, 64, 64, 128], classes });

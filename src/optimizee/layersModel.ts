@@ -33,7 +33,9 @@ function resolveLoss(model: tf.LayersModel, option: LossName | PerExampleLoss | 
   if (typeof option === 'function') return { perExample: option };
   const name: unknown = option ?? model.loss;
   if (isLossName(name)) return { perExample: NAMED_LOSSES[name], lossName: name };
-  throw new RangeError(`${model.name}: give options.loss (a function or one of ${LOSS_NAMES.join(', ')}); the model's loss is ${JSON.stringify(model.loss ?? 'not set')}`);
+  throw new RangeError(
+    `${model.name}: give options.loss (a function or one of ${LOSS_NAMES.join(', ')}); the model's loss is ${JSON.stringify(model.loss ?? 'not set')}`,
+  );
 }
 
 /** The model's trainable variables, in the order of the flat parameter vector. */

@@ -124,7 +124,15 @@ export function exactQuadratic(opts: ExactQuadraticOptions, rng: Rng): ExactQuad
  */
 export function leastSquares(dim: number): Objective {
   const perExample = (x: tf.Tensor1D, b: TensorBatch): tf.Tensor1D =>
-    tf.tidy(() => tf.matMul(b.x as tf.Tensor2D, x.reshape([dim, 1])).reshape([b.size]).sub(b.y).square().mul(0.5) as tf.Tensor1D);
+    tf.tidy(
+      () =>
+        tf
+          .matMul(b.x as tf.Tensor2D, x.reshape([dim, 1]))
+          .reshape([b.size])
+          .sub(b.y)
+          .square()
+          .mul(0.5) as tf.Tensor1D,
+    );
   return {
     name: `quadratic-${dim}`,
     size: dim,
@@ -133,9 +141,15 @@ export function leastSquares(dim: number): Objective {
     lossAndGrad: (x, b) =>
       tf.tidy(() => {
         const w = b.x as tf.Tensor2D;
-        const r = tf.matMul(w, x.reshape([dim, 1])).reshape([b.size]).sub(b.y);
+        const r = tf
+          .matMul(w, x.reshape([dim, 1]))
+          .reshape([b.size])
+          .sub(b.y);
         const loss = r.square().mean().mul(0.5) as tf.Scalar;
-        const grad = tf.matMul(r.reshape([1, b.size]), w).reshape([dim]).div(b.size) as tf.Tensor1D;
+        const grad = tf
+          .matMul(r.reshape([1, b.size]), w)
+          .reshape([dim])
+          .div(b.size) as tf.Tensor1D;
         return { loss, grad };
       }),
   };

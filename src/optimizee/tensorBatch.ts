@@ -13,7 +13,17 @@ export function toTensorBatch(batches: readonly Batch[]): TensorBatch {
   const ys = batches.length === 1 ? first.y : concatLabels(batches);
   const isInt = ys instanceof Int32Array;
   return {
-    x: featuresOnHeap(batches, [size, ...first.shape]) ?? tf.tensor(batches.length === 1 ? first.x : concatArrays(batches.map((b) => b.x), Float32Array), [size, ...first.shape]),
+    x:
+      featuresOnHeap(batches, [size, ...first.shape]) ??
+      tf.tensor(
+        batches.length === 1
+          ? first.x
+          : concatArrays(
+              batches.map((b) => b.x),
+              Float32Array,
+            ),
+        [size, ...first.shape],
+      ),
     y: tf.tensor1d(ys, isInt ? 'int32' : 'float32'),
     size,
   };
@@ -44,8 +54,14 @@ function featuresOnHeap(batches: readonly Batch[], shape: readonly number[]): tf
 function concatLabels(batches: readonly Batch[]): Int32Array | Float32Array {
   const first = batches[0]!.y;
   return first instanceof Int32Array
-    ? concatArrays(batches.map((b) => b.y as Int32Array), Int32Array)
-    : concatArrays(batches.map((b) => b.y as Float32Array), Float32Array);
+    ? concatArrays(
+        batches.map((b) => b.y as Int32Array),
+        Int32Array,
+      )
+    : concatArrays(
+        batches.map((b) => b.y as Float32Array),
+        Float32Array,
+      );
 }
 
 function concatArrays<A extends Float32Array | Int32Array>(parts: readonly A[], Ctor: { new (n: number): A }): A {

@@ -82,7 +82,10 @@ export interface LoadedCheckpoint extends RunCheckpoint {
 const count = (name: string) => boundedNumber(name, 0, Number.MAX_SAFE_INTEGER, true);
 /** sfc32 words as the generator keeps them: signed or unsigned 32-bit integers. */
 const word = boundedNumber('rng word', -(2 ** 31), 2 ** 32 - 1, true);
-const SamplerStateCodec = strictObject({ rng: t.tuple([word, word, word, word]), epoch: count('epoch'), position: count('position'), batches: count('batches') }, 'SamplerState');
+const SamplerStateCodec = strictObject(
+  { rng: t.tuple([word, word, word, word]), epoch: count('epoch'), position: count('position'), batches: count('batches') },
+  'SamplerState',
+);
 
 const isSha256 = (u: unknown): u is string => typeof u === 'string' && /^[0-9a-f]{64}$/.test(u);
 const Sha256 = new t.Type<string, string, unknown>(
@@ -146,8 +149,10 @@ export function decodeRunCheckpoint(json: unknown, source: string): E.Either<Dec
   const header = Header.decode(json);
   if (E.isRight(header)) {
     const { format, version } = header.right;
-    if (format !== RUN_CHECKPOINT_FORMAT) return E.left(new DecodeError(source, [`format: expected "${RUN_CHECKPOINT_FORMAT}", got ${JSON.stringify(format)} (not a run checkpoint)`]));
-    if (version !== RUN_CHECKPOINT_VERSION) return E.left(new DecodeError(source, [`version: expected ${RUN_CHECKPOINT_VERSION}, got ${version} (written by another version of lgl2o)`]));
+    if (format !== RUN_CHECKPOINT_FORMAT)
+      return E.left(new DecodeError(source, [`format: expected "${RUN_CHECKPOINT_FORMAT}", got ${JSON.stringify(format)} (not a run checkpoint)`]));
+    if (version !== RUN_CHECKPOINT_VERSION)
+      return E.left(new DecodeError(source, [`version: expected ${RUN_CHECKPOINT_VERSION}, got ${version} (written by another version of lgl2o)`]));
   }
   return pipe(
     decodeWith(Body, json, source),

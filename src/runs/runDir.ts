@@ -97,7 +97,10 @@ function checkAgainstRun(ck: LoadedCheckpoint, config: RunConfig, settings: JobS
   const fail = (problem: string) => E.left(new DecodeError(source, [problem]));
   if (ck.config.task !== config.task) return fail(`a checkpoint of task ${ck.config.task}, but ${RUN_FILES.meta} is a run of task ${config.task}`);
   const configDiff = firstDifference(ck.config, config);
-  if (configDiff !== undefined) return fail(`config.${configDiff} is ${show(pick(ck.config, configDiff))}, but ${RUN_FILES.meta} has ${show(pick(config, configDiff))}: a checkpoint of another run`);
+  if (configDiff !== undefined)
+    return fail(
+      `config.${configDiff} is ${show(pick(ck.config, configDiff))}, but ${RUN_FILES.meta} has ${show(pick(config, configDiff))}: a checkpoint of another run`,
+    );
   const logDiff = firstDifference(ck.settings.log, settings.log);
   if (logDiff !== undefined) return fail(`settings.log.${logDiff} differs from ${RUN_FILES.meta}: a checkpoint of another run`);
   if (ck.step > config.steps) return fail(`step ${ck.step} is past the run's ${config.steps} steps`);
@@ -107,7 +110,8 @@ function checkAgainstRun(ck: LoadedCheckpoint, config: RunConfig, settings: JobS
   }
   const events = join(dir, RUN_FILES.events);
   const size = existsSync(events) ? statSync(events).size : 0;
-  if (size < ck.log.bytes) return fail(`the checkpoint needs the first ${ck.log.bytes} bytes of ${RUN_FILES.events}, which has ${size}: the log was truncated or replaced`);
+  if (size < ck.log.bytes)
+    return fail(`the checkpoint needs the first ${ck.log.bytes} bytes of ${RUN_FILES.events}, which has ${size}: the log was truncated or replaced`);
   if (ck.log.bytes > 0) {
     const fd = openSync(events, 'r');
     const byte = Buffer.alloc(1);
@@ -123,7 +127,8 @@ function checkAgainstRun(ck: LoadedCheckpoint, config: RunConfig, settings: JobS
 
 function pick(value: unknown, path: string): unknown {
   let v = value;
-  for (const part of path.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== '')) v = isRecord(v) || Array.isArray(v) ? (v as Record<string, unknown>)[part] : undefined;
+  for (const part of path.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== ''))
+    v = isRecord(v) || Array.isArray(v) ? (v as Record<string, unknown>)[part] : undefined;
   return v;
 }
 

@@ -15,7 +15,10 @@ export interface TrainEvaluation {
 export function trainSubset(ds: Dataset, size: number): Batch {
   const n = Math.min(size, ds.count);
   const stride = Math.floor(ds.count / n);
-  return gather(ds, Array.from({ length: n }, (_, i) => i * stride));
+  return gather(
+    ds,
+    Array.from({ length: n }, (_, i) => i * stride),
+  );
 }
 
 /** Mean loss (and accuracy, when the objective has one) of `x` on a training subset. */

@@ -54,7 +54,8 @@ export function encodeState(value: StateValue, path = 'state'): Json {
   if (value instanceof tf.Tensor) {
     if (!isSavedDtype(value.dtype)) throw new TypeError(`${path}: cannot save a ${value.dtype} tensor`);
     const data = value.dataSync();
-    if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array)) throw new TypeError(`${path}: unexpected ${value.dtype} storage`);
+    if (!(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array))
+      throw new TypeError(`${path}: unexpected ${value.dtype} storage`);
     return { [TENSOR_KEY]: { dtype: value.dtype, shape: [...value.shape], data: toBase64(data, BYTES[value.dtype]) } };
   }
   if (typeof value === 'number') return encodeNumber(value);
@@ -76,7 +77,8 @@ function decodeTensor(raw: unknown, path: string): E.Either<string, TensorData> 
   const { dtype, shape, data } = raw;
   const extra = Object.keys(raw).filter((k) => k !== 'dtype' && k !== 'shape' && k !== 'data');
   if (extra.length > 0) return E.left(`${path}.${extra[0]}: unknown key (known: dtype, shape, data)`);
-  if (typeof dtype !== 'string' || !isSavedDtype(dtype)) return E.left(`${path}.dtype: expected float32, int32 or bool, got ${JSON.stringify(dtype) ?? 'nothing'}`);
+  if (typeof dtype !== 'string' || !isSavedDtype(dtype))
+    return E.left(`${path}.dtype: expected float32, int32 or bool, got ${JSON.stringify(dtype) ?? 'nothing'}`);
   if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     return E.left(`${path}.shape: expected an array of integers ≥ 0`);
   }
@@ -145,7 +147,15 @@ export function decodeState(json: unknown, source: string, path = 'state'): E.Ei
 
 const isTensorData = (d: unknown): d is TensorData => d instanceof TensorData;
 const kindOf = (v: StateValue | StateData): string =>
-  v instanceof tf.Tensor || isTensorData(v) ? 'a tensor' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'a record' : `a ${typeof v}`;
+  v instanceof tf.Tensor || isTensorData(v)
+    ? 'a tensor'
+    : v === null
+      ? 'null'
+      : Array.isArray(v)
+        ? 'an array'
+        : typeof v === 'object'
+          ? 'a record'
+          : `a ${typeof v}`;
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 const hasTensor = (v: StateValue | StateData): boolean =>
@@ -189,7 +199,8 @@ export function stateProblems(template: StateValue, data: StateData, path = 'sta
     return out;
   }
   const scalar = (v: StateValue | StateData) => v === null || typeof v === 'number';
-  if (scalar(template) ? !scalar(data) : typeof template !== typeof data || data === null) out.push(`${path}: expected ${kindOf(template)}, got ${kindOf(data)}`);
+  if (scalar(template) ? !scalar(data) : typeof template !== typeof data || data === null)
+    out.push(`${path}: expected ${kindOf(template)}, got ${kindOf(data)}`);
   return out;
 }
 

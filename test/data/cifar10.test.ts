@@ -30,7 +30,12 @@ describe('CIFAR-10 binary batches (generated in the real format)', () => {
     if (E.isLeft(r)) throw r.left;
     const { train, test } = r.right;
     const at = (k: number, h: number, w: number, c: number) => (k * 1024 + h * 32 + w) * 3 + c;
-    for (const [h, w] of [[0, 0], [0, 31], [5, 7], [31, 31]] as const) {
+    for (const [h, w] of [
+      [0, 0],
+      [0, 31],
+      [5, 7],
+      [31, 31],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         // record 25 of train is record 5 of data_batch_2
         expect(train.x[at(25, h, w, c)]).toBe(Math.fround(cifarByte(2, 5, c, h * 32 + w) / 255));

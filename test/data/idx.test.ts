@@ -51,9 +51,13 @@ describe('IDX parser', () => {
     // header is bytes 0..11; cut at 10 → inside the second dimension
     expect(message(parseIdx(whole.subarray(0, 10), 'h.idx'))).toContain('h.idx: byte 10: file ends inside the header: 2 dimensions need bytes 4..11');
     // 12 header bytes + 5 of 6 data bytes = 17 bytes
-    expect(message(parseIdx(whole.subarray(0, 17), 'd.idx'))).toContain('d.idx: byte 17: file is truncated: dimensions [2, 3] need 6 data bytes (to byte 18), the data stops after 5 of 6 elements');
+    expect(message(parseIdx(whole.subarray(0, 17), 'd.idx'))).toContain(
+      'd.idx: byte 17: file is truncated: dimensions [2, 3] need 6 data bytes (to byte 18), the data stops after 5 of 6 elements',
+    );
     const int32 = idxBytes(0x0c, [2], [0, 0, 0, 1, 0, 0]);
-    expect(message(parseIdx(int32, 'i.idx'))).toContain('i.idx: byte 14: file is truncated: dimensions [2] need 8 data bytes (to byte 16), the data stops after 1 of 2 elements');
+    expect(message(parseIdx(int32, 'i.idx'))).toContain(
+      'i.idx: byte 14: file is truncated: dimensions [2] need 8 data bytes (to byte 16), the data stops after 1 of 2 elements',
+    );
   });
 
   it('rejects bytes after the data and header fields that differ from what the caller expects', () => {
@@ -61,7 +65,9 @@ describe('IDX parser', () => {
     const images = idxBytes(0x08, [1, 27, 28], new Uint8Array(27 * 28));
     expect(message(parseIdx(images, 'm.idx', { dims: [undefined, 28, 28] }))).toContain('m.idx: byte 8: expected dimension 1 to be 28, got 27');
     expect(message(parseIdx(images, 'm.idx', { rank: 1 }))).toContain('m.idx: byte 3: expected rank 1, got 3');
-    expect(message(parseIdx(idxBytes(0x0d, [1], [0, 0, 0, 0]), 'm.idx', { type: 'uint8' }))).toContain('m.idx: byte 2: expected element type uint8, got 0x0D (float32)');
+    expect(message(parseIdx(idxBytes(0x0d, [1], [0, 0, 0, 0]), 'm.idx', { type: 'uint8' }))).toContain(
+      'm.idx: byte 2: expected element type uint8, got 0x0D (float32)',
+    );
   });
 
   it('reads gzipped files (by the .gz name or by the gzip magic) the same as plain ones', () => {
@@ -81,7 +87,9 @@ describe('IDX parser', () => {
     expect(message(readIdx(cut))).toMatch(new RegExp(`^${cut}: gzip data is corrupt or truncated \\(${gz.length - 12} compressed bytes`));
     const inner = join(dir, 'short.gz');
     writeFileSync(inner, gzipSync(idxBytes(0x08, [4], [9, 8, 7])));
-    expect(message(readIdx(inner))).toBe(`${inner} (offsets in the gunzipped data): byte 11: file is truncated: dimensions [4] need 4 data bytes (to byte 12), the data stops after 3 of 4 elements`);
+    expect(message(readIdx(inner))).toBe(
+      `${inner} (offsets in the gunzipped data): byte 11: file is truncated: dimensions [4] need 4 data bytes (to byte 12), the data stops after 3 of 4 elements`,
+    );
     expect(message(readIdx(join(dir, 'none')))).toContain(`${join(dir, 'none')}: cannot read the file`);
   });
 
@@ -90,13 +98,29 @@ describe('IDX parser', () => {
     // Concatenated gzip members decompress as one stream: 64 of 16 MiB of zeros are 1 GiB from 1 MB.
     const zeros = gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
     const bomb = join(dir, 'bomb-idx1-ubyte.gz');
-    writeFileSync(bomb, Buffer.concat([gzipSync(idxBytes(0x08, [16], Array.from({ length: 16 }, (_, i) => i))), ...Array<Buffer>(64).fill(zeros)]));
+    writeFileSync(
+      bomb,
+      Buffer.concat([
+        gzipSync(
+          idxBytes(
+            0x08,
+            [16],
+            Array.from({ length: 16 }, (_, i) => i),
+          ),
+        ),
+        ...Array<Buffer>(64).fill(zeros),
+      ]),
+    );
     const before = process.memoryUsage().rss;
-    expect(message(readIdx(bomb))).toBe(`${bomb} (offsets in the gunzipped data): byte 24: the gzip data goes on past the 24 bytes the IDX header announces; decompression stopped there`);
+    expect(message(readIdx(bomb))).toBe(
+      `${bomb} (offsets in the gunzipped data): byte 24: the gzip data goes on past the 24 bytes the IDX header announces; decompression stopped there`,
+    );
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
     // A header announcing more than the limit is refused before any data is inflated.
     const huge = join(dir, 'huge.gz');
     writeFileSync(huge, gzipSync(idxBytes(0x08, [65536, 65536], [])));
-    expect(message(readIdx(huge))).toBe(`${huge} (offsets in the gunzipped data): byte 4: the header announces ${12 + 65536 * 65536} bytes, more than the limit of ${2 ** 31}`);
+    expect(message(readIdx(huge))).toBe(
+      `${huge} (offsets in the gunzipped data): byte 4: the header announces ${12 + 65536 * 65536} bytes, more than the limit of ${2 ** 31}`,
+    );
   });
 });

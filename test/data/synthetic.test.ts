@@ -22,7 +22,10 @@ describe('circles (scikit-learn make_circles)', () => {
     expect(angles[0]!.length).toBe(50);
     expect(angles[1]!.length).toBe(51);
     // np.linspace(0, 2π, n, endpoint=False): the k-th smallest angle is 2πk/n
-    for (const [label, n] of [[0, 50], [1, 51]] as const) {
+    for (const [label, n] of [
+      [0, 50],
+      [1, 51],
+    ] as const) {
       const sorted = [...angles[label]!].sort((a, b) => a - b);
       // angle 0 may come back as ≈2π after float32 rounding of sin(2π·0/n) = 0: it is exact here
       sorted.forEach((a, k) => expect(a).toBeCloseTo((2 * Math.PI * k) / n, 5));
@@ -94,6 +97,8 @@ describe('synthetic splits and the registry', () => {
     expect(q.right.classes).toBeUndefined();
     expect(q.right.train.y).toBeInstanceOf(Float32Array);
     const unknown = loadDataset('imagenet', { seed: 1 });
-    expect(E.isLeft(unknown) && unknown.left.message).toBe('dataset "imagenet": unknown (known: mnist, fashion-mnist, cifar10, tinyimagenet50, circles, spirals, quadratic)');
+    expect(E.isLeft(unknown) && unknown.left.message).toBe(
+      'dataset "imagenet": unknown (known: mnist, fashion-mnist, cifar10, tinyimagenet50, circles, spirals, quadratic)',
+    );
   });
 });

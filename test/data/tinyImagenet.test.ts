@@ -59,7 +59,10 @@ describe('Tiny-ImageNet folder layout (generated JPEGs)', () => {
   it('says where it looked for wnids.txt and how to get the data', () => {
     const r = loadTinyImagenet({ dataDir: join(parent, 'nowhere'), seed: 0 });
     if (E.isRight(r)) throw new Error('expected missing data');
-    expect(r.left instanceof MissingDataError && r.left.tried).toEqual([join(parent, 'nowhere', 'wnids.txt'), join(parent, 'nowhere', 'tiny-imagenet-200', 'wnids.txt')]);
+    expect(r.left instanceof MissingDataError && r.left.tried).toEqual([
+      join(parent, 'nowhere', 'wnids.txt'),
+      join(parent, 'nowhere', 'tiny-imagenet-200', 'wnids.txt'),
+    ]);
     expect(r.left.message).toContain('tiny-imagenet-200.zip');
   });
 

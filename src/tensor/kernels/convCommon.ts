@@ -13,8 +13,7 @@ export const failer =
     throw new Error(`${kernel} (wasm): ${msg}`);
   };
 
-const isPositivePair = (v: unknown): v is Pair =>
-  Array.isArray(v) && v.length === 2 && v.every((n) => Number.isInteger(n) && n >= 1);
+const isPositivePair = (v: unknown): v is Pair => Array.isArray(v) && v.length === 2 && v.every((n) => Number.isInteger(n) && n >= 1);
 
 function strideAttr(v: unknown, fail: (m: string) => never): number | Pair {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 1) return v;
