@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { predict, readParams, trainableVariables, writeParams } from './layersModel.js';
+import { predict, readParams, trainableVariables, variableLossAndGrad, writeParams } from './layersModel.js';
 import type { Objective, TensorBatch } from './objective.js';
 
 /** An objective that also reports the model's compiled metrics, under `fit`'s log names. */
@@ -68,12 +68,7 @@ export function compiledModelObjective(model: tf.LayersModel): CompiledObjective
     metricNames: dedupe(model.metricsNames).slice(1),
     init: () => readParams(model),
     perExampleLoss: (params, batch) => tf.tidy(() => lossAt(params, batch, false)),
-    lossAndGrad: (params, batch) =>
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => lossAt(params, batch, true).mean() as tf.Scalar, vars);
-        const grad = tf.concat(vars.map((v) => (grads[v.name] ?? tf.zeros(v.shape)).reshape([-1]))) as tf.Tensor1D;
-        return { loss: value, grad };
-      }),
+    lossAndGrad: (params, batch) => variableLossAndGrad(vars, () => lossAt(params, batch, true).mean() as tf.Scalar),
     metrics: (params, batch) =>
       tf.tidy(() => {
         writeParams(model, params);

@@ -67,6 +67,18 @@ export function writeParams(model: tf.LayersModel, params: tf.Tensor1D): void {
   });
 }
 
+/**
+ * The mean loss and its gradient as one flat vector in `vars`' order (zeros for a variable the
+ * loss does not reach); `loss` must first write the parameters into the variables.
+ */
+export function variableLossAndGrad(vars: readonly tf.Variable[], loss: () => tf.Scalar): { loss: tf.Scalar; grad: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(loss, [...vars]);
+    const grad = tf.concat(vars.map((v) => (grads[v.name] ?? tf.zeros(v.shape)).reshape([-1]))) as tf.Tensor1D;
+    return { loss: value, grad };
+  });
+}
+
 /** The model's single output for a batch, reshaping flat examples to the model's input shape. */
 export function predict(model: tf.LayersModel, x: tf.Tensor, training: boolean): tf.Tensor {
   const n = x.shape[0]!;
@@ -111,13 +123,7 @@ export function layersModelObjective(model: tf.LayersModel, options: LayersModel
     size: vars.reduce((n, v) => n + v.size, 0),
     init: () => readParams(model),
     perExampleLoss: (params, batch) => tf.tidy(() => lossAt(params, batch, false)),
-    lossAndGrad: (params, batch) =>
-      tf.tidy(() => {
-        // Gradients with respect to the variables, which hold `params` while the loss runs.
-        const { value, grads } = tf.variableGrads(() => lossAt(params, batch, true).mean() as tf.Scalar, vars);
-        const grad = tf.concat(vars.map((v) => (grads[v.name] ?? tf.zeros(v.shape)).reshape([-1]))) as tf.Tensor1D;
-        return { loss: value, grad };
-      }),
+    lossAndGrad: (params, batch) => variableLossAndGrad(vars, () => lossAt(params, batch, true).mean() as tf.Scalar),
     ...(correct
       ? {
           accuracy: (params: tf.Tensor1D, batch: TensorBatch) =>
