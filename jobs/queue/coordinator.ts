@@ -30,6 +30,8 @@ interface Tracked {
   started: boolean;
   /** The job is on the queue and no worker has it. */
   waiting: boolean;
+  /** Its files are being written into the run's directory: a stop waits for that to end (see `stop`). */
+  collecting?: boolean;
 }
 
 export interface QueueExecutor {
@@ -67,6 +69,7 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
   };
 
   const collect = async (t: Tracked, job: Job): Promise<void> => {
+    t.collecting = true;
     const r = decodeWith(RunJobResult, job.returnvalue, `job ${t.id}: result`);
     if (E.isLeft(r)) return settle(t, { code: 1, message: r.left.message });
     const files = await store.load(t.id);
@@ -124,7 +127,11 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
     });
     return {
       done,
-      stop: () => settle(entry!, { code: 130, message: 'the coordinator stopped; the job stays on the queue' }),
+      // A run whose files are being collected finishes as done: stopping it then would leave its
+      // run.json written (so a restart skips it) but the job's CPU time (timing.json) unrecorded.
+      stop: () => {
+        if (!entry!.collecting) settle(entry!, { code: 130, message: 'the coordinator stopped; the job stays on the queue' });
+      },
       progress: () => entry!.progress,
       waiting: () => entry!.waiting,
     };
