@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
-import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
+import { claimsTable, lossTableMarkdown, pairedMarkdown } from '../../src/experiments/report.js';
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
 import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
@@ -88,7 +88,8 @@ export function experimentCommand(global: () => GlobalOptions) {
         else {
           const r = outcome.report;
           process.stdout.write(
-            `\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n`,
+            `\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n` +
+              (r.paired.length ? `Each guard against its fallback, seed by seed:\n\n${pairedMarkdown(r.paired, r.tableSteps)}\n\n` : ''),
           );
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }
