@@ -14,6 +14,7 @@ import { parseEventLog } from '../src/experiments/records.js';
 import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
 import { ExperimentError, runExperiment } from '../jobs/experiment/runner.js';
 import { inProcessExecutor, processExecutor } from '../jobs/experiment/pool.js';
+import { commandLine } from '../cli/commands/experiment.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-experiment-'));
 
@@ -358,6 +359,18 @@ describe('each guard against its own fallback, seed by seed (issue 16)', () => {
     expect(steps.split(' | ')[1]).toMatch(new RegExp(`^−${Math.abs(100 * rel100).toFixed(1)}% \\[`));
     expect(steps.split(' | ')[2]).toMatch(/\(at 1000\)$/);
     expect(pairedMarkdown([], [100])).toBe('');
+  });
+});
+
+describe('the command line an experiment records', () => {
+  it('names the flags that change what runs, --only included', () => {
+    const flags = { seeds: 10, l2o: 'ck.json', jobs: 1, trainSubset: 2000, report: false, queueName: 'q' };
+    expect(commandLine('guards', { ...flags, only: ['sgd', 'l2o'] }, 10_000, 'out')).toBe(
+      'lgl2o experiment guards --seeds 10 --steps 10000 --out out --l2o ck.json --only sgd,l2o',
+    );
+    expect(commandLine('guards', { ...flags, l2o: 'default', trainSubset: 500 }, 100, 'o')).toBe(
+      'lgl2o experiment guards --seeds 10 --steps 100 --out o --train-subset 500',
+    );
   });
 });
 

@@ -12,7 +12,7 @@ import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 import { checkOutPath } from '../outDir.js';
 import { stopExitCode, withStopSignals } from '../signals.js';
 
-interface ExperimentFlags {
+export interface ExperimentFlags {
   seeds: number;
   steps?: number;
   out?: string;
@@ -27,11 +27,12 @@ interface ExperimentFlags {
 }
 
 /** The canonical command line of an experiment, recorded in its report. */
-function commandLine(name: string, f: ExperimentFlags, steps: number, out: string): string {
+export function commandLine(name: string, f: ExperimentFlags, steps: number, out: string): string {
   const parts = ['lgl2o experiment', name, `--seeds ${f.seeds}`, `--steps ${steps}`, `--out ${out}`];
   if (f.l2o !== 'default') parts.push(`--l2o ${f.l2o}`);
   if (f.data) parts.push(`--data ${f.data}`);
   if (f.trainSubset !== TRAIN_SUBSET) parts.push(`--train-subset ${f.trainSubset}`);
+  if (f.only) parts.push(`--only ${f.only.join(',')}`);
   return parts.join(' ');
 }
 
