@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateClaims, pairedComparisons, type Results } from '../src/experiments/claims.js';
-import { tInterval } from '../src/experiments/paired.js';
+import { pairedComparison, tInterval } from '../src/experiments/paired.js';
 import { pairedMarkdown } from '../src/experiments/report.js';
 import { detrendedStd, lateStats, sampleAt, statsAt, useL2OSeries, type RunResult } from '../src/experiments/curves.js';
 import { etaMs } from '../src/experiments/eta.js';
@@ -340,6 +340,25 @@ describe('each guard against its own fallback, seed by seed (issue 16)', () => {
     // early lead over Adam, seeds 1 and 2: Adam − L2O 0.5 + 0.5; Adam − guard 0.75 + 0.49
     expect(c.numbers['earlyLeadKept']).toBeCloseTo(1.24, 12);
     expect(c.verdict).toBe('partly');
+  });
+
+  it('measures the early lead as the area between the mean curves (trapezoids over the logged steps up to 100)', () => {
+    const curve = (entry: string, losses: number[], at = [10, 20, 100, 200]) => [
+      run(
+        entry,
+        0,
+        at.map((st, i) => [st, losses[i]!] as [number, number]),
+      ),
+    ];
+    // fallback − L2O: 1, 1, 0 at steps 10, 20, 100 → 10·1 + 80·½ = 50; fallback − guard: 0.5 throughout → 45
+    const p = pairedComparison(curve('g', [2.5, 1.5, 0.5, 0.5]), curve('f', [3, 2, 1, 1]), curve('l', [2, 1, 1, 1]), [10, 20, 100, 200], 100);
+    expect(p.early).toEqual({ steps: 3, l2oLead: 50, guardLead: 45, kept: 0.9 });
+    // a guard logged only at step 100 (k = 100): the gaps there
+    const k100 = pairedComparison(curve('g', [0.8, 0.7], [100, 200]), curve('f', [3, 2, 1, 1]), curve('l', [2, 1, 0.5, 1]), [10, 20, 100, 200], 100);
+    expect(k100.early).toMatchObject({ steps: 1, l2oLead: 0.5 });
+    expect(k100.early!.kept).toBeCloseTo(0.4, 12);
+    // L2O behind the fallback: no lead to keep
+    expect(pairedComparison(curve('g', [3, 2, 1, 1]), curve('f', [3, 2, 1, 1]), curve('l', [4, 3, 2, 1]), [10, 20, 100], 100).early?.kept).toBeNull();
   });
 
   it('counts a diverged guard as infinitely above its fallback', () => {

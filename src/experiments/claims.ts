@@ -415,7 +415,7 @@ function pairedClaim(r: Results, guard: Entry, fallback: Entry): Claim {
       ? 'no L2O runs for the early lead'
       : c.early.kept === null
         ? `L2O has no early lead over ${fallback.label} here`
-        : `keeps ${pct(c.early.kept)} of L2O's early lead (Σ over ${c.early.steps} logged steps up to ${EARLY_END} of the mean: ${fallback.label} − guard ${fmt(c.early.guardLead)}, ${fallback.label} − L2O ${fmt(c.early.l2oLead)})`;
+        : `keeps ${pct(c.early.kept)} of L2O's early lead (area over ${c.early.steps} logged steps up to ${EARLY_END}, mean over seeds: ${fallback.label} − guard ${fmt(c.early.guardLead)}, ${fallback.label} − L2O ${fmt(c.early.l2oLead)})`;
   const measured =
     `${c.seeds.length} seeds × ${c.steps.length} logged steps: above by > ${pct(PAIRED_EXCESS)} at ${c.above} of ${c.pairs} pairs (${pct1(share)}); ` +
     `worst ${c.worst ? `${signedPct(c.worst.excess)} (seed ${c.worst.seed}, step ${c.worst.step})` : 'n/a'}; ` +

@@ -43,9 +43,10 @@ export interface PairedComparison {
   /** The last common logged step, and the seeds at or below the fallback there. */
   readonly final: { readonly step: number; readonly atOrBelow: number } | null;
   /**
-   * The learned optimizer's early lead over this fallback, summed over the logged steps up to
-   * `earlyEnd` common to all three (mean over seeds of fallback − L2O), and the guard's
-   * (fallback − guard); `kept` = guard's / L2O's, null when L2O has no lead. Null without L2O runs.
+   * The learned optimizer's early lead over this fallback: the area between the curves (mean
+   * over seeds of fallback − L2O, trapezoids over the logged steps up to `earlyEnd` common to all
+   * three), and the guard's (fallback − guard); `kept` = guard's / L2O's, null when L2O has no
+   * lead. Null without L2O runs.
    */
   readonly early: { readonly steps: number; readonly l2oLead: number; readonly guardLead: number; readonly kept: number | null } | null;
 }
@@ -106,8 +107,12 @@ function earlyLead(
     triples.flat(),
     grid.filter((s) => s <= earlyEnd),
   );
-  const area = (pick: (t: (typeof triples)[number]) => RunResult) =>
-    steps.reduce((acc, step) => acc + triples.reduce((a, t) => a + lossExactlyAt(t[1], step)! - lossExactlyAt(pick(t), step)!, 0) / triples.length, 0);
+  // mean over seeds of fallback − the other, integrated over the steps by trapezoids (one step: its value)
+  const area = (pick: (t: (typeof triples)[number]) => RunResult) => {
+    const gaps = steps.map((step) => triples.reduce((a, t) => a + lossExactlyAt(t[1], step)! - lossExactlyAt(pick(t), step)!, 0) / triples.length);
+    if (gaps.length === 1) return gaps[0]!;
+    return gaps.slice(1).reduce((acc, g, i) => acc + ((steps[i + 1]! - steps[i]!) * (g + gaps[i]!)) / 2, 0);
+  };
   const l2oLead = area((t) => t[2]);
   const guardLead = area((t) => t[0]);
   return { steps: steps.length, l2oLead, guardLead, kept: l2oLead > 0 ? guardLead / l2oLead : null };

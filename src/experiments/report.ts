@@ -247,8 +247,8 @@ export function pairedMarkdown(rows: readonly LabelledComparison[], steps: reado
     summary.join('\n'),
     '',
     `Mean over seeds of guard / fallback − 1 (the guard's loss relative to its fallback's run of the same seed) with its 95% t interval; ` +
-      `every logged step in claims.json (\`paired\`: relative and absolute). Early lead: the sum over the logged steps up to ${EARLY_END} of the mean ` +
-      `fallback − guard, over the same sum for L2O.`,
+      `every logged step in claims.json (\`paired\`: relative and absolute). Early lead: the area between the fallback's and the guard's mean curves ` +
+      `(trapezoids over the logged steps up to ${EARLY_END} where all three evaluated), over the same area for L2O.`,
     '',
     perStep.join('\n'),
   ].join('\n');
