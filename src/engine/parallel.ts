@@ -286,7 +286,7 @@ export function parallelLstmStep(k: Kernels, a: ParallelArgs): boolean {
   const { d, H, L } = a;
   const stateBytes = 4 * d * H;
   // Layout: the table, constants, weights, two state slots, grads, update, pre, two scratch blocks.
-  const tableWords = 9 + 4 * L;
+  const tableWords = 10 + 4 * L;
   const tablesAt = 0;
   const constantsAt = align16(4 * tableWords);
   const weightsAt = constantsAt + 4 * CONSTANTS.length;
@@ -324,6 +324,7 @@ export function parallelLstmStep(k: Kernels, a: ParallelArgs): boolean {
     tilesAt,
     ...Array.from({ length: 2 * L }, (_, i) => slotAt[inSlot]! + i * stateBytes),
     ...Array.from({ length: 2 * L }, (_, i) => slotAt[outSlot]! + i * stateBytes),
+    0, // no gates saved
   ];
   u32.set(table, tablesAt / 4);
   runJob(P, { kernel: 'forward', table: tablesAt, scratch: [tilesAt, tilesAt + scratchBytes], d, p: a.p, outScale: a.outScale }, 2);

@@ -14,7 +14,19 @@ import type { L2OState } from '../l2o/lstm.js';
  * Each chunk of coordinates adds its share of the weight gradient to its own accumulator, and
  * `gradient()` sums them in chunk order: the meta-gradient does not depend on which thread ran
  * which chunk, so one thread and two give the same float32 numbers (for the same chunk size).
+ *
+ * The forward saves every step's activated gates (T · L · d · 4H floats: 204 MB for the MNIST
+ * MLP's 15 910 coordinates, H = 20, L = 2, T = 20) so that the backward need not recompute
+ * them; where they do not fit in the 1 GiB memory, the backward recomputes them (the same
+ * numbers either way).
  */
+let saveGates = true;
+
+/** Off: the backward recomputes the gates instead of reading those the forward saved (for benchmarks and tests). */
+export function setSavedGates(on: boolean): void {
+  saveGates = on;
+}
+
 export interface SharedWindow {
   /** Step t (from 0): the state t and `grads` in, the update out (a fresh tensor), state t + 1 kept. */
   forward(t: number, grads: tf.Tensor1D): tf.Tensor1D;
@@ -26,6 +38,8 @@ export interface SharedWindow {
   gradient(): Float32Array;
   /** Whether the worker thread takes part (else this thread runs every chunk). */
   readonly threads: 1 | 2;
+  /** Whether the forward saves the gates for the backward (else it recomputes them). */
+  readonly savedGates: boolean;
 }
 
 /**
@@ -48,9 +62,9 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
   const dwStride = align16(4 * packed.data.length);
 
   // Layout (bytes): table, constants, weights, pre [d, 2], update, dUpdate, grads [T, d],
-  // states [T + 1] slots, two adjoint slots, one dW per chunk, two scratch blocks.
+  // states [T + 1] slots, two adjoint slots, one dW per chunk, two scratch blocks, saved gates [T, L, d, 4H].
   const tableAt = 0;
-  const constantsAt = align16(4 * (10 + 8 * L));
+  const constantsAt = align16(4 * (11 + 8 * L));
   const weightsAt = constantsAt + 4 * CONSTANTS.length;
   const preAt = align16(weightsAt + 4 * packed.data.length);
   const updateAt = align16(preAt + 8 * d);
@@ -63,7 +77,11 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
   const dWAt = adjointsAt + 2 * slotBytes;
   const scratchAt = dWAt + chunks * dwStride;
   const scratchBytes = 4 * scratchFloats(H);
-  if (!shared.reserve(scratchAt + 2 * scratchBytes)) return null;
+  const gatesAt = scratchAt + 2 * scratchBytes;
+  const gatesBytes = 4 * L * d * 4 * H;
+  const savedGates = saveGates && shared.reserve(gatesAt + T * gatesBytes);
+  if (!savedGates && !shared.reserve(gatesAt)) return null;
+  const gates = (t: number) => (savedGates ? gatesAt + t * gatesBytes : 0);
 
   const slot = (t: number) => statesAt + t * slotBytes;
   const adjoint = (t: number) => adjointsAt + (t % 2) * slotBytes;
@@ -98,12 +116,13 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
 
   return {
     threads,
+    savedGates,
     forward(t, grads) {
       if (t < 0 || t >= T) throw new RangeError(`shared window: step ${t} is outside its ${T} steps`);
       if (!onHeap(k, grads)) throw new TypeError('shared window: the gradient is not a float32 tensor of the wasm backend');
       const g = gradsAt + t * gradsStride;
       copyIn(grads, g);
-      const table = [d, H, L, weightsAt, g, updateAt, preAt, constantsAt, scratchAt, ...layerPointers(slot(t)), ...layerPointers(slot(t + 1))];
+      const table = [d, H, L, weightsAt, g, updateAt, preAt, constantsAt, scratchAt, ...layerPointers(slot(t)), ...layerPointers(slot(t + 1)), gates(t)];
       shared.u32().set(table, tableAt / 4);
       shared.run({ kernel: 'forward', ...job }, threads);
       return copyOut(updateAt, [d]) as tf.Tensor1D;
@@ -131,6 +150,7 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
         ...layerPointers(slot(t + 1)),
         ...dNext,
         ...dPrev,
+        gates(t),
       ];
       shared.u32().set(table, tableAt / 4);
       shared.run({ kernel: 'backward', ...job, dW: { at: dWAt, stride: dwStride } }, threads);

@@ -201,6 +201,13 @@ function fusedWindow(
   return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
 }
 
+let sharedWindows = true;
+
+/** Off: kernel windows run on one thread on tfjs's heap, as before the two-thread windows (for benchmarks and tests). */
+export function setSharedWindows(on: boolean): void {
+  sharedWindows = on;
+}
+
 /**
  * The window on the fused wasm kernels: states [d, H] as the kernels keep them; the backward
  * recomputes the gates. On the shared memory of two threads (sharedWindow.ts) where it can
@@ -217,7 +224,7 @@ function kernelWindow(
 ): WindowResult {
   const packed = packLstm(unflattenWeights(arch, weights), arch);
   const first = fromFM(start.lstm);
-  const shared = openSharedWindow(packed, first, T);
+  const shared = sharedWindows ? openSharedWindow(packed, first, T) : null;
   if (shared === null) return heapKernelWindow(objective, arch, packed, start.x, first, batches, T, terms);
   disposeAll(first);
   const xs: tf.Tensor1D[] = [start.x];
