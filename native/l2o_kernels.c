@@ -329,8 +329,12 @@ INLINE int layer_offset(int H, int l) {
   return at;
 }
 
-INLINE float hsum(v x) {
-  return wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1) + wasm_f32x4_extract_lane(x, 2) + wasm_f32x4_extract_lane(x, 3);
+/* The lane sums of the four vectors at z, z + 4, z + 8, z + 12, as one vector ((x0 + x2) + (x1 + x3) each). */
+INLINE v hsum4(const float *z) {
+  const v a = wasm_v128_load(z), b = wasm_v128_load(z + 4), c = wasm_v128_load(z + 8), d = wasm_v128_load(z + 12);
+  const v ab = wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7)); /* a0+a2 b0+b2 a1+a3 b1+b3 */
+  const v cd = wasm_f32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+  return wasm_f32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
 
 /* Coordinates per tile of the backward pass: their gates, then adjoints, stay in the L1 cache. */
@@ -446,17 +450,23 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
           wasm_v128_store(gw + 16, b0), wasm_v128_store(gw + 20, b1), wasm_v128_store(gw + 24, b2), wasm_v128_store(gw + 28, b3);
         }
       }
-      /* The inputs' adjoint Wᵀ dy, two coordinates at a time (each weight loaded once for both). */
-      for (c = c0; c < c1; c += 2) {
+      /*
+       * The inputs' adjoint Wᵀ dy, two coordinates at a time (each weight loaded once for both),
+       * for the inputs whose adjoint is read: the layer's inputs when l > 0 (the adjoint of the
+       * layer below's h; layer 0's are the preprocessed gradients, constants), h_prev's when
+       * dhPrev is wanted. Both ranges are H long, so the sums go out four at a time (hsum4).
+       */
+      const int kFrom = l == 0 ? Kin : 0, kTo = dhP ? nIn : Kin;
+      for (c = c0; kFrom < kTo && c < c1; c += 2) {
         const int pair = c + 1 < c1;
         float *za = DZ, *zb = DZ + 8 * H;
-        for (int k = 0; k < nIn; k++) wasm_v128_store(za + 4 * k, wasm_f32x4_splat(0.0f)), wasm_v128_store(zb + 4 * k, wasm_f32x4_splat(0.0f));
+        for (int k = kFrom; k < kTo; k++) wasm_v128_store(za + 4 * k, wasm_f32x4_splat(0.0f)), wasm_v128_store(zb + 4 * k, wasm_f32x4_splat(0.0f));
         for (int jb = 0; jb < H / 4; jb++) {
           const float *da = G + (c - c0) * 4 * H + 16 * jb, *db = pair ? da + 4 * H : da;
           const v ya0 = wasm_v128_load(da), ya1 = wasm_v128_load(da + 4), ya2 = wasm_v128_load(da + 8), ya3 = wasm_v128_load(da + 12);
           const v yb0 = wasm_v128_load(db), yb1 = wasm_v128_load(db + 4), yb2 = wasm_v128_load(db + 8), yb3 = wasm_v128_load(db + 12);
-          const float *w = Wl + jb * 16 * (nIn + 1) + 16;
-          for (int k = 0; k < nIn; k++, w += 16) {
+          const float *w = Wl + jb * 16 * (nIn + 1) + 16 + 16 * kFrom;
+          for (int k = kFrom; k < kTo; k++, w += 16) {
             const v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
             v acc = wasm_v128_load(za + 4 * k);
             acc = MADD(w0, ya0, acc), acc = MADD(w1, ya1, acc), acc = MADD(w2, ya2, acc), acc = MADD(w3, ya3, acc);
@@ -469,10 +479,9 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
         for (int q = 0; q <= pair; q++) {
           const float *z = q ? zb : za;
           const int cc = c + q;
-          for (int k = 0; k < nIn; k++) {
-            const float dz = ftz(hsum(wasm_v128_load(z + 4 * k)));
-            if (k < Kin) DHB[(cc - c0) * H + k] = dz; /* read only when l > 0, where Kin = H */
-            else if (dhP) dhP[cc * H + k - Kin] = dz;
+          for (int k = kFrom; k < kTo; k += 4) {
+            const v dz = vftz(K, hsum4(z + 4 * k));
+            wasm_v128_store(k < Kin ? DHB + (cc - c0) * H + k : dhP + cc * H + k - Kin, dz);
           }
         }
       }
