@@ -189,6 +189,8 @@ export interface ChunkJob {
   readonly outScale: number;
   /** Backward: chunk c adds its weight gradient to dW.at + c · dW.stride (its own accumulator, so the sum does not depend on which thread ran it). */
   readonly dW?: { readonly at: number; readonly stride: number };
+  /** Coordinates per chunk (default: as configured now); a caller that laid out one accumulator per chunk passes the size it counted with. */
+  readonly chunk?: number;
 }
 
 /** The shared memory both threads run the kernels on, and the way to run a job of chunks there. */
@@ -228,7 +230,7 @@ function kernelsOf(P: Pool): SharedKernels {
 }
 
 function runJob(P: Pool, job: ChunkJob, threads: 1 | 2): void {
-  const CHUNK = chunkSize;
+  const CHUNK = job.chunk ?? chunkSize;
   const chunks = Math.ceil(job.d / CHUNK);
   if (chunks >= 0x10000) throw new RangeError(`l2o kernels: ${chunks} chunks of ${CHUNK} coordinates is more than a job can count (65 535)`);
   const { ctl, args } = P;

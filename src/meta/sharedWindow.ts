@@ -58,7 +58,8 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
   const d = start.h[0]!.shape[0];
   const stateFloats = d * H;
   const slotFloats = 2 * L * stateFloats; // h of every layer, then c
-  const chunks = Math.ceil(d / parallelChunk());
+  const chunk = parallelChunk();
+  const chunks = Math.ceil(d / chunk);
   const dwStride = align16(4 * packed.data.length);
 
   // Layout (bytes): table, constants, weights, pre [d, 2], update, dUpdate, grads [T, d],
@@ -99,7 +100,7 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
     shared.u32().set(CONSTANTS, constantsAt / 4);
   }
   const threads: 1 | 2 = parallelWanted(d) ? 2 : 1;
-  const job = { d, p: arch.preprocP, outScale: arch.outScale, table: tableAt, scratch: [scratchAt, scratchAt + scratchBytes] as const };
+  const job = { d, chunk, p: arch.preprocP, outScale: arch.outScale, table: tableAt, scratch: [scratchAt, scratchAt + scratchBytes] as const };
   /** Copies a [d] tensor of tfjs's heap into the shared memory at `at`. */
   const copyIn = (t: tf.Tensor1D, at: number) => {
     const from = heapOffset(k, t) / 4;
