@@ -36,6 +36,8 @@ const MAX_PAGES = 16384; // the build's --max-memory (1 GiB)
 export const DEFAULT_CHUNK = 512;
 let chunkSize = DEFAULT_CHUNK;
 export const parallelChunk = (): number => chunkSize;
+/** The most chunks one job can count (a job's chunk counter has 16 bits). */
+export const MAX_CHUNKS = 0xffff;
 
 /** Floats of one thread's scratch: the forward's gates ([32, 4H]) or the backward's tile ((6·16 + 16)·H), whichever is larger. */
 export const scratchFloats = (H: number): number => 128 * H;
@@ -232,7 +234,7 @@ function kernelsOf(P: Pool): SharedKernels {
 function runJob(P: Pool, job: ChunkJob, threads: 1 | 2): void {
   const CHUNK = job.chunk ?? chunkSize;
   const chunks = Math.ceil(job.d / CHUNK);
-  if (chunks >= 0x10000) throw new RangeError(`l2o kernels: ${chunks} chunks of ${CHUNK} coordinates is more than a job can count (65 535)`);
+  if (chunks > MAX_CHUNKS) throw new RangeError(`l2o kernels: ${chunks} chunks of ${CHUNK} coordinates is more than a job can count (${MAX_CHUNKS})`);
   const { ctl, args } = P;
   const threshold = Math.exp(-job.p);
   const scale = Math.exp(job.p);
@@ -284,7 +286,7 @@ function runJob(P: Pool, job: ChunkJob, threads: 1 | 2): void {
  */
 export function parallelLstmStep(k: Kernels, a: ParallelArgs): boolean {
   const P = currentPool();
-  if (P === null) return false;
+  if (P === null || Math.ceil(a.d / chunkSize) > MAX_CHUNKS) return false;
   const { d, H, L } = a;
   const stateBytes = 4 * d * H;
   // Layout: the table, constants, weights, two state slots, grads, update, pre, two scratch blocks.

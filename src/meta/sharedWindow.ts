@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activeKernels, align16, CONSTANTS, heapOffset, onHeap } from '../engine/instance.js';
-import { parallelChunk, parallelWanted, scratchFloats, sharedKernels } from '../engine/parallel.js';
+import { MAX_CHUNKS, parallelChunk, parallelWanted, scratchFloats, sharedKernels } from '../engine/parallel.js';
 import type { PackedLstm } from '../l2o/fastLstm.js';
 import type { L2OState } from '../l2o/lstm.js';
 
@@ -60,6 +60,7 @@ export function openSharedWindow(packed: PackedLstm, start: L2OState, T: number)
   const slotFloats = 2 * L * stateFloats; // h of every layer, then c
   const chunk = parallelChunk();
   const chunks = Math.ceil(d / chunk);
+  if (chunks > MAX_CHUNKS) return null;
   const dwStride = align16(4 * packed.data.length);
 
   // Layout (bytes): table, constants, weights, pre [d, 2], update, dUpdate, grads [T, d],
