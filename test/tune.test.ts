@@ -13,10 +13,13 @@ import { DEFAULT_POWER } from '../src/optim/schedule.js';
 import { toTensorBatch, disposeTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { loadTask, type LoadedTask } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
-import { cliInProcess } from './cliProcess.js';
+import { cliBundle, cliInProcess, removeCliBundle, runCli } from './cliProcess.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-tune-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  removeCliBundle();
+});
 
 const spirals = (seed: number): LoadedTask => {
   const t = loadTask('mlp-spirals', { seed });
@@ -162,4 +165,31 @@ describe('lgl2o tune: bad input', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe('');
   });
+});
+
+describe('lgl2o tune: output', () => {
+  it('--json gives every point with its score and the winners; the table is printed without it', async () => {
+    // the runs' processes are started with the bundle of the current sources
+    const cli = JSON.stringify([process.execPath, await cliBundle()]);
+    const args = ['tune', '--task', 'mlp-spirals', '--steps', '20', '--seeds', '1', '--sgd-lr', '0.01,1', '--adam-lr', '0.01', '--jobs', '2'];
+    const env = process.env['LGL2O_CLI'];
+    process.env['LGL2O_CLI'] = cli;
+    try {
+      const json = await runCli(['--json', '--quiet', ...args, '--out', join(tmp, 'json')]);
+      expect(json.code).toBe(0);
+      const out = JSON.parse(json.stdout) as { winners: Record<string, string>; rows: { point: string; score: number }[] };
+      expect(out.rows.map((r) => r.point)).toEqual(['sgd,lr=0.01,tau=50000', 'sgd,lr=1,tau=50000', 'adam,lr=0.01']);
+      const sgd = out.rows.slice(0, 2).reduce((a, b) => (b.score < a.score ? b : a));
+      expect(out.winners).toEqual({ sgd: sgd.point, adam: 'adam,lr=0.01' });
+      // a rerun into the same directory trains nothing again and prints the same scores as a table
+      const text = await runCli([...args, '--out', join(tmp, 'json')]);
+      expect(text.code).toBe(0);
+      expect(text.stderr).toContain('3 of 3 runs already done');
+      for (const r of out.rows) expect(text.stdout).toContain(`| ${r.score.toPrecision(4)} |`);
+      expect(text.stdout).toMatch(/winners: SGDnm sgd,lr=[\d.]+,tau=50000; Adam adam,lr=0\.01/);
+    } finally {
+      if (env === undefined) delete process.env['LGL2O_CLI'];
+      else process.env['LGL2O_CLI'] = env;
+    }
+  }, 120_000);
 });

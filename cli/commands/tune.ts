@@ -63,7 +63,11 @@ export function tuneCommand(global: () => GlobalOptions): Command {
     .option('--sgd-lr <list>', `SGDnm's η0 values, comma-separated (default ${DEFAULT_SGD_LRS.join(',')})`, numberList)
     .option('--sgd-tau <list>', "SGDnm's τ values, comma-separated (default: the task's τ)", numberList)
     .option('--adam-lr <list>', `Adam's learning rates, comma-separated (default ${DEFAULT_ADAM_LRS.join(',')})`, numberList)
-    .option('--optimizers <list>', 'which optimizers to tune: sgd, adam or sgd,adam', optimizerList, ['sgd', 'adam'] as ('sgd' | 'adam')[])
+    .addOption(
+      new Option('--optimizers <list>', 'which optimizers to tune: sgd, adam or sgd,adam')
+        .argParser(optimizerList)
+        .default(['sgd', 'adam'] as ('sgd' | 'adam')[], 'sgd,adam'),
+    )
     .option('--steps <n>', 'optimizer steps per run: the horizon at which the validation loss is scored (default: conv-* 1000, others 2000)', integerAtLeast(1))
     .option('--seeds <n>', 'seeds 0..n-1 per grid point', integerAtLeast(1), 2)
     .option('--out <dir>', 'output directory (default results/tune/TASK); a rerun resumes it')
