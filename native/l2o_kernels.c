@@ -182,9 +182,13 @@ static void preprocess(int d, const float *grads, float *pre, float p, float thr
     a##3 = MADD(w3, s, a##3);                                                                           \
   } while (0)
 
-/* The cell update of four hidden units from their gate pre-activations (i, f, g, o). */
-INLINE void cell(const float *K, v a0, v a1, v a2, v a3, const float *cPrev, float *cOut, float *hOut) {
+/*
+ * The cell update of four hidden units from their gate pre-activations (i, f, g, o); when save
+ * is not null, the activated gates are stored there (16 floats, for the backward pass).
+ */
+INLINE void cell(const float *K, v a0, v a1, v a2, v a3, const float *cPrev, float *cOut, float *hOut, float *save) {
   v i = vsigmoid_of_twice(K, a0), f = vsigmoid_of_twice(K, a1), g = vtanh_rational(K, a2), o = vsigmoid_of_twice(K, a3);
+  if (save) wasm_v128_store(save, i), wasm_v128_store(save + 4, f), wasm_v128_store(save + 8, g), wasm_v128_store(save + 12, o);
   v c = MADD(f, wasm_v128_load(cPrev), wasm_f32x4_mul(i, g));
   wasm_v128_store(cOut, c);
   wasm_v128_store(hOut, wasm_f32x4_mul(o, vtanh_rational(K, c)));
@@ -239,7 +243,7 @@ INLINE void gates(const int two, int c, int H, int Kin, const float *W, const fl
  * overlap them, where interleaving each with its matrix product left it waiting.
  */
 INLINE void lstm_layer(const float *K, int c0, int c1, int H, int Kin, const float *W, const float *in, const float *hPrev,
-                       const float *cPrev, float *hOut, float *cOut, float *G) {
+                       const float *cPrev, float *hOut, float *cOut, float *G, float *saved) {
   int c = c0;
   for (; c + 2 <= c1; c += 2) gates(1, c, H, Kin, W, in, hPrev, G + (c - c0) * 4 * H);
   if (c < c1) gates(0, c, H, Kin, W, in, hPrev, G + (c - c0) * 4 * H);
@@ -248,7 +252,7 @@ INLINE void lstm_layer(const float *K, int c0, int c1, int H, int Kin, const flo
     for (int jb = 0; jb < H / 4; jb++, g += 16) {
       const int at = c * H + 4 * jb;
       cell(K, wasm_v128_load(g), wasm_v128_load(g + 4), wasm_v128_load(g + 8), wasm_v128_load(g + 12), cPrev + at, cOut + at,
-           hOut + at);
+           hOut + at, saved ? saved + 4 * at : 0);
     }
   }
 }
@@ -270,7 +274,9 @@ INLINE float head(int H, const float *h, const float *w, float b, float outScale
  * coordinates [from, to), with G as the gates' scratch ([TILE, 4H]).
  * table (int32 words): d, H, L, weights, grads, update, pre (scratch [d, 2]), constants,
  * gates (scratch [TILE, 4H], used by lstm_step), then L pointers each of hIn, cIn, hOut, cOut
- * ([d, H] row-major, like the tfjs state). Requires H % 4 == 0.
+ * ([d, H] row-major, like the tfjs state), then saved gates (0: none; else [L, d, 4H]: the
+ * activated gates i, f, g, o of every layer, in the packed weights' blocks of 4 units, for
+ * lstm_backward). Requires H % 4 == 0.
  */
 static void lstm_range(const int *table, int from, int to, float *G, float p, float threshold, float scale, float outScale) {
   const int H = table[1], L = table[2];
@@ -280,6 +286,8 @@ static void lstm_range(const int *table, int from, int to, float *G, float p, fl
   float *pre = (float *)table[6];
   const float *K = (const float *)table[7];
   const int *states = table + 9;
+  float *saved = (float *)states[4 * L];
+  const int dim = table[0];
   preprocess(to - from, grads + from, pre + 2 * from, p, threshold, scale);
 
   /* Where each layer's packed weights start, and the head after them. */
@@ -294,7 +302,7 @@ static void lstm_range(const int *table, int from, int to, float *G, float p, fl
       const int Kin = l == 0 ? 2 : H;
       const float *in = l == 0 ? pre : (const float *)states[2 * L + l - 1];
       lstm_layer(K, c0, c1, H, Kin, Wl, in, (const float *)states[l], (const float *)states[L + l], (float *)states[2 * L + l],
-                 (float *)states[3 * L + l], G);
+                 (float *)states[3 * L + l], G, saved ? saved + l * dim * 4 * H : 0);
       Wl += (H / 4) * 16 * (Kin + H + 1);
     }
     const float *hLast = (const float *)states[3 * L - 1];
@@ -321,8 +329,12 @@ INLINE int layer_offset(int H, int l) {
   return at;
 }
 
-INLINE float hsum(v x) {
-  return wasm_f32x4_extract_lane(x, 0) + wasm_f32x4_extract_lane(x, 1) + wasm_f32x4_extract_lane(x, 2) + wasm_f32x4_extract_lane(x, 3);
+/* The lane sums of the four vectors at z, z + 4, z + 8, z + 12, as one vector ((x0 + x2) + (x1 + x3) each). */
+INLINE v hsum4(const float *z) {
+  const v a = wasm_v128_load(z), b = wasm_v128_load(z + 4), c = wasm_v128_load(z + 8), d = wasm_v128_load(z + 12);
+  const v ab = wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7)); /* a0+a2 b0+b2 a1+a3 b1+b3 */
+  const v cd = wasm_f32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+  return wasm_f32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
 
 /* Coordinates per tile of the backward pass: their gates, then adjoints, stay in the L1 cache. */
@@ -341,7 +353,8 @@ INLINE float hsum(v x) {
  * place of the gates), then dW += dy ⊗ input as one pass over dW, then the inputs' adjoint Wᵀ dy.
  * table (int32 words): d, H, L, weights, grads, dUpdate, pre (scratch [d, 2]), constants,
  * dW, scratch ((6 TILE_B + 16) H floats), then L pointers each of hIn, cIn, hOut, cOut, dhNext,
- * dcNext (0: zero), dhPrev, dcPrev (0: not wanted), all [d, H] row-major.
+ * dcNext (0: zero), dhPrev, dcPrev (0: not wanted), all [d, H] row-major, then the gates lstm_step
+ * saved for this step (0: recompute them; the same numbers either way).
  */
 static void lstm_backward_range(const int *table, int from, int to, float *dW, float *S, float p, float threshold, float scale,
                                 float outScale) {
@@ -352,6 +365,8 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
   float *pre = (float *)table[6];
   const float *K = (const float *)table[7];
   const int *ptr = table + 10;
+  const float *saved = (const float *)ptr[8 * L];
+  const int dim = table[0];
   preprocess(to - from, grads + from, pre + 2 * from, p, threshold, scale);
   const float *headW = W + layer_offset(H, L);
   float *dHead = dW + layer_offset(H, L);
@@ -379,15 +394,24 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
       const float *hPrev = (const float *)ptr[l], *cPrev = (const float *)ptr[L + l], *cNew = (const float *)ptr[3 * L + l];
       const float *dhN = (const float *)ptr[4 * L + l], *dcN = (const float *)ptr[5 * L + l];
       float *dhP = (float *)ptr[6 * L + l], *dcP = (float *)ptr[7 * L + l];
+      const float *sl = saved ? saved + l * dim * 4 * H : 0;
       int c = c0;
-      for (; c + 2 <= c1; c += 2) gates(1, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
-      if (c < c1) gates(0, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
+      if (!sl) {
+        for (; c + 2 <= c1; c += 2) gates(1, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
+        if (c < c1) gates(0, c, H, Kin, Wl, in, hPrev, G + (c - c0) * 4 * H);
+      }
       for (c = c0; c < c1; c++) {
         float *d = G + (c - c0) * 4 * H;
         for (int jb = 0; jb < H / 4; jb++, d += 16) {
           const int at = c * H + 4 * jb;
-          const v i = vsigmoid_of_twice(K, wasm_v128_load(d)), f = vsigmoid_of_twice(K, wasm_v128_load(d + 4));
-          const v g = vtanh_rational(K, wasm_v128_load(d + 8)), o = vsigmoid_of_twice(K, wasm_v128_load(d + 12));
+          v i, f, g, o;
+          if (sl) {
+            const float *s = sl + 4 * at;
+            i = wasm_v128_load(s), f = wasm_v128_load(s + 4), g = wasm_v128_load(s + 8), o = wasm_v128_load(s + 12);
+          } else {
+            i = vsigmoid_of_twice(K, wasm_v128_load(d)), f = vsigmoid_of_twice(K, wasm_v128_load(d + 4));
+            g = vtanh_rational(K, wasm_v128_load(d + 8)), o = vsigmoid_of_twice(K, wasm_v128_load(d + 12));
+          }
           const v cp = wasm_v128_load(cPrev + at), tc = vtanh_rational(K, wasm_v128_load(cNew + at));
           v dh = wasm_v128_load(DHA + (c - c0) * H + 4 * jb);
           if (dhN) dh = wasm_f32x4_add(dh, wasm_v128_load(dhN + at));
@@ -426,17 +450,23 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
           wasm_v128_store(gw + 16, b0), wasm_v128_store(gw + 20, b1), wasm_v128_store(gw + 24, b2), wasm_v128_store(gw + 28, b3);
         }
       }
-      /* The inputs' adjoint Wᵀ dy, two coordinates at a time (each weight loaded once for both). */
-      for (c = c0; c < c1; c += 2) {
+      /*
+       * The inputs' adjoint Wᵀ dy, two coordinates at a time (each weight loaded once for both),
+       * for the inputs whose adjoint is read: the layer's inputs when l > 0 (the adjoint of the
+       * layer below's h; layer 0's are the preprocessed gradients, constants), h_prev's when
+       * dhPrev is wanted. Both ranges are H long, so the sums go out four at a time (hsum4).
+       */
+      const int kFrom = l == 0 ? Kin : 0, kTo = dhP ? nIn : Kin;
+      for (c = c0; kFrom < kTo && c < c1; c += 2) {
         const int pair = c + 1 < c1;
         float *za = DZ, *zb = DZ + 8 * H;
-        for (int k = 0; k < nIn; k++) wasm_v128_store(za + 4 * k, wasm_f32x4_splat(0.0f)), wasm_v128_store(zb + 4 * k, wasm_f32x4_splat(0.0f));
+        for (int k = kFrom; k < kTo; k++) wasm_v128_store(za + 4 * k, wasm_f32x4_splat(0.0f)), wasm_v128_store(zb + 4 * k, wasm_f32x4_splat(0.0f));
         for (int jb = 0; jb < H / 4; jb++) {
           const float *da = G + (c - c0) * 4 * H + 16 * jb, *db = pair ? da + 4 * H : da;
           const v ya0 = wasm_v128_load(da), ya1 = wasm_v128_load(da + 4), ya2 = wasm_v128_load(da + 8), ya3 = wasm_v128_load(da + 12);
           const v yb0 = wasm_v128_load(db), yb1 = wasm_v128_load(db + 4), yb2 = wasm_v128_load(db + 8), yb3 = wasm_v128_load(db + 12);
-          const float *w = Wl + jb * 16 * (nIn + 1) + 16;
-          for (int k = 0; k < nIn; k++, w += 16) {
+          const float *w = Wl + jb * 16 * (nIn + 1) + 16 + 16 * kFrom;
+          for (int k = kFrom; k < kTo; k++, w += 16) {
             const v w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4), w2 = wasm_v128_load(w + 8), w3 = wasm_v128_load(w + 12);
             v acc = wasm_v128_load(za + 4 * k);
             acc = MADD(w0, ya0, acc), acc = MADD(w1, ya1, acc), acc = MADD(w2, ya2, acc), acc = MADD(w3, ya3, acc);
@@ -449,10 +479,9 @@ static void lstm_backward_range(const int *table, int from, int to, float *dW, f
         for (int q = 0; q <= pair; q++) {
           const float *z = q ? zb : za;
           const int cc = c + q;
-          for (int k = 0; k < nIn; k++) {
-            const float dz = ftz(hsum(wasm_v128_load(z + 4 * k)));
-            if (k < Kin) DHB[(cc - c0) * H + k] = dz; /* read only when l > 0, where Kin = H */
-            else if (dhP) dhP[cc * H + k - Kin] = dz;
+          for (int k = kFrom; k < kTo; k += 4) {
+            const v dz = vftz(K, hsum4(z + 4 * k));
+            wasm_v128_store(k < Kin ? DHB + (cc - c0) * H + k : dhP + cc * H + k - Kin, dz);
           }
         }
       }

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { leastSquaresData } from '../src/data/leastSquares.js';
 import { gather } from '../src/data/dataset.js';
 import { backwardFM, forwardFM, packFM, toFM, unpackGradFM, disposeCache, packedTensors } from '../src/meta/lstmBackprop.js';
 import { lstmStep, zeroState, type L2OState } from '../src/l2o/lstm.js';
-import { activeKernels, setFastKernels } from '../src/engine/instance.js';
+import { activeKernels, setFastKernels, setKernelBuild } from '../src/engine/instance.js';
+import { configureParallel, DEFAULT_CHUNK, DEFAULT_MIN_PARALLEL, sharedKernels } from '../src/engine/parallel.js';
 import { episodeStart, disposeWindowStart, metaWindow, type MetaLossKind } from '../src/meta/window.js';
+import { setSavedGates } from '../src/meta/sharedWindow.js';
 import { flattenWeights, randomWeights, unflattenWeights, type L2OArchitecture } from '../src/l2o/weights.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import type { TensorBatch } from '../src/optimizee/objective.js';
@@ -238,4 +240,62 @@ describe('metaWindow on the wasm kernels', () => {
     disposeWindowStart(zero);
     batches.forEach(disposeTensorBatch);
   });
+});
+
+describe('metaWindow on two threads (shared memory, chunks of coordinates)', () => {
+  afterEach(() => configureParallel({ enabled: true, minCoordinates: DEFAULT_MIN_PARALLEL, chunk: DEFAULT_CHUNK, workerFirst: false }));
+
+  const run = (threads: 1 | 2, savedGates: boolean) => {
+    // 300 coordinates in chunks of 16: 19 chunks, each with its own weight-gradient accumulator
+    configureParallel({ enabled: threads === 2, minCoordinates: 1, chunk: 16, workerFirst: threads === 2 });
+    setSavedGates(savedGates);
+    const { objective, batches } = problem(300, 6, 30);
+    const rng = Rng.seeded(41);
+    const weights = flattenWeights(randomWeights(ARCH_KERNEL, rng));
+    const x0 = objective.init(rng);
+    const zero = episodeStart(ARCH_KERNEL, x0);
+    const first = metaWindow(objective, ARCH_KERNEL, weights, zero, batches.slice(0, 3));
+    const before = sharedKernels()!.workerChunks();
+    const result = metaWindow(objective, ARCH_KERNEL, weights, first.end, batches, { lossKind: 'final' });
+    const workerChunks = sharedKernels()!.workerChunks() - before;
+    const autodiff = metaWindow(objective, ARCH_KERNEL, weights, first.end, batches, { lossKind: 'final', backward: 'autodiff' });
+    const out = {
+      metaLoss: result.metaLoss,
+      grads: result.grads.map((g) => Array.from(g.dataSync())),
+      x: Array.from(result.end.x.dataSync()),
+      c: result.end.lstm.c.map((t) => Array.from(t.dataSync())),
+      workerChunks,
+    };
+    result.grads.forEach((g, i) => expect(maxAbsDiff(g, autodiff.grads[i]!), `weight ${i}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(autodiff.grads[i]!))));
+    for (const r of [first, result, autodiff]) {
+      disposeAll(r.grads);
+      disposeWindowStart(r.end);
+    }
+    disposeAll([weights, x0]);
+    disposeWindowStart(zero);
+    batches.forEach(disposeTensorBatch);
+    return out;
+  };
+
+  it.each(['plain', 'relaxed'] as const)(
+    'gives the meta-gradient of one thread exactly, with saved or recomputed gates, and that of tf.grads (%s build)',
+    (build) => {
+      setKernelBuild(build);
+      const one = run(1, false);
+      const two = run(2, false);
+      // the backward reading the gates the forward saved, instead of recomputing them: the same numbers
+      const saved = run(2, true);
+      setSavedGates(true);
+      expect(one.workerChunks).toBe(0);
+      // 4 forward + 4 backward steps: the worker took a chunk of each
+      expect(two.workerChunks).toBeGreaterThanOrEqual(8);
+      for (const other of [two, saved]) {
+        expect(other.metaLoss).toBe(one.metaLoss);
+        expect(other.grads).toEqual(one.grads);
+        expect(other.x).toEqual(one.x);
+        expect(other.c).toEqual(one.c);
+      }
+      setKernelBuild('auto');
+    },
+  );
 });

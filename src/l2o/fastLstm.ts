@@ -88,14 +88,14 @@ export function fusedLstmStep(packed: PackedLstm, grads: tf.Tensor1D, state: L2O
     });
   if (!parallel) {
     // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
-    // [d, 2], the gates of a tile of coordinates [TILE, 4H].
-    const tableWords = 9 + 4 * L;
+    // [d, 2], the gates of a tile of coordinates [TILE, 4H]. No gates saved (the table's last word).
+    const tableWords = 10 + 4 * L;
     const constantsAt = align16(4 * tableWords);
     const weightsAt = constantsAt + 4 * CONSTANTS.length;
     const preAt = align16(weightsAt + 4 * packed.data.length);
     const gatesAt = align16(preAt + 8 * d);
     const base = k.scratch(gatesAt + 4 * TILE * 4 * H);
-    const table = [d, H, L, base + weightsAt, off(grads), off(update), base + preAt, base + constantsAt, base + gatesAt, ...inputsAt, ...outputsAt];
+    const table = [d, H, L, base + weightsAt, off(grads), off(update), base + preAt, base + constantsAt, base + gatesAt, ...inputsAt, ...outputsAt, 0];
     const u32 = k.heapU32();
     u32.set(table, base / 4);
     u32.set(CONSTANTS, (base + constantsAt) / 4);

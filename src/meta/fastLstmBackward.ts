@@ -44,15 +44,15 @@ export function fusedLstmBackward(packed: PackedLstm, step: BackwardStepInputs, 
   const adjoints = dNext ? [...dNext.h, ...dNext.c].map(off) : [...none, ...none];
   const outputs = needPrev ? [...dh, ...dc].map(off) : [...none, ...none];
   // Scratch: the pointer table, the constants, the packed weights, the preprocessed inputs
-  // [d, 2], the gates and adjoints of a tile of coordinates.
-  const tableWords = 10 + 8 * L;
+  // [d, 2], the gates and adjoints of a tile of coordinates. The gates are recomputed (the table's last word: 0).
+  const tableWords = 11 + 8 * L;
   const constantsAt = align16(4 * tableWords);
   const weightsAt = constantsAt + 4 * CONSTANTS.length;
   const preAt = align16(weightsAt + 4 * packed.data.length);
   const adjointsAt = align16(preAt + 8 * d);
   const base = k.scratch(adjointsAt + 4 * (6 * BACKWARD_TILE + 16) * H);
   const pointers = [base + weightsAt, off(grads), off(dUpdate), base + preAt, base + constantsAt, off(dW), base + adjointsAt];
-  const table = [d, H, L, ...pointers, ...states, ...adjoints, ...outputs];
+  const table = [d, H, L, ...pointers, ...states, ...adjoints, ...outputs, 0];
   k.heapU32().set(table, base / 4);
   k.heapU32().set(CONSTANTS, (base + constantsAt) / 4);
   k.heapF32().set(packed.data, (base + weightsAt) / 4);

@@ -20,10 +20,11 @@ import {
   type StepCache,
 } from './lstmBackprop.js';
 import { activeKernels } from '../engine/instance.js';
-import { fusedLstmStep, fusedSupports, packLstm } from '../l2o/fastLstm.js';
+import { fusedLstmStep, fusedSupports, packLstm, type PackedLstm } from '../l2o/fastLstm.js';
 import { lstmStep, type L2OState } from '../l2o/lstm.js';
 import { unflattenWeights, weightShapes, type L2OArchitecture } from '../l2o/weights.js';
 import { fusedLstmBackward, unpackLstmGrad } from './fastLstmBackward.js';
+import { openSharedWindow } from './sharedWindow.js';
 
 /**
  * Which losses the meta-loss sums over a window of T steps from x_0 (docs/algorithms.md §3):
@@ -200,7 +201,18 @@ function fusedWindow(
   return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
 }
 
-/** The window on the fused wasm kernels: states [d, H] as the kernels keep them; the backward recomputes the gates. */
+let sharedWindows = true;
+
+/** Off: kernel windows run on one thread on tfjs's heap, as before the two-thread windows (for benchmarks and tests). */
+export function setSharedWindows(on: boolean): void {
+  sharedWindows = on;
+}
+
+/**
+ * The window on the fused wasm kernels: states [d, H] as the kernels keep them; the backward
+ * recomputes the gates. On the shared memory of two threads (sharedWindow.ts) where it can
+ * run, else on one thread on tfjs's heap.
+ */
 function kernelWindow(
   objective: Objective,
   arch: L2OArchitecture,
@@ -211,8 +223,48 @@ function kernelWindow(
   terms: Terms,
 ): WindowResult {
   const packed = packLstm(unflattenWeights(arch, weights), arch);
+  const first = fromFM(start.lstm);
+  const shared = sharedWindows ? openSharedWindow(packed, first, T) : null;
+  if (shared === null) return heapKernelWindow(objective, arch, packed, start.x, first, batches, T, terms);
+  disposeAll(first);
   const xs: tf.Tensor1D[] = [start.x];
-  const states: L2OState[] = [fromFM(start.lstm)];
+  const gs: tf.Tensor1D[] = [];
+  const losses: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
+    losses.push(loss);
+    gs.push(grad);
+    const update = shared.forward(t, grad);
+    xs.push(tf.tidy(() => xs[t]!.add(update) as tf.Tensor1D));
+    update.dispose();
+  }
+  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
+  let dx = dx0;
+  for (let t = last; t >= 0; t--) {
+    shared.backward(t, dx, t > 0);
+    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
+  }
+  const grads = unpackLstmGrad(arch, shared.gradient());
+  const endState = shared.state(T);
+  const end = toFM(endState);
+  disposeAll([dx, gs, endState]);
+  for (let t = 1; t < T; t++) xs[t]!.dispose();
+  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: end } };
+}
+
+/** kernelWindow on one thread, on tfjs's heap (no shared memory or worker threads here). Disposes `first`. */
+function heapKernelWindow(
+  objective: Objective,
+  arch: L2OArchitecture,
+  packed: PackedLstm,
+  x0: tf.Tensor1D,
+  first: L2OState,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+): WindowResult {
+  const xs: tf.Tensor1D[] = [x0];
+  const states: L2OState[] = [first];
   const gs: tf.Tensor1D[] = [];
   const losses: number[] = [];
   for (let t = 0; t < T; t++) {
