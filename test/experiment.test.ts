@@ -4,7 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateClaims, type Results } from '../src/experiments/claims.js';
+import { evaluateClaims, pairedComparisons, type Results } from '../src/experiments/claims.js';
+import { pairedComparison, tInterval } from '../src/experiments/paired.js';
+import { pairedMarkdown } from '../src/experiments/report.js';
 import { detrendedStd, lateStats, sampleAt, statsAt, useL2OSeries, type RunResult } from '../src/experiments/curves.js';
 import { etaMs } from '../src/experiments/eta.js';
 import { evalSteps } from '../src/experiments/grid.js';
@@ -12,6 +14,7 @@ import { parseEventLog } from '../src/experiments/records.js';
 import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
 import { ExperimentError, runExperiment } from '../jobs/experiment/runner.js';
 import { inProcessExecutor, processExecutor } from '../jobs/experiment/pool.js';
+import { commandLine } from '../cli/commands/experiment.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lgl2o-experiment-'));
 
@@ -200,64 +203,193 @@ describe('claims', () => {
   });
 });
 
-describe('the anchored guard seed by seed (issue 16)', () => {
-  const guards: Setting = { ...setting('mlp-mnist'), claims: ['anchored-seed-by-seed'] };
+describe('t interval', () => {
+  it('is mean ± t·s/√n with the t quantile of n − 1 degrees of freedom (closed forms for 1 and 2, a table value for 4)', () => {
+    // 1 degree of freedom: Cauchy, quantile tan(π(p − 1/2)); values 1, 3: mean 2, s = √2, s/√2 = 1
+    const one = tInterval([1, 3]);
+    expect(one.mean).toBe(2);
+    expect(one.hi - one.mean).toBeCloseTo(Math.tan(Math.PI * 0.475), 9);
+    // 2 degrees of freedom: quantile (2p − 1) / √(2p(1 − p)); values 0, 1, 2: s = 1
+    const two = tInterval([0, 1, 2]);
+    expect(two.mean - two.lo).toBeCloseTo(0.95 / Math.sqrt(2 * 0.975 * 0.025) / Math.sqrt(3), 9);
+    // 4 degrees of freedom, 95%: 2.7764 (tables); 1..5: mean 3, s = √2.5
+    const four = tInterval([1, 2, 3, 4, 5]);
+    expect(four.hi).toBeCloseTo(3 + 2.7764 * Math.sqrt(2.5 / 5), 3);
+    // 90%: t(0.95, 4) = 2.1318
+    expect(tInterval([1, 2, 3, 4, 5], 0.9).hi).toBeCloseTo(3 + 2.1318 * Math.sqrt(2.5 / 5), 3);
+    const single = tInterval([4]);
+    expect([single.mean, single.lo, single.hi]).toEqual([4, NaN, NaN]);
+  });
+});
+
+describe('each guard against its own fallback, seed by seed (issue 16)', () => {
   const steps = [50, 100, 1000];
-  const byEntry = (entry: string, perSeed: number[][]) =>
-    perSeed.map((losses, seed) =>
+  const byEntry = (entry: string, perSeed: [number, number[]][]) =>
+    perSeed.map(([seed, losses]) =>
       run(
         entry,
         seed,
         steps.map((st, i) => [st, losses[i]!] as [number, number]),
       ),
     );
-  const sgd = byEntry('sgd', [
+  const bySeeds = (entry: string, perSeed: number[][]) =>
+    byEntry(
+      entry,
+      perSeed.map((l, seed) => [seed, l] as [number, number[]]),
+    );
+  const sgd = bySeeds('sgd', [
     [2, 1.5, 1],
     [2.2, 1.6, 0.8],
     [2.4, 1.7, 0.9],
   ]);
-  const claimOf = (guardFinal1: number, l2oEarly: [number, number]) => {
-    const guard = byEntry('lgl2o-anchor', [
-      [1.5, 1.2, 1],
-      [1.7, 1.3, guardFinal1],
-      [1.9, 1.4, 0.85],
-    ]);
-    const l2o = byEntry(
-      'l2o',
-      [0, 1, 2].map(() => [...l2oEarly, 2]),
-    );
-    const results: Results = {
-      setting: guards,
-      horizon: 1000,
-      grid: steps,
-      runs: new Map([
-        ['sgd', sgd],
-        ['lgl2o-anchor', guard],
-        ['l2o', l2o],
-      ]),
-    };
-    return evaluateClaims(results)[0]!;
+  // Adam's runs of seeds 2 and 1 only, in that order: the Adam-fallback guard is paired by seed, seed 0 left out
+  const adam = byEntry('adam', [
+    [2, [1, 1, 1]],
+    [1, [2, 2, 2]],
+  ]);
+  const adamGuard = bySeeds('lgl2o-adam', [
+    [9, 9, 9],
+    [1, 1, 2.5],
+    [0.5, 1.02, 1],
+  ]);
+  const withGuards: Setting = {
+    ...setting('mlp-mnist'),
+    entries: [ENTRIES.sgd, ENTRIES.adam, ENTRIES.l2o, ENTRIES.gl2o, ENTRIES.lgl2o, ENTRIES.anchor, ENTRIES.adamFallback],
+    claims: ['paired-vs-fallback'],
   };
+  const resultsOf = (guardFinal1: number, l2oEarly: [number, number]): Results => ({
+    setting: withGuards,
+    horizon: 1000,
+    grid: steps,
+    runs: new Map([
+      ['sgd', sgd],
+      ['adam', adam],
+      [
+        'lgl2o-anchor',
+        bySeeds('lgl2o-anchor', [
+          [1.5, 1.2, 1],
+          [1.7, 1.3, guardFinal1],
+          [1.9, 1.4, 0.85],
+        ]),
+      ],
+      [
+        'l2o',
+        bySeeds(
+          'l2o',
+          [0, 1, 2].map(() => [...l2oEarly, 2]),
+        ),
+      ],
+      ['lgl2o-adam', adamGuard],
+      // GL2O's seed 0 diverged after step 50: +∞ from then on
+      ['gl2o', [run('gl2o', 0, [[50, 1]], [], 'diverged'), ...bySeeds('gl2o', [[], [2, 1.6, 0.8], [2.4, 1.7, 0.9]]).slice(1)]],
+    ]),
+  });
+  const claimsOf = (guardFinal1: number, l2oEarly: [number, number]) =>
+    Object.fromEntries(evaluateClaims(resultsOf(guardFinal1, l2oEarly)).map((c) => [c.entry, c]));
 
-  it('pairs each seed with its own fallback run: mean difference with its t interval, share above by > 1%, worst excess', () => {
-    const c = claimOf(0.81, [1, 1]);
-    // differences at 1000: 0, +0.01, −0.05 → mean −0.013333, sd 0.032146, t(0.975, 2) = 4.3027
-    expect(c.numbers['diff@1000']).toBeCloseTo(-0.04 / 3, 12);
-    expect(c.numbers['hi@1000']! as number).toBeCloseTo(-0.04 / 3 + 4.3027 * (0.032146 / Math.sqrt(3)), 4);
-    expect(c.numbers['diff@50']).toBeCloseTo(-0.5, 12);
-    expect(c.numbers['aboveShare']).toBeCloseTo(1 / 9, 12); // seed 1 at step 1000: 0.81 / 0.8 = +1.25%
-    expect(c.numbers['worstExcess']).toBeCloseTo(0.0125, 12);
-    expect(c.numbers['finalAtOrBelow']).toBe(false);
-    // early lead: SGDnm − L2O = 1.2 + 0.6; guard: 0.5 + 0.3 → 0.8 / 1.8 kept
+  it('makes one claim per guard whose fallback is an entry, naming the fallback, and says which runs are missing', () => {
+    const claims = evaluateClaims(resultsOf(0.81, [1, 1]));
+    expect(claims.map((c) => [c.id, c.entry])).toEqual([
+      ['paired-vs-fallback', 'gl2o'],
+      ['paired-vs-fallback', 'lgl2o'],
+      ['paired-vs-fallback', 'lgl2o-anchor'],
+      ['paired-vs-fallback', 'lgl2o-adam'],
+    ]);
+    expect(claims[1]!).toMatchObject({ verdict: 'not measured', measured: 'no runs of lgl2o' });
+    expect(claims[3]!.statement).toMatch(/^Seed by seed against Adam's own run/);
+    expect(claims[2]!.source).toBe('issue 16, target 5');
+  });
+
+  it('pairs each seed with its fallback run: mean difference with its t interval, share above by > 1%, worst excess, final step, early lead', () => {
+    const c = claimsOf(0.81, [1, 1])['lgl2o-anchor']!;
+    const p = pairedComparisons(resultsOf(0.81, [1, 1])).find((x) => x.guard === 'lgl2o-anchor')!;
+    // differences at 1000: 0, +0.01, −0.05 → mean −0.013333, s = 0.032146, t(0.975, 2) = 4.3027
+    const at1000 = p.steps.find((x) => x.step === 1000)!;
+    expect(at1000.diff.mean).toBeCloseTo(-0.04 / 3, 12);
+    expect(at1000.diff.hi).toBeCloseTo(-0.04 / 3 + 4.3027 * (0.032146 / Math.sqrt(3)), 4);
+    expect(at1000.rel.mean).toBeCloseTo((0 + 0.0125 - 0.05 / 0.9) / 3, 12);
+    expect(p.steps.find((x) => x.step === 50)!.diff.mean).toBeCloseTo(-0.5, 12);
+    expect(p.fallbackLabel).toBe('SGDnm');
+    expect(c.numbers).toMatchObject({ seeds: 3, loggedSteps: 3, pairs: 9, abovePairs: 1, worstSeed: 1, worstStep: 1000, finalStep: 1000, finalAtOrBelow: 2 });
+    expect(c.numbers['worstExcess']).toBeCloseTo(0.0125, 12); // seed 1 at step 1000: 0.81 / 0.8
+    expect(c.numbers['finalAllAtOrBelow']).toBe(false);
+    // early lead, logged steps 50 and 100: SGDnm − L2O = 1.2 + 0.6; SGDnm − guard = 0.5 + 0.3
     expect(c.numbers['earlyLeadKept']).toBeCloseTo(0.8 / 1.8, 12);
     expect(c.verdict).toBe('contradicted');
   });
 
-  it('is supported when no pair is above by 1%, every final step is at or below, and 90% of the lead is kept', () => {
-    const c = claimOf(0.79, [1.65, 1.3]); // lead 0.55 + 0.3, kept 0.8 / 0.85
-    expect(c.numbers).toMatchObject({ aboveShare: 0, finalAtOrBelow: true });
-    expect(c.numbers['earlyLeadKept']).toBeCloseTo(0.8 / 0.85, 12);
-    expect(c.verdict).toBe('supported');
+  it('is supported when all three tests pass, partly when some do', () => {
+    const ok = claimsOf(0.79, [1.65, 1.3])['lgl2o-anchor']!; // lead 0.55 + 0.3, kept 0.8 / 0.85
+    expect(ok.numbers).toMatchObject({ abovePairs: 0, finalAllAtOrBelow: true });
+    expect(ok.numbers['earlyLeadKept']).toBeCloseTo(0.8 / 0.85, 12);
+    expect(ok.verdict).toBe('supported');
+    expect(claimsOf(0.79, [1, 1])['lgl2o-anchor']!.verdict).toBe('partly'); // lead kept 44%
+  });
+
+  it("pairs the Adam-fallback guard with Adam's runs by seed", () => {
+    const c = claimsOf(0.81, [1, 1])['lgl2o-adam']!;
+    const p = pairedComparisons(resultsOf(0.81, [1, 1])).find((x) => x.guard === 'lgl2o-adam')!;
+    expect(p.seeds).toEqual([1, 2]);
+    // relative: seed 1 −50%, −50%, +25%; seed 2 −50%, +2%, 0 → 2 of 6 above by > 1%
+    expect(c.numbers).toMatchObject({ pairs: 6, abovePairs: 2, worstSeed: 1, worstStep: 1000, finalAtOrBelow: 1 });
+    expect(c.numbers['worstExcess']).toBeCloseTo(0.25, 12);
+    // differences at 1000: +0.5, 0 → mean 0.25, s/√2 = 0.25, t(0.975, 1) = tan(0.475π)
+    const at1000 = p.steps.find((x) => x.step === 1000)!;
+    expect(at1000.diff.mean).toBeCloseTo(0.25, 12);
+    expect(at1000.diff.hi).toBeCloseTo(0.25 + 0.25 * Math.tan(Math.PI * 0.475), 9);
+    // early lead over Adam, seeds 1 and 2: Adam − L2O 0.5 + 0.5; Adam − guard 0.75 + 0.49
+    expect(c.numbers['earlyLeadKept']).toBeCloseTo(1.24, 12);
+    expect(c.verdict).toBe('partly');
+  });
+
+  it('measures the early lead as the area between the mean curves (trapezoids over the logged steps up to 100)', () => {
+    const curve = (entry: string, losses: number[], at = [10, 20, 100, 200]) => [
+      run(
+        entry,
+        0,
+        at.map((st, i) => [st, losses[i]!] as [number, number]),
+      ),
+    ];
+    // fallback − L2O: 1, 1, 0 at steps 10, 20, 100 → 10·1 + 80·½ = 50; fallback − guard: 0.5 throughout → 45
+    const p = pairedComparison(curve('g', [2.5, 1.5, 0.5, 0.5]), curve('f', [3, 2, 1, 1]), curve('l', [2, 1, 1, 1]), [10, 20, 100, 200], 100);
+    expect(p.early).toEqual({ steps: 3, l2oLead: 50, guardLead: 45, kept: 0.9 });
+    // a guard logged only at step 100 (k = 100): the gaps there
+    const k100 = pairedComparison(curve('g', [0.8, 0.7], [100, 200]), curve('f', [3, 2, 1, 1]), curve('l', [2, 1, 0.5, 1]), [10, 20, 100, 200], 100);
+    expect(k100.early).toMatchObject({ steps: 1, l2oLead: 0.5 });
+    expect(k100.early!.kept).toBeCloseTo(0.4, 12);
+    // L2O behind the fallback: no lead to keep
+    expect(pairedComparison(curve('g', [3, 2, 1, 1]), curve('f', [3, 2, 1, 1]), curve('l', [4, 3, 2, 1]), [10, 20, 100], 100).early?.kept).toBeNull();
+  });
+
+  it('counts a diverged guard as infinitely above its fallback', () => {
+    const c = claimsOf(0.81, [1, 1])['gl2o']!;
+    expect(c.numbers).toMatchObject({ worstExcess: null, worstSeed: 0, worstStep: 100, finalAtOrBelow: 2, abovePairs: 2 });
+    expect(c.measured).toMatch(/worst \+∞ \(seed 0, step 100\)/);
+  });
+
+  it('writes the paired tables: counts, worst excess, final step, lead kept, and the relative difference at the table steps', () => {
+    const md = pairedMarkdown(pairedComparisons(resultsOf(0.81, [1, 1])), [100, 500, 1000]);
+    const row = md.split('\n').find((l) => l.startsWith('| LGL2O anchored | SGDnm'))!;
+    const worst = (100 * (0.81 / 0.8 - 1)).toFixed(1); // 1.25 in decimal, one decimal as floating point rounds it
+    expect(row).toBe(`| LGL2O anchored | SGDnm | 3 | 1 of 9 (11.1%) | +${worst}% (1, 1000) | 2 of 3 seeds (step 1000) | 44% |`);
+    const steps = md.split('\n').find((l) => l.startsWith('| LGL2O anchored | −'))!;
+    // step 100: 1.2/1.5, 1.3/1.6, 1.4/1.7 − 1; step 500 is not logged: the next logged step, 1000
+    const rel100 = (1.2 / 1.5 + 1.3 / 1.6 + 1.4 / 1.7) / 3 - 1;
+    expect(steps.split(' | ')[1]).toMatch(new RegExp(`^−${Math.abs(100 * rel100).toFixed(1)}% \\[`));
+    expect(steps.split(' | ')[2]).toMatch(/\(at 1000\)$/);
+    expect(pairedMarkdown([], [100])).toBe('');
+  });
+});
+
+describe('the command line an experiment records', () => {
+  it('names the flags that change what runs, --only included', () => {
+    const flags = { seeds: 10, l2o: 'ck.json', jobs: 1, trainSubset: 2000, report: false, queueName: 'q' };
+    expect(commandLine('guards', { ...flags, only: ['sgd', 'l2o'] }, 10_000, 'out')).toBe(
+      'lgl2o experiment guards --seeds 10 --steps 10000 --out out --l2o ck.json --only sgd,l2o',
+    );
+    expect(commandLine('guards', { ...flags, l2o: 'default', trainSubset: 500 }, 100, 'o')).toBe(
+      'lgl2o experiment guards --seeds 10 --steps 100 --out o --train-subset 500',
+    );
   });
 });
 
@@ -395,9 +527,18 @@ const TableCodec = t.type({
       at: t.array(t.type({ step: t.number, mean: t.union([t.number, t.null]), min: t.union([t.number, t.null]), max: t.union([t.number, t.null]) })),
     }),
   ),
+  paired: t.array(
+    t.type({
+      guard: t.string,
+      fallback: t.string,
+      final: t.union([t.null, t.type({ step: t.number, atOrBelow: t.number })]),
+      steps: t.array(t.type({ step: t.number, rel: t.type({ mean: t.number }) })),
+    }),
+  ),
   claims: t.array(
     t.type({
       id: t.string,
+      entry: t.union([t.string, t.undefined]),
       verdict: t.keyof({ supported: null, partly: null, contradicted: null, 'not applicable': null, 'not measured': null }),
       measured: t.string,
       numbers: t.record(t.string, t.union([t.number, t.boolean, t.null])),
@@ -461,7 +602,15 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
     if (E.isLeft(report)) throw new Error('claims.json does not decode');
     const r = report.right;
     expect(r).toMatchObject({ setting: 'mlp-spirals', horizon: 200, seeds: [0, 1] });
-    expect(r.claims.map((c) => c.id)).toEqual(['spirals-synergy', 'lgl2o-best-of-both', 'anchored']);
+    expect(r.claims.map((c) => c.id)).toEqual([
+      'spirals-synergy',
+      'lgl2o-best-of-both',
+      'anchored',
+      'paired-vs-fallback',
+      'paired-vs-fallback',
+      'paired-vs-fallback',
+    ]);
+    expect(r.claims.slice(3).map((c) => c.entry)).toEqual(['gl2o', 'lgl2o', 'lgl2o-anchor']);
     // independently: each seed's first trainLoss at or after the step, straight from events.ndjson
     const lossAt = (entry: string, seed: number, step: number): number => {
       const lines = readFileSync(join(dir, 'runs', entry, `seed-${seed}`, 'events.ndjson'), 'utf8')
@@ -480,6 +629,14 @@ describe('experiment end to end (spirals, 2 seeds, 200 steps)', () => {
         expect([a.min, a.max]).toEqual([Math.min(...v), Math.max(...v)]);
       }
     }
+    // each guard against SGDnm's run of the same seed at the last step, straight from the logs
+    for (const p of r.paired) {
+      expect(p.fallback).toBe('sgd');
+      const rel = [0, 1].map((seed) => lossAt(p.guard, seed, 200) / lossAt('sgd', seed, 200) - 1);
+      expect(p.final).toEqual({ step: 200, atOrBelow: rel.filter((x) => x <= 0).length });
+      expect(p.steps.at(-1)!.rel.mean).toBeCloseTo((rel[0]! + rel[1]!) / 2, 6);
+    }
+    expect(r.paired.map((p) => p.guard)).toEqual(['gl2o', 'lgl2o', 'lgl2o-anchor']);
     const synergy = r.claims.find((c) => c.id === 'spirals-synergy')!;
     const final = (entry: string) => (lossAt(entry, 0, 200) + lossAt(entry, 1, 200)) / 2;
     expect(synergy.numbers['lgl2oFinal']).toBeCloseTo(final('lgl2o'), 6);

@@ -23,13 +23,14 @@ describe('the paired rule as a level-α one-sided t test', () => {
   // independent draws of the same normal law, and the fallback candidate is the anchor's next
   // point (as when the guard sits on its anchor). Leaving the anchor is then a false positive.
   const trials = 40_000;
-  const leaveRate = (m: number, alpha: number, rng: Rng, z?: number): number => {
+  // Without an anchor (the plain guard) the false positive is keeping the learned candidate.
+  const leaveRate = (m: number, alpha: number, rng: Rng, z?: number, anchored = true): number => {
     let left = 0;
     for (let i = 0; i < trials; i++) {
       const learned = Array.from({ length: m }, () => 1 + rng.normal());
       const fallback = Array.from({ length: m }, () => 1 + rng.normal());
-      const d = decide({ learned, fallback, anchor: fallback }, 'paired', z === undefined ? { alpha } : { z });
-      if (d.kind === 'chosen' && d.winner !== 'anchor') left++;
+      const d = decide({ learned, fallback, anchor: anchored ? fallback : null }, 'paired', z === undefined ? { alpha } : { z });
+      if (d.kind === 'chosen' && d.winner !== (anchored ? 'anchor' : 'fallback')) left++;
     }
     return left / trials;
   };
@@ -43,6 +44,9 @@ describe('the paired rule as a level-α one-sided t test', () => {
     it(`leaves the anchor at rate α (within its 99% binomial interval) for m = ${m}`, () => {
       const rng = Rng.seeded(1000 + m);
       within99(leaveRate(m, 0.05, rng), 0.05);
+    });
+    it(`keeps an identical learned candidate at rate α (within its 99% binomial interval) without an anchor, m = ${m}`, () => {
+      within99(leaveRate(m, 0.05, Rng.seeded(2000 + m), undefined, false), 0.05);
     });
   }
 

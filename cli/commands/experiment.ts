@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import * as E from 'fp-ts/lib/Either.js';
 import { join } from 'node:path';
-import { claimsTable, lossTableMarkdown } from '../../src/experiments/report.js';
+import { claimsTable, lossTableMarkdown, pairedMarkdown } from '../../src/experiments/report.js';
 import { TRAIN_SUBSET } from '../../src/experiments/plan.js';
 import { findSetting, SETTING_IDS } from '../../src/experiments/settings.js';
 import { ExperimentError, runExperiment } from '../../jobs/experiment/runner.js';
@@ -12,7 +12,7 @@ import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 import { checkOutPath } from '../outDir.js';
 import { stopExitCode, withStopSignals } from '../signals.js';
 
-interface ExperimentFlags {
+export interface ExperimentFlags {
   seeds: number;
   steps?: number;
   out?: string;
@@ -27,11 +27,12 @@ interface ExperimentFlags {
 }
 
 /** The canonical command line of an experiment, recorded in its report. */
-function commandLine(name: string, f: ExperimentFlags, steps: number, out: string): string {
+export function commandLine(name: string, f: ExperimentFlags, steps: number, out: string): string {
   const parts = ['lgl2o experiment', name, `--seeds ${f.seeds}`, `--steps ${steps}`, `--out ${out}`];
   if (f.l2o !== 'default') parts.push(`--l2o ${f.l2o}`);
   if (f.data) parts.push(`--data ${f.data}`);
   if (f.trainSubset !== TRAIN_SUBSET) parts.push(`--train-subset ${f.trainSubset}`);
+  if (f.only) parts.push(`--only ${f.only.join(',')}`);
   return parts.join(' ');
 }
 
@@ -88,7 +89,8 @@ export function experimentCommand(global: () => GlobalOptions) {
         else {
           const r = outcome.report;
           process.stdout.write(
-            `\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n`,
+            `\n${r.title}: ${r.horizon} steps, seeds ${r.seeds.join(', ')}\n\n${claimsTable(r.claims)}\n\n${lossTableMarkdown(r.table)}\n\n` +
+              (r.paired.length ? `Each guard against its fallback, seed by seed:\n\n${pairedMarkdown(r.paired, r.tableSteps)}\n\n` : ''),
           );
           process.stdout.write(`report: ${join(out, 'claims.md')}; figures: ${outcome.files.filter((f) => f.endsWith('.png')).join(', ')}\n`);
         }

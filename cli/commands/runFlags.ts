@@ -18,7 +18,7 @@ export function runOptions() {
     )
     .option(
       '--input <source>',
-      'train on a live NDJSON feed {"x": [...], "y": label}: live:stdin, live:file:PATH (followed as it grows) or live:tcp:PORT (127.0.0.1); needs --task mlp',
+      `train on a live NDJSON feed {"x": [...], "y": label}: live:stdin, live:file:PATH (followed as it grows) or live:tcp:PORT (127.0.0.1); needs --task mlp. A loss guard takes each round's k training batches and then its m comparison batches from the feed, in arrival order`,
     )
     .option('--features <n>', 'live input: values per record', integerAtLeast(1))
     .option('--classes <n>', 'live input: number of classes (labels 0..n-1)', integerAtLeast(2))

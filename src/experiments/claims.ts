@@ -1,6 +1,6 @@
-import jstat from 'jstat';
-import { commonSteps, lateStats, lossExactlyAt, statsAt, statsExactlyAt, type RunResult, type Stats } from './curves.js';
-import type { ClaimId, Setting } from './settings.js';
+import { commonSteps, lateStats, statsAt, statsExactlyAt, type RunResult, type Stats } from './curves.js';
+import { PAIRED_EXCESS, pairedComparison, type PairedComparison } from './paired.js';
+import type { ClaimId, Entry, Setting } from './settings.js';
 
 /**
  * How a measurement bears on a claim. `partly`: the claim holds in part (one of its two
@@ -18,6 +18,8 @@ export interface Claim {
   readonly measured: string;
   /** The same numbers for machines (null for a non-finite loss). */
   readonly numbers: Readonly<Record<string, number | boolean | null>>;
+  /** The entry a per-guard claim is about (`paired-vs-fallback`). */
+  readonly entry?: string;
 }
 
 /** An experiment's runs, read back: by entry id, one run per seed. */
@@ -359,70 +361,94 @@ function targetOf(r: Results, id: ClaimId, entry: string, who: string): Claim {
   );
 }
 
-/** Relative excess above the fallback's own run that counts as "above" (issue 16: 1%). */
-export const PAIRED_EXCESS = 0.01;
+const pct1 = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : String(x));
+const signedPct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}%` : x > 0 ? '+∞' : x < 0 ? '−∞' : 'n/a');
+const PAIRED_SHARE = 0.01;
+const LEAD_KEPT = 0.9;
 
-/**
- * Issue 16's target, seed by seed: the anchored guard against SGDnm's run of the same seed
- * (same training batches). At each logged step the mean paired difference guard − SGDnm over
- * seeds with its 95% t interval; the share of (seed, step) pairs above SGDnm by more than 1%
- * (target ≤ 1%), the worst relative excess, the final step (target: at or below in every seed)
- * and the share of L2O's early lead (area up to step 100) the guard keeps (target ≥ 90%).
- */
-function anchoredSeedBySeed(r: Results): Claim {
-  const id: ClaimId = 'anchored-seed-by-seed';
-  const statement =
-    'Issue 16 target: seed by seed, the anchored guard is above SGDnm by more than 1% at no more than 1% of (seed, logged step) pairs, ' +
-    "at or below it at the final step in every seed, and keeps at least 90% of L2O's early lead (area up to step 100)";
-  const source = 'issue 16';
-  const got = need(r, ['lgl2o-anchor', 'sgd', 'l2o']);
-  if (!got.ok) return notMeasured(id, source, statement, got.missing);
-  const [guard, sgd, l2o] = got.runs as [RunResult[], RunResult[], RunResult[]];
-  const pairs = guard.flatMap((g) => sgd.filter((s) => s.seed === g.seed).map((s) => [g, s] as const));
-  if (pairs.length === 0) return claim(id, source, statement, 'not measured', 'no seed has both runs');
-  const steps = commonSteps(pairs.flat(), r.grid);
-  const diffsAt = (step: number) => pairs.map(([g, s]) => lossExactlyAt(g, step)! - lossExactlyAt(s, step)!);
-  const perStep = steps.map((step) => {
-    const d = diffsAt(step);
-    const n = d.length;
-    const mean = d.reduce((a, b) => a + b, 0) / n;
-    const sd = n < 2 ? NaN : Math.sqrt(d.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-    const half = n < 2 ? NaN : jstat.jStat.studentt.inv(0.975, n - 1) * (sd / Math.sqrt(n));
-    return { step, mean, lo: mean - half, hi: mean + half };
+/** Each guard of the setting whose fallback is an entry too, with that fallback's entry (issue 16). */
+export const guardsWithFallback = (r: Results): { guard: Entry; fallback: Entry }[] =>
+  r.setting.entries.flatMap((guard) => {
+    const fallback = r.setting.entries.find((e) => e.id === guard.fallback);
+    return fallback ? [{ guard, fallback }] : [];
   });
-  const excess = pairs.flatMap(([g, s]) => steps.map((step) => lossExactlyAt(g, step)! / lossExactlyAt(s, step)! - 1));
-  const aboveShare = excess.filter((e) => e > PAIRED_EXCESS).length / Math.max(1, excess.length);
-  const worst = excess.reduce((a, b) => Math.max(a, b), -Infinity);
-  const final = steps.at(-1);
-  const finalOk = final !== undefined && pairs.every(([g, s]) => lossExactlyAt(g, final)! <= lossExactlyAt(s, final)!);
-  const early = earlySteps(r, [...guard, ...sgd, ...l2o]);
-  const lead = gap(early, sgd, l2o);
-  const kept = lead > 0 ? gap(early, sgd, guard) / lead : NaN;
-  const ok = steps.length > 0 && aboveShare <= 0.01 && finalOk && (Number.isNaN(kept) || kept >= 0.9);
-  const verdict: Verdict = steps.length === 0 ? 'not measured' : ok ? 'supported' : 'contradicted';
-  const measured =
-    `${pairs.length} seeds × ${steps.length} steps: above by > 1% at ${pct(aboveShare)} of pairs (worst excess ${pct(worst)}); ` +
-    `final step ${final}: ${finalOk ? 'at or below in every seed' : 'above in some seed'}; early lead kept ${pct(kept)}; ` +
-    `mean paired difference [95%]: ${perStep.map((p) => `${p.step}: ${fmt(p.mean)} [${fmt(p.lo)}, ${fmt(p.hi)}]`).join('; ')}`;
-  return claim(id, source, statement, verdict, measured, {
-    seeds: pairs.length,
-    steps: steps.length,
-    aboveShare: num(aboveShare),
-    worstExcess: num(worst),
-    finalAtOrBelow: finalOk,
-    earlyLeadKept: num(kept),
-    ...Object.fromEntries(
-      perStep.flatMap((p) => [
-        [`diff@${p.step}`, num(p.mean)],
-        [`lo@${p.step}`, num(p.lo)],
-        [`hi@${p.step}`, num(p.hi)],
-      ]),
-    ),
-  });
+
+export interface LabelledComparison extends PairedComparison {
+  readonly guardLabel: string;
+  readonly fallbackLabel: string;
 }
 
-const CLAIMS: Record<ClaimId, (r: Results) => Claim> = {
-  'anchored-seed-by-seed': anchoredSeedBySeed,
+/** Each guard against its fallback's own run, seed by seed, where both have runs. */
+export const pairedComparisons = (r: Results): LabelledComparison[] =>
+  guardsWithFallback(r).flatMap(({ guard, fallback }) => {
+    const g = r.runs.get(guard.id) ?? [];
+    const f = r.runs.get(fallback.id) ?? [];
+    if (!g.length || !f.length) return [];
+    return [{ ...pairedComparison(g, f, r.runs.get('l2o') ?? [], r.grid, EARLY_END), guardLabel: guard.label, fallbackLabel: fallback.label }];
+  });
+
+/**
+ * Issue 16: a guard against its fallback's own run of the same seed (same training batches),
+ * with target 5's three tests: above it by more than 1% at no more than 1% of the
+ * (seed, logged step) pairs, at or below it at the final step in every seed, and at least
+ * 90% of L2O's early lead over the fallback kept (skipped where L2O has no lead).
+ */
+function pairedClaim(r: Results, guard: Entry, fallback: Entry): Claim {
+  const id: ClaimId = 'paired-vs-fallback';
+  const source = guard.id === 'lgl2o-anchor' ? 'issue 16, target 5' : 'issue 16';
+  const statement =
+    `Seed by seed against ${fallback.label}'s own run (same seed, same training batches), ${guard.label} is above it by more than ${pct(PAIRED_EXCESS)} ` +
+    `at no more than ${pct(PAIRED_SHARE)} of the (seed, logged step) pairs, at or below it at the final step in every seed, ` +
+    `and keeps at least ${pct(LEAD_KEPT)} of L2O's early lead over it (area up to step ${EARLY_END})`;
+  const got = need(r, [guard.id, fallback.id]);
+  if (!got.ok) return { ...notMeasured(id, source, statement, got.missing), entry: guard.id };
+  const c = pairedComparison(got.runs[0]!, got.runs[1]!, r.runs.get('l2o') ?? [], r.grid, EARLY_END);
+  if (c.pairs === 0 || c.final === null)
+    return { ...claim(id, source, statement, 'not measured', 'no seed and logged step with runs of both'), entry: guard.id };
+  const share = c.above / c.pairs;
+  const last = c.steps.at(-1)!;
+  const tests = [share <= PAIRED_SHARE, c.final.atOrBelow === c.seeds.length, ...(c.early?.kept != null ? [c.early.kept >= LEAD_KEPT] : [])];
+  const passed = tests.filter(Boolean).length;
+  const verdict: Verdict = passed === tests.length ? 'supported' : passed === 0 ? 'contradicted' : 'partly';
+  const leadText =
+    c.early === null
+      ? 'no L2O runs for the early lead'
+      : c.early.kept === null
+        ? `L2O has no early lead over ${fallback.label} here`
+        : `keeps ${pct(c.early.kept)} of L2O's early lead (area over ${c.early.steps} logged steps up to ${EARLY_END}, mean over seeds: ${fallback.label} − guard ${fmt(c.early.guardLead)}, ${fallback.label} − L2O ${fmt(c.early.l2oLead)})`;
+  const measured =
+    `${c.seeds.length} seeds × ${c.steps.length} logged steps: above by > ${pct(PAIRED_EXCESS)} at ${c.above} of ${c.pairs} pairs (${pct1(share)}); ` +
+    `worst ${c.worst ? `${signedPct(c.worst.excess)} (seed ${c.worst.seed}, step ${c.worst.step})` : 'n/a'}; ` +
+    `step ${c.final.step}: at or below in ${c.final.atOrBelow} of ${c.seeds.length} seeds, mean difference ${signedPct(last.rel.mean)} [95%: ${signedPct(last.rel.lo)}, ${signedPct(last.rel.hi)}]; ${leadText}`;
+  return {
+    ...claim(id, source, statement, verdict, measured, {
+      seeds: c.seeds.length,
+      loggedSteps: c.steps.length,
+      pairs: c.pairs,
+      abovePairs: c.above,
+      aboveShare: num(share),
+      worstExcess: num(c.worst?.excess ?? NaN),
+      worstSeed: num(c.worst?.seed ?? NaN),
+      worstStep: num(c.worst?.step ?? NaN),
+      finalStep: c.final.step,
+      finalAtOrBelow: c.final.atOrBelow,
+      finalAllAtOrBelow: c.final.atOrBelow === c.seeds.length,
+      finalRelDiff: num(last.rel.mean),
+      finalRelLo: num(last.rel.lo),
+      finalRelHi: num(last.rel.hi),
+      finalDiff: num(last.diff.mean),
+      l2oLead: num(c.early?.l2oLead ?? NaN),
+      guardLead: num(c.early?.guardLead ?? NaN),
+      earlyLeadKept: num(c.early?.kept ?? NaN),
+    }),
+    entry: guard.id,
+  };
+}
+
+const pairedClaims = (r: Results): Claim[] => guardsWithFallback(r).map(({ guard, fallback }) => pairedClaim(r, guard, fallback));
+
+const CLAIMS: Record<ClaimId, (r: Results) => Claim | Claim[]> = {
+  'paired-vs-fallback': pairedClaims,
   'l2o-early': l2oEarly,
   'l2o-late': l2oLate,
   'lgl2o-best-of-both': (r) => bestOfBoth(r),
@@ -438,5 +464,5 @@ const CLAIMS: Record<ClaimId, (r: Results) => Claim> = {
 
 /** The setting's claims, each with its measured verdict. */
 export function evaluateClaims(r: Results): Claim[] {
-  return r.setting.claims.map((id) => CLAIMS[id](r));
+  return r.setting.claims.flatMap((id) => CLAIMS[id](r));
 }

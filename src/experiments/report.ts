@@ -1,6 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { lineFigureSpec, type Series } from '../figures/lineFigure.js';
-import { evaluateClaims, fmt, LATE_FRACTION, type Claim, type Results } from './claims.js';
+import { EARLY_END, evaluateClaims, fmt, LATE_FRACTION, pairedComparisons, type Claim, type LabelledComparison, type Results } from './claims.js';
+import { PAIRED_EXCESS, type Interval } from './paired.js';
 import { lossSeries, statsAt, useL2OSeries, type RunResult } from './curves.js';
 import { evalSteps } from './grid.js';
 import { tableSteps } from './settings.js';
@@ -43,6 +44,10 @@ export interface Report {
   readonly command: string;
   readonly table: readonly TableRow[];
   readonly claims: readonly Claim[];
+  /** Each guard against its fallback's own run, seed by seed, at every common logged step (issue 16). */
+  readonly paired: readonly LabelledComparison[];
+  /** The steps of the loss table, at which the paired table shows its differences. */
+  readonly tableSteps: readonly number[];
 }
 
 const finiteOrNull = (x: number | undefined): number | null => (x !== undefined && Number.isFinite(x) ? x : null);
@@ -96,6 +101,8 @@ export function buildReport(r: Results, info: RunInfo): Report {
     command: info.command,
     table: lossTable(r),
     claims: evaluateClaims(r),
+    paired: pairedComparisons(r),
+    tableSteps: tableSteps(r.setting, r.horizon),
   };
 }
 
@@ -210,6 +217,43 @@ export function lossTableMarkdown(rows: readonly TableRow[]): string {
   return [head, sep, ...body].join('\n');
 }
 
+const signedPct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}%` : x > 0 ? '+∞' : x < 0 ? '−∞' : 'n/a');
+const intervalText = (i: Interval): string => `${signedPct(i.mean)} [${signedPct(i.lo)}, ${signedPct(i.hi)}]`;
+
+/** Each guard against its fallback's own run, seed by seed, as two Markdown tables (or '' when there is none). */
+export function pairedMarkdown(rows: readonly LabelledComparison[], steps: readonly number[]): string {
+  if (rows.length === 0) return '';
+  const summary = [
+    `| guard | fallback | seeds | (seed, step) pairs above by > ${(100 * PAIRED_EXCESS).toFixed(0)}% | worst excess (seed, step) | final step: at or below | L2O's early lead kept |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((c) => {
+      const share = c.pairs ? `${c.above} of ${c.pairs} (${((100 * c.above) / c.pairs).toFixed(1)}%)` : '–';
+      const worst = c.worst ? `${signedPct(c.worst.excess)} (${c.worst.seed}, ${c.worst.step})` : '–';
+      const final = c.final ? `${c.final.atOrBelow} of ${c.seeds.length} seeds (step ${c.final.step})` : '–';
+      const kept = c.early === null ? 'no L2O runs' : c.early.kept === null ? 'no lead' : `${(100 * c.early.kept).toFixed(0)}%`;
+      return `| ${c.guardLabel} | ${c.fallbackLabel} | ${c.seeds.length} | ${share} | ${worst} | ${final} | ${kept} |`;
+    }),
+  ];
+  const cellAt = (c: LabelledComparison, step: number): string => {
+    const p = c.steps.find((x) => x.step >= step);
+    return p === undefined ? '–' : `${intervalText(p.rel)}${p.step !== step ? ` (at ${p.step})` : ''}`;
+  };
+  const perStep = [
+    `| guard − fallback | ${steps.map((s) => `step ${s}`).join(' | ')} |`,
+    `| --- | ${steps.map(() => '---').join(' | ')} |`,
+    ...rows.map((c) => `| ${c.guardLabel} | ${steps.map((s) => cellAt(c, s)).join(' | ')} |`),
+  ];
+  return [
+    summary.join('\n'),
+    '',
+    `Mean over seeds of guard / fallback − 1 (the guard's loss relative to its fallback's run of the same seed) with its 95% t interval; ` +
+      `every logged step in claims.json (\`paired\`: relative and absolute). Early lead: the area between the fallback's and the guard's mean curves ` +
+      `(trapezoids over the logged steps up to ${EARLY_END} where all three evaluated), over the same area for L2O.`,
+    '',
+    perStep.join('\n'),
+  ].join('\n');
+}
+
 /** The whole report of one experiment as Markdown (DIR/claims.md). */
 export function reportMarkdown(rep: Report, figures: readonly string[]): string {
   return [
@@ -232,6 +276,16 @@ export function reportMarkdown(rep: Report, figures: readonly string[]): string 
     `Verdicts: *supported*: the measurement agrees; *partly*: one half of the claim holds, or exceptions at under 10% of the logged steps; ` +
       `*contradicted*: it does not hold; *not applicable*: the premise does not hold here. "Late" means the last ${(100 * LATE_FRACTION).toFixed(0)}% of the steps.`,
     '',
+    ...(rep.paired.length
+      ? [
+          '## Each guard against its fallback, seed by seed',
+          '',
+          "A guard's training batches are those its fallback's stand-alone run of the same seed trains on, so the two runs of a seed are compared directly.",
+          '',
+          pairedMarkdown(rep.paired, rep.tableSteps),
+          '',
+        ]
+      : []),
     '## Training loss, mean [min, max] over seeds',
     '',
     lossTableMarkdown(rep.table),

@@ -14,6 +14,8 @@ export interface Entry {
   readonly guard?: boolean;
   /** Its line's color, the same in every figure. */
   readonly color: string;
+  /** A guard's fallback as an entry of its own (its stand-alone run trains on the guard's training batches, seed by seed). */
+  readonly fallback?: string;
 }
 
 /** Which claims of the paper (and of this project) an experiment measures. */
@@ -29,7 +31,8 @@ export type ClaimId =
   | 'anchored'
   | 'anchored-target'
   | 'anchored-paired-target'
-  | 'anchored-seed-by-seed';
+  /** One claim per guard whose fallback is an entry of the setting (issue 16). */
+  | 'paired-vs-fallback';
 
 export interface Setting {
   readonly id: string;
@@ -56,6 +59,7 @@ const lgl2o = (id: string, label: string, color: string, extra: GuardSettings = 
   label,
   color,
   guard: true,
+  fallback: fallback.type,
   config: (learned) => ({ type: 'lgl2o', learned, fallback, k: DEFAULT_K, m: DEFAULT_M, ...extra }),
 });
 
@@ -63,7 +67,7 @@ export const ENTRIES = {
   sgd: { id: 'sgd', label: 'SGDnm', color: '#1f77b4', config: () => SGD },
   adam: { id: 'adam', label: 'Adam', color: '#9467bd', config: () => ADAM },
   l2o: { id: 'l2o', label: 'L2O', color: '#d62728', config: (learned) => learned },
-  gl2o: { id: 'gl2o', label: 'GL2O', color: '#ff7f0e', config: (learned) => ({ type: 'gl2o', learned, fallback: SGD }) },
+  gl2o: { id: 'gl2o', label: 'GL2O', color: '#ff7f0e', fallback: 'sgd', config: (learned) => ({ type: 'gl2o', learned, fallback: SGD }) },
   lgl2o: lgl2o('lgl2o', 'LGL2O', '#2ca02c'),
   anchor: lgl2o('lgl2o-anchor', 'LGL2O anchored', '#17becf', { anchor: true }),
   adamFallback: lgl2o('lgl2o-adam', 'LGL2O (Adam fallback)', '#8c564b', {}, ADAM),
@@ -75,7 +79,7 @@ export const ENTRIES = {
 } satisfies Record<string, Entry>;
 
 const STANDARD: readonly Entry[] = [ENTRIES.sgd, ENTRIES.adam, ENTRIES.l2o, ENTRIES.gl2o, ENTRIES.lgl2o, ENTRIES.anchor];
-const OOD_CLAIMS: readonly ClaimId[] = ['ood-tracks-fallback', 'lgl2o-best-of-both', 'anchored'];
+const OOD_CLAIMS: readonly ClaimId[] = ['ood-tracks-fallback', 'lgl2o-best-of-both', 'anchored', 'paired-vs-fallback'];
 
 const standard = (id: string, title: string, source: string, claims: readonly ClaimId[], defaultSteps: number): Setting => ({
   id,
@@ -97,7 +101,7 @@ export const SETTINGS: readonly Setting[] = [
       'mlp-mnist',
       'MLP on MNIST (in distribution)',
       'paper §4.1, Fig. 3',
-      ['l2o-early', 'l2o-late', 'lgl2o-best-of-both', 'gl2o-early', 'anchored'],
+      ['l2o-early', 'l2o-late', 'lgl2o-best-of-both', 'gl2o-early', 'anchored', 'paired-vs-fallback'],
       50_000,
     ),
     // the steps at which issue 4 compares L2O with SGDnm and Adam, then the long run
@@ -105,8 +109,20 @@ export const SETTINGS: readonly Setting[] = [
   },
   standard('conv-mnist', 'ConvNet on MNIST (optimizee out of distribution)', 'paper §4.3, Fig. 6', OOD_CLAIMS, 20_000),
   standard('mlp-fashion', 'MLP on Fashion-MNIST (dataset out of distribution)', 'this project (offline stand-in for §4.2)', OOD_CLAIMS, 50_000),
-  standard('mlp-circles', 'MLP on Circles (dataset out of distribution)', 'paper §4.2, Fig. 4', ['lgl2o-best-of-both', 'anchored'], 50_000),
-  standard('mlp-spirals', 'MLP on Spirals (dataset out of distribution)', 'paper §4.2, Fig. 5', ['spirals-synergy', 'lgl2o-best-of-both', 'anchored'], 50_000),
+  standard(
+    'mlp-circles',
+    'MLP on Circles (dataset out of distribution)',
+    'paper §4.2, Fig. 4',
+    ['lgl2o-best-of-both', 'anchored', 'paired-vs-fallback'],
+    50_000,
+  ),
+  standard(
+    'mlp-spirals',
+    'MLP on Spirals (dataset out of distribution)',
+    'paper §4.2, Fig. 5',
+    ['spirals-synergy', 'lgl2o-best-of-both', 'anchored', 'paired-vs-fallback'],
+    50_000,
+  ),
   standard('conv-cifar10', 'ConvNet on CIFAR-10 (both out of distribution)', 'paper §4.4, Fig. 7', OOD_CLAIMS, 20_000),
   standard('conv-tinyimagenet50', 'ConvNet on Tiny-ImageNet, 50 classes (both out of distribution)', 'paper §4.5, Fig. 8', OOD_CLAIMS, 20_000),
   {
@@ -115,7 +131,7 @@ export const SETTINGS: readonly Setting[] = [
     title: 'Adam as the fallback of LGL2O, MLP on Spirals',
     source: 'paper §4.6, Fig. 9',
     entries: [ENTRIES.sgd, ENTRIES.adam, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.adamFallback],
-    claims: ['adam-fallback'],
+    claims: ['adam-fallback', 'paired-vs-fallback'],
     defaultSteps: 50_000,
   },
   {
@@ -124,7 +140,7 @@ export const SETTINGS: readonly Setting[] = [
     title: 'LGL2O with k = m ∈ {10, 30, 100}, MLP on Circles',
     source: 'paper Appendix H, Figs. 17-19',
     entries: [ENTRIES.sgd, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.k30, ENTRIES.k100],
-    claims: ['km-stability'],
+    claims: ['km-stability', 'paired-vs-fallback'],
     defaultSteps: 50_000,
   },
   {
@@ -133,7 +149,7 @@ export const SETTINGS: readonly Setting[] = [
     title: 'Guard rules compared, MLP on MNIST',
     source: 'docs/algorithms.md §4, §4b (issue 5)',
     entries: [ENTRIES.sgd, ENTRIES.l2o, ENTRIES.lgl2o, ENTRIES.k100, ENTRIES.paired, ENTRIES.adaptive, ENTRIES.anchor, ENTRIES.anchorPaired],
-    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target', 'anchored-seed-by-seed'],
+    claims: ['l2o-early', 'anchored-target', 'anchored-paired-target', 'paired-vs-fallback'],
     defaultSteps: 5_000,
     tableSteps: GUARDS_STEPS,
   },
