@@ -11,6 +11,7 @@ import { metaTrainCommand } from './commands/metaTrain.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { sweepCommand } from './commands/sweep.js';
+import { tuneCommand } from './commands/tune.js';
 import { workerCommand } from './commands/worker.js';
 import { CliError, EXIT } from './errors.js';
 import { handleSignals } from './signals.js';
@@ -89,6 +90,7 @@ export function buildProgram() {
   program.addCommand(configure(verifyCommand(global)));
   program.addCommand(configure(metaTrainCommand(global)));
   program.addCommand(configure(sweepCommand(global)));
+  program.addCommand(configure(tuneCommand(global)));
   program.addCommand(configure(workerCommand(global)));
   return program;
 }
