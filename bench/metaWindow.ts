@@ -12,14 +12,13 @@
  * shared-1, relative to its largest element (0 exactly expected, except heap, which sums the
  * weight gradient over coordinates in another order).
  */
-import * as tf from '@tensorflow/tfjs';
 import { configureParallel } from '../src/engine/parallel.js';
 import { DEFAULT_ARCHITECTURE, flattenWeights, randomWeights } from '../src/l2o/weights.js';
 import { disposeWindowStart, episodeStart, metaWindow, setSharedWindows, type WindowStart } from '../src/meta/window.js';
 import { setSavedGates } from '../src/meta/sharedWindow.js';
 import { mlp } from '../src/optimizee/mlp.js';
-import type { TensorBatch } from '../src/optimizee/objective.js';
 import { selectBackend } from '../src/tensor/backend.js';
+import { randomMnistBatches } from './randomMnistBatches.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
@@ -29,17 +28,7 @@ await selectBackend();
 const arch = DEFAULT_ARCHITECTURE;
 const objective = mlp([784, 20, 10]);
 const rng = Rng.seeded(1);
-const batches: TensorBatch[] = Array.from({ length: T }, () => ({
-  x: tf.tensor2d(
-    Float32Array.from({ length: 128 * 784 }, () => rng.uniform()),
-    [128, 784],
-  ),
-  y: tf.tensor1d(
-    Int32Array.from({ length: 128 }, () => rng.int(10)),
-    'int32',
-  ),
-  size: 128,
-}));
+const batches = randomMnistBatches(T, rng);
 const weights = flattenWeights(randomWeights(arch, rng));
 const x0 = objective.init(rng);
 const zero = episodeStart(arch, x0);

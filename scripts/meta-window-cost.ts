@@ -18,8 +18,8 @@ import { lstmStep, zeroState, type L2OState } from '../src/l2o/lstm.js';
 import { disposeWindowStart, episodeStart, metaWindow, type BackwardKind } from '../src/meta/window.js';
 import { DEFAULT_ARCHITECTURE, flattenWeights, randomWeights, unflattenWeights } from '../src/l2o/weights.js';
 import { mlp } from '../src/optimizee/mlp.js';
-import type { TensorBatch } from '../src/optimizee/objective.js';
 import { selectBackend } from '../src/tensor/backend.js';
+import { randomMnistBatches } from '../bench/randomMnistBatches.js';
 import { registerMatMulGradient } from '../src/tensor/matMulGrad.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
@@ -38,17 +38,7 @@ const T = Number(args.steps);
 const arch = DEFAULT_ARCHITECTURE;
 const objective = mlp([784, 20, 10]);
 const rng = Rng.seeded(1);
-const batches: TensorBatch[] = Array.from({ length: T }, () => ({
-  x: tf.tensor2d(
-    Float32Array.from({ length: 128 * 784 }, () => rng.uniform()),
-    [128, 784],
-  ),
-  y: tf.tensor1d(
-    Int32Array.from({ length: 128 }, () => rng.int(10)),
-    'int32',
-  ),
-  size: 128,
-}));
+const batches = randomMnistBatches(T, rng);
 const weights = flattenWeights(randomWeights(arch, rng));
 const x0 = objective.init(rng);
 
