@@ -93,8 +93,13 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
       return;
     }
     const state = await job.getState();
-    if (state === 'completed') return collect(t, job);
-    if (state === 'failed') return settle(t, { code: 1, message: `job ${t.id}: ${job.failedReason ?? 'failed'}` });
+    if (state === 'completed' || state === 'failed') {
+      // `job` was read before its state: it may predate the finish and lack the return value or the reason.
+      const finished = await Job.fromId(queue, t.id);
+      if (!finished) return;
+      if (state === 'completed') return collect(t, finished);
+      return settle(t, { code: 1, message: `job ${t.id}: ${finished.failedReason ?? 'failed'}` });
+    }
     t.waiting = state !== 'active';
     const p = RunJobProgress.decode(job.progress);
     if (E.isRight(p)) t.progress = p.right;
