@@ -151,6 +151,49 @@ function windowMetaLoss(terms: Terms, losses: readonly number[], extra: number):
   return losses.reduce((a, f) => a + termValue(terms, f), 0) + extra;
 }
 
+/** What a window's learned optimizer does at step t: propose the update, then take λ_t (the adjoint of its update). */
+interface WindowSteps {
+  /** u_t from the gradient g_t (the skeleton adds it to x_t and disposes it). */
+  forward(t: number, grad: tf.Tensor1D): tf.Tensor1D;
+  /** Accumulate the weights' gradient at step t from λ_t (`dx`, the skeleton's) and g_t. */
+  backward(t: number, dx: tf.Tensor1D, grad: tf.Tensor1D): void;
+}
+
+/**
+ * The skeleton every window path shares: T optimizee steps x_{t+1} = x_t + u_t from x0, then the
+ * adjoint sweep from the last step that matters down to step 0. Returns x_T (fresh) and the
+ * losses; the learned optimizer's states and gradient stay with `steps`.
+ */
+function unrollWindow(
+  objective: Objective,
+  x0: tf.Tensor1D,
+  batches: readonly TensorBatch[],
+  T: number,
+  terms: Terms,
+  steps: WindowSteps,
+): { xT: tf.Tensor1D; losses: number[]; metaLoss: number } {
+  const xs: tf.Tensor1D[] = [x0];
+  const gs: tf.Tensor1D[] = [];
+  const losses: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
+    losses.push(loss);
+    gs.push(grad);
+    const update = steps.forward(t, grad);
+    xs.push(tf.tidy(() => xs[t]!.add(update) as tf.Tensor1D));
+    update.dispose();
+  }
+  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
+  let dx = dx0;
+  for (let t = last; t >= 0; t--) {
+    steps.backward(t, dx, gs[t]!);
+    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
+  }
+  disposeAll([dx, gs]);
+  for (let t = 1; t < T; t++) xs[t]!.dispose();
+  return { xT: xs[T]!, losses, metaLoss: windowMetaLoss(terms, losses, extra) };
+}
+
 function fusedWindow(
   objective: Objective,
   arch: L2OArchitecture,
@@ -162,43 +205,35 @@ function fusedWindow(
 ): WindowResult {
   installFastSlice();
   const p = packFM(arch, weights);
-  const xs: tf.Tensor1D[] = [start.x];
   const states: FMState[] = [start.lstm];
   const caches: StepCache[] = [];
-  const gs: tf.Tensor1D[] = [];
-  const losses: number[] = [];
-  for (let t = 0; t < T; t++) {
-    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
-    losses.push(loss);
-    gs.push(grad);
-    const { update, state, cache } = forwardFM(p, arch, grad, states[t]!);
-    xs.push(tf.tidy(() => xs[t]!.add(update) as tf.Tensor1D));
-    update.dispose();
-    states.push(state);
-    caches.push(cache);
-  }
-  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
-  let dx = dx0;
-  let dState: FMState | undefined;
-  let acc: PackedWeights | undefined;
-  for (let t = last; t >= 0; t--) {
-    const { grads, dPrev } = backwardFM(p, arch, caches[t]!, dx, dState, t > 0);
-    if (acc === undefined) acc = grads;
-    else {
-      const sum = addPacked(acc, grads);
-      disposeAll([packedTensors(acc), packedTensors(grads)]);
-      acc = sum;
-    }
-    if (dState !== undefined) disposeAll(dState);
-    dState = dPrev;
-    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
-  }
+  let dState = undefined as FMState | undefined;
+  let acc = undefined as PackedWeights | undefined;
+  const { xT, losses, metaLoss } = unrollWindow(objective, start.x, batches, T, terms, {
+    forward: (t, grad) => {
+      const { update, state, cache } = forwardFM(p, arch, grad, states[t]!);
+      states.push(state);
+      caches.push(cache);
+      return update;
+    },
+    backward: (t, dx) => {
+      const { grads, dPrev } = backwardFM(p, arch, caches[t]!, dx, dState, t > 0);
+      if (acc === undefined) acc = grads;
+      else {
+        const sum = addPacked(acc, grads);
+        disposeAll([packedTensors(acc), packedTensors(grads)]);
+        acc = sum;
+      }
+      if (dState !== undefined) disposeAll(dState);
+      dState = dPrev;
+    },
+  });
   const grads = acc === undefined ? weights.map((w) => tf.zerosLike(w)) : unpackGradFM(arch, acc);
   if (acc !== undefined) disposeAll(packedTensors(acc));
-  disposeAll([dx, dState, gs, packedTensors(p)]);
+  disposeAll([dState, packedTensors(p)]);
   caches.forEach(disposeCache);
-  for (let t = 1; t < T; t++) disposeAll([xs[t], states[t]]);
-  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: states[T]! } };
+  for (let t = 1; t < T; t++) disposeAll(states[t]);
+  return { metaLoss, losses, grads, end: { x: xT, lstm: states[T]! } };
 }
 
 let sharedWindows = true;
@@ -227,29 +262,15 @@ function kernelWindow(
   const shared = sharedWindows ? openSharedWindow(packed, first, T) : null;
   if (shared === null) return heapKernelWindow(objective, arch, packed, start.x, first, batches, T, terms);
   disposeAll(first);
-  const xs: tf.Tensor1D[] = [start.x];
-  const gs: tf.Tensor1D[] = [];
-  const losses: number[] = [];
-  for (let t = 0; t < T; t++) {
-    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
-    losses.push(loss);
-    gs.push(grad);
-    const update = shared.forward(t, grad);
-    xs.push(tf.tidy(() => xs[t]!.add(update) as tf.Tensor1D));
-    update.dispose();
-  }
-  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
-  let dx = dx0;
-  for (let t = last; t >= 0; t--) {
-    shared.backward(t, dx, t > 0);
-    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
-  }
+  const { xT, losses, metaLoss } = unrollWindow(objective, start.x, batches, T, terms, {
+    forward: (t, grad) => shared.forward(t, grad),
+    backward: (t, dx) => shared.backward(t, dx, t > 0),
+  });
   const grads = unpackLstmGrad(arch, shared.gradient());
   const endState = shared.state(T);
   const end = toFM(endState);
-  disposeAll([dx, gs, endState]);
-  for (let t = 1; t < T; t++) xs[t]!.dispose();
-  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: end } };
+  disposeAll(endState);
+  return { metaLoss, losses, grads, end: { x: xT, lstm: end } };
 }
 
 /** kernelWindow on one thread, on tfjs's heap (no shared memory or worker threads here). Disposes `first`. */
@@ -263,37 +284,28 @@ function heapKernelWindow(
   T: number,
   terms: Terms,
 ): WindowResult {
-  const xs: tf.Tensor1D[] = [x0];
   const states: L2OState[] = [first];
-  const gs: tf.Tensor1D[] = [];
-  const losses: number[] = [];
-  for (let t = 0; t < T; t++) {
-    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
-    losses.push(loss);
-    gs.push(grad);
-    const step = fusedLstmStep(packed, grad, states[t]!);
-    if (step === null) throw new Error('metaWindow: the fused LSTM kernel stopped accepting its own tensors');
-    xs.push(tf.tidy(() => xs[t]!.add(step.update) as tf.Tensor1D));
-    step.update.dispose();
-    states.push(step.state);
-  }
-  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
-  let dx = dx0;
-  let dState: L2OState | undefined;
+  let dState = undefined as L2OState | undefined;
   const dW = tf.zeros([packed.data.length]) as tf.Tensor1D;
-  for (let t = last; t >= 0; t--) {
-    const inputs = { grads: gs[t]!, prev: states[t]!, next: states[t + 1]!, dUpdate: dx, dNext: dState };
-    const back = fusedLstmBackward(packed, inputs, dW, t > 0);
-    if (back === null) throw new Error('metaWindow: the fused LSTM backward kernel stopped accepting its own tensors');
-    if (dState !== undefined) disposeAll(dState);
-    dState = back.dPrev;
-    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
-  }
+  const { xT, losses, metaLoss } = unrollWindow(objective, x0, batches, T, terms, {
+    forward: (t, grad) => {
+      const step = fusedLstmStep(packed, grad, states[t]!);
+      if (step === null) throw new Error('metaWindow: the fused LSTM kernel stopped accepting its own tensors');
+      states.push(step.state);
+      return step.update;
+    },
+    backward: (t, dx, grad) => {
+      const inputs = { grads: grad, prev: states[t]!, next: states[t + 1]!, dUpdate: dx, dNext: dState };
+      const back = fusedLstmBackward(packed, inputs, dW, t > 0);
+      if (back === null) throw new Error('metaWindow: the fused LSTM backward kernel stopped accepting its own tensors');
+      if (dState !== undefined) disposeAll(dState);
+      dState = back.dPrev;
+    },
+  });
   const grads = unpackLstmGrad(arch, dW.dataSync() as Float32Array);
   const end = toFM(states[T]!);
-  disposeAll([dx, dState, dW, gs, states]);
-  for (let t = 1; t < T; t++) xs[t]!.dispose();
-  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads, end: { x: xs[T]!, lstm: end } };
+  disposeAll([dState, dW, states]);
+  return { metaLoss, losses, grads, end: { x: xT, lstm: end } };
 }
 
 const innerProduct = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => a.mul(b).sum();
@@ -310,54 +322,42 @@ function autodiffWindow(
 ): WindowResult {
   registerMatMulGradient();
   const w = unflattenWeights(arch, weights);
-  const xs: tf.Tensor1D[] = [start.x];
   const states: L2OState[] = [fromFM(start.lstm)];
-  const gs: tf.Tensor1D[] = [];
-  const losses: number[] = [];
-  for (let t = 0; t < T; t++) {
-    const { loss, grad } = lossAndGradAt(objective, xs[t]!, batches[t]!);
-    losses.push(loss);
-    gs.push(grad);
-    const next = tidyState(() => {
-      const { update, state } = lstmStep(w, arch, grad, states[t]!);
-      return { x: xs[t]!.add(update) as tf.Tensor1D, state };
-    });
-    xs.push(next.x);
-    states.push(next.state);
-  }
-  const { dx: dx0, last, extra } = initialAdjoint(objective, xs[T]!, batches, T, gs, losses, terms);
-  let dx = dx0;
-  let dState: L2OState | undefined;
+  let dState = undefined as L2OState | undefined;
   let dW: tf.Tensor[] = weights.map((v) => tf.zerosLike(v));
   const n = weights.length;
   const L = arch.layers;
-  for (let t = last; t >= 0; t--) {
-    const withState = t > 0; // s_0 is a constant: its adjoint is not needed
-    const prev = states[t]!;
-    const cotangent = dState;
-    const adjointX = dx;
-    // The vector–Jacobian product as the gradient of a scalar: ⟨λ, u⟩ + ⟨dh, h'⟩ + ⟨dc, c'⟩.
-    const step = (...inputs: tf.Tensor[]): tf.Scalar => {
-      const wt = unflattenWeights(arch, inputs.slice(0, n));
-      const s: L2OState = withState ? { h: inputs.slice(n, n + L) as tf.Tensor2D[], c: inputs.slice(n + L) as tf.Tensor2D[] } : prev;
-      const { update, state } = lstmStep(wt, arch, gs[t]!, s);
-      let total = innerProduct(adjointX, update);
-      if (cotangent !== undefined) {
-        for (let l = 0; l < L; l++) total = total.add(innerProduct(cotangent.h[l]!, state.h[l]!)).add(innerProduct(cotangent.c[l]!, state.c[l]!));
-      }
-      return total;
-    };
-    const grads = tf.tidy(() => tf.grads(step)(withState ? [...weights, ...prev.h, ...prev.c] : [...weights]));
-    const nextDW = dW.map((a, i) => a.add(grads[i]!));
-    disposeAll([dW, grads.slice(0, n), dState]);
-    dW = nextDW;
-    dState = withState ? { h: grads.slice(n, n + L) as tf.Tensor2D[], c: grads.slice(n + L) as tf.Tensor2D[] } : undefined;
-    if (t > 0) dx = accumulate(dx, gs[t]!, termWeight(terms, losses[t]!));
-  }
+  const { xT, losses, metaLoss } = unrollWindow(objective, start.x, batches, T, terms, {
+    forward: (t, grad) => {
+      const { update, state } = tidyState(() => lstmStep(w, arch, grad, states[t]!));
+      states.push(state);
+      return update;
+    },
+    backward: (t, adjointX, grad) => {
+      const withState = t > 0; // s_0 is a constant: its adjoint is not needed
+      const prev = states[t]!;
+      const cotangent = dState;
+      // The vector–Jacobian product as the gradient of a scalar: ⟨λ, u⟩ + ⟨dh, h'⟩ + ⟨dc, c'⟩.
+      const step = (...inputs: tf.Tensor[]): tf.Scalar => {
+        const wt = unflattenWeights(arch, inputs.slice(0, n));
+        const s: L2OState = withState ? { h: inputs.slice(n, n + L) as tf.Tensor2D[], c: inputs.slice(n + L) as tf.Tensor2D[] } : prev;
+        const { update, state } = lstmStep(wt, arch, grad, s);
+        let total = innerProduct(adjointX, update);
+        if (cotangent !== undefined) {
+          for (let l = 0; l < L; l++) total = total.add(innerProduct(cotangent.h[l]!, state.h[l]!)).add(innerProduct(cotangent.c[l]!, state.c[l]!));
+        }
+        return total;
+      };
+      const grads = tf.tidy(() => tf.grads(step)(withState ? [...weights, ...prev.h, ...prev.c] : [...weights]));
+      const nextDW = dW.map((a, i) => a.add(grads[i]!));
+      disposeAll([dW, grads.slice(0, n), dState]);
+      dW = nextDW;
+      dState = withState ? { h: grads.slice(n, n + L) as tf.Tensor2D[], c: grads.slice(n + L) as tf.Tensor2D[] } : undefined;
+    },
+  });
   const endState = toFM(states[T]!);
-  disposeAll([dx, dState, gs, states]);
-  for (let t = 1; t < T; t++) xs[t]!.dispose();
-  return { metaLoss: windowMetaLoss(terms, losses, extra), losses, grads: dW, end: { x: xs[T]!, lstm: endState } };
+  disposeAll([dState, states]);
+  return { metaLoss, losses, grads: dW, end: { x: xT, lstm: endState } };
 }
 
 /** Global-norm clipping: scales the gradient down to norm `maxNorm` (0: no clipping). */
