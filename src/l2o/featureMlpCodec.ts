@@ -1,0 +1,68 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictObject } from '../codec/decode.js';
+import { FEATURE_MLP_WEIGHT_NAMES, featureMlpShapes, type FeatureMlpArchitecture, type FeatureMlpWeights } from './featureMlp.js';
+
+// The feature-MLP checkpoint: the same envelope as the LSTM's (format, version, architecture,
+// weights as {shape, data}, meta), told apart by architecture.kind.
+
+const decay = boundedNumber('decay', 0, 0.999999);
+export const FeatureMlpArchitectureCodec = strictObject(
+  {
+    kind: t.literal('feature-mlp'),
+    hidden: boundedNumber('hidden', 1, 1024, true),
+    betas: t.array(decay),
+    betaV: decay,
+    epsilon: boundedNumber('epsilon', 1e-30, 1),
+    timescales: t.array(boundedNumber('timescale', 1e-6, 1e12)),
+    alpha: boundedNumber('alpha', 1e-12, 1e3),
+    logStepBound: boundedNumber('logStepBound', 1e-3, 50),
+  },
+  'FeatureMlpArchitecture',
+);
+
+const TensorCodec = t.type({ shape: t.array(t.number), data: t.array(t.number) }, 'Tensor');
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** The weights of `arch` from a checkpoint's `weights` record, every name, shape and value checked. */
+export function decodeFeatureMlpWeights(arch: FeatureMlpArchitecture, raw: unknown, source: string): E.Either<DecodeError, FeatureMlpWeights> {
+  return pipe(
+    decodeWith(t.record(t.string, TensorCodec), raw, `${source}: weights`),
+    E.chain((record) => {
+      const shapes = featureMlpShapes(arch);
+      const problems: string[] = [];
+      if (arch.betas.length === 0) problems.push('architecture.betas: expected at least one decay');
+      for (const name of FEATURE_MLP_WEIGHT_NAMES) {
+        const w = record[name];
+        const shape = shapes[name];
+        const count = shape.reduce((x, y) => x * y, 1);
+        if (w === undefined) problems.push(`weights.${name}: missing (expected shape [${shape}])`);
+        else if (!sameShape(w.shape, shape)) problems.push(`weights.${name}: expected shape [${shape}], got [${w.shape}]`);
+        else if (w.data.length !== count) problems.push(`weights.${name}: expected ${count} values, got ${w.data.length}`);
+        else {
+          const bad = w.data.findIndex((v) => !isFloat32Finite(v));
+          if (bad !== -1) problems.push(`weights.${name}.data[${bad}]: ${w.data[bad]} is not finite as float32 (largest ±${FLOAT32_MAX.toPrecision(5)})`);
+        }
+      }
+      for (const name of Object.keys(record)) if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
+      if (problems.length > 0) return E.left(new DecodeError(source, problems.slice(0, 5)));
+      const out = {} as Record<(typeof FEATURE_MLP_WEIGHT_NAMES)[number], Float32Array>;
+      for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = Float32Array.from(record[name]!.data);
+      return E.right(out);
+    }),
+  );
+}
+
+export function encodeFeatureMlpWeights(arch: FeatureMlpArchitecture, w: FeatureMlpWeights): Record<string, { shape: number[]; data: number[] }> {
+  const shapes = featureMlpShapes(arch);
+  const out: Record<string, { shape: number[]; data: number[] }> = {};
+  for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = { shape: shapes[name], data: Array.from(w[name]) };
+  return out;
+}
+
+/** A whole checkpoint file's JSON (format and version as the LSTM's). */
+export function encodeFeatureMlpCheckpoint(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, meta: Record<string, unknown>): unknown {
+  return { format: 'lgl2o/l2o', version: 1, architecture: arch, weights: encodeFeatureMlpWeights(arch, w), meta };
+}
