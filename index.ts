@@ -1,7 +1,7 @@
 /**
  * lgl2o: guarded learned optimizers for TensorFlow.js.
  *
- * A learned optimizer (a coordinate-wise LSTM) runs under a guard that keeps the convergence
+ * A learned optimizer (a coordinate-wise LSTM or feature-MLP) runs under a guard that keeps the convergence
  * guarantee of a hand-designed optimizer. Optimizers are pure `init`/`step` pairs; guards are
  * round optimizers; training is an RxJS operator from a stream of batches to a stream of
  * `StepEvent`s:
@@ -51,10 +51,12 @@ export { constant, inversePower, type Schedule } from './src/optim/schedule.js';
 
 // ── The learned optimizer ────────────────────────────────────────────────────────────────
 /**
- * The learned optimizer: `l2o(weights, architecture?)` from weights in memory, or
- * `l2o.load(source)` from a checkpoint path, `'default'` (the shipped one, meta-trained on
- * mlp-mnist) or `'random:SEED'` (an untrained LSTM). `load` throws a `DecodeError` naming
- * the file and field when a checkpoint is unreadable.
+ * The learned optimizer: `l2o(weights, architecture?)` (the LSTM) from weights in memory, or
+ * `l2o.load(source)` from a shipped name (`'lstm'`: the paper's 2×20 LSTM meta-trained on
+ * mlp-mnist; `'feature-mlp'`: the feature-MLP; `'default'`: DEFAULT_L2O), a checkpoint path of
+ * either architecture, or `'random:SEED'` (an untrained LSTM). `load` throws a `DecodeError`
+ * naming the file and field when a checkpoint is unreadable, and listing the shipped names when
+ * a name is unknown.
  */
 export const l2o: ((weights: L2OWeights, architecture?: L2OArchitecture) => Optimizer<L2OState>) & { load(source: string): AnyOptimizer } = Object.assign(
   (weights: L2OWeights, architecture?: L2OArchitecture) => l2oFromWeights(weights, architecture),
@@ -62,8 +64,26 @@ export const l2o: ((weights: L2OWeights, architecture?: L2OArchitecture) => Opti
 );
 export type { L2OState } from './src/l2o/lstm.js';
 export { DEFAULT_ARCHITECTURE, randomWeights, disposeWeights, type L2OArchitecture, type L2OWeights } from './src/l2o/weights.js';
-export { loadCheckpoint, decodeCheckpoint, encodeCheckpoint, type L2OCheckpoint } from './src/l2o/weightsFile.js';
-export { defaultCheckpointPath } from './src/paths.js';
+export {
+  loadCheckpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  disposeCheckpoint,
+  isFeatureMlpCheckpoint,
+  type L2OCheckpoint,
+  type LstmCheckpoint,
+  type FeatureMlpCheckpoint,
+} from './src/l2o/weightsFile.js';
+export { learnedOptimizer } from './src/l2o/learned.js';
+export { SHIPPED_L2O, SHIPPED_NAMES, DEFAULT_L2O, defaultCheckpointPath, shippedCheckpointPath, type ShippedName } from './src/l2o/shipped.js';
+export { featureMlp, type FeatureMlpOptState } from './src/l2o/featureMlpOptimizer.js';
+export {
+  FEATURE_MLP_ARCHITECTURE,
+  adamLikeWeights,
+  zeroFeatureMlpWeights,
+  type FeatureMlpArchitecture,
+  type FeatureMlpWeights,
+} from './src/l2o/featureMlp.js';
 
 // ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────
 export { L2OOptimizer, l2oOptimizer } from './src/fit/l2oOptimizer.js';

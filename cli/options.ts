@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '@commander-js/extra-typings';
+import { shippedNamesText } from '../src/l2o/shipped.js';
 
 /** Commander argument parsers whose errors name what was wrong; commander adds the flag. */
 export function integerAtLeast(min: number) {
@@ -21,3 +22,6 @@ export function numberIn(min: number, max: number, { exclusiveMin = false } = {}
 }
 
 export const positiveNumber = numberIn(0, Number.MAX_VALUE, { exclusiveMin: true });
+
+/** The help of every `--l2o` flag. */
+export const L2O_HELP = `learned optimizer: a shipped name (${shippedNamesText()}), a checkpoint path or "random:SEED"`;

@@ -159,7 +159,9 @@ export function prepareJob(config: RunConfig, opts: PrepareOptions = {}): Prepar
 
 /** A fresh run reads its learned optimizer's file once: what it loads is what it hashes and copies. */
 function readLearnedFile(config: RunConfig): LearnedFile | undefined {
-  const path = learnedCheckpointPath(config.optimizer);
+  const file = learnedCheckpointPath(config.optimizer);
+  if (E.isLeft(file)) throw file.left;
+  const path = file.right;
   if (path === undefined) return undefined;
   const text = readTextFile(path, READ_LIMITS.l2o, 'a learned-optimizer checkpoint');
   if (E.isLeft(text)) throw text.left;

@@ -2,8 +2,10 @@
  * The learned optimizer against SGDnm and Adam in distribution (mlp-mnist by default):
  * training loss on a fixed training subset at given steps, over several seeds, as a table.
  *
- *   npx tsx scripts/compare-l2o.ts --checkpoint checkpoints/mlp-mnist.json --seeds 5 \
+ *   npx tsx scripts/compare-l2o.ts --checkpoint lstm --seeds 5 \
  *     --steps 100,200,500,1000 --l2o-steps 2000,5000,10000,20000 --out results/compare-l2o.json
+ *
+ * --checkpoint takes what `--l2o` takes: a shipped name (lstm, feature-mlp, default), a path or random:SEED.
  *
  * Seed s: the task's initial parameters from seed s and the batch order from s + 1 000 003,
  * as `lgl2o run --seed s` uses them, so every optimizer sees the same start and batches.
@@ -13,15 +15,14 @@ import * as E from 'fp-ts/lib/Either.js';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BatchSampler } from '../src/data/sampler.js';
-import { loadCheckpoint } from '../src/l2o/weightsFile.js';
-import { l2o } from '../src/l2o/lstm.js';
+import { learnedOptimizer } from '../src/l2o/learned.js';
+import { resolveCheckpoint } from '../src/l2o/weightsFile.js';
 import { adam } from '../src/optim/adam.js';
 import type { AnyOptimizer } from '../src/optim/optimizer.js';
 import { erase } from '../src/optim/optimizer.js';
 import { inversePower } from '../src/optim/schedule.js';
 import { sgd } from '../src/optim/sgd.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
-import { defaultCheckpointPath } from '../src/paths.js';
 import { loadTask } from '../src/tasks/index.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -32,7 +33,7 @@ import { BATCH_SEED_OFFSET } from '../jobs/prepareJob.js';
 const { values: args } = parseArgs({
   options: {
     task: { type: 'string', default: 'mlp-mnist' },
-    checkpoint: { type: 'string', default: defaultCheckpointPath() },
+    checkpoint: { type: 'string', default: 'default' },
     seeds: { type: 'string', default: '5' },
     steps: { type: 'string', default: '100,200,500,1000' },
     'l2o-steps': { type: 'string', default: '' },
@@ -59,11 +60,11 @@ const loaded = loadTask(args.task, { seed: 0 });
 if (E.isLeft(loaded)) throw loaded.left;
 const { objective, splits } = loaded.right;
 const subset = trainSubset(splits.train, Number(args.subset));
-const ck = loadCheckpoint(args.checkpoint);
+const ck = resolveCheckpoint(args.checkpoint);
 if (E.isLeft(ck)) throw ck.left;
 
 const optimizers: Record<string, { make: () => AnyOptimizer; at: number[] }> = {
-  l2o: { make: () => erase(l2o(ck.right.weights, ck.right.architecture)), at: l2oSteps },
+  l2o: { make: () => learnedOptimizer(ck.right), at: l2oSteps },
   sgd: { make: () => erase(sgd({ lr: inversePower(Number(args['sgd-lr']), Number(args['sgd-tau']), 1.5) })), at: steps },
   adam: { make: () => erase(adam({ lr: Number(args['adam-lr']) })), at: steps },
 };

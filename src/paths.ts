@@ -18,6 +18,3 @@ export function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
   return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
-
-/** The learned optimizer used when none is named: meta-trained on mlp-mnist. */
-export const defaultCheckpointPath = (): string => join(packageRoot(), 'checkpoints', 'mlp-mnist.json');

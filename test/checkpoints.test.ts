@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildLearned } from '../src/config/build.js';
-import { loadCheckpoint } from '../src/l2o/weightsFile.js';
+import { disposeCheckpoint, loadLstmCheckpoint } from '../src/l2o/weightsFile.js';
 import { MetaTrainSettingsCodec } from '../src/meta/snapshot.js';
-import { DEFAULT_ARCHITECTURE, flattenWeights } from '../src/l2o/weights.js';
-import { defaultCheckpointPath } from '../src/paths.js';
+import { DEFAULT_ARCHITECTURE } from '../src/l2o/weights.js';
+import { defaultCheckpointPath } from '../src/l2o/shipped.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 import { cliInProcess } from './cliProcess.js';
@@ -18,7 +18,7 @@ const SHIPPED = ['mlp-mnist', 'conv-mnist'] as const;
 describe('shipped checkpoints', () => {
   it.each(SHIPPED.map((n) => [n]))('checkpoints/%s.json decodes, says how it was meta-trained, and has its curve next to it', (name) => {
     const path = join('checkpoints', `${name}.json`);
-    const ck = loadCheckpoint(path);
+    const ck = loadLstmCheckpoint(path);
     if (E.isLeft(ck)) throw ck.left;
     expect(ck.right.architecture).toEqual(DEFAULT_ARCHITECTURE);
     const training = ck.right.meta['metaTraining'];
@@ -27,7 +27,7 @@ describe('shipped checkpoints', () => {
     expect(E.isRight(settings) && settings.right.task).toBe(name);
     expect(ck.right.meta['resume']).toBeUndefined(); // a shipped file carries no meta-optimizer state
     expect(existsSync(join('checkpoints', `${name}.svg`))).toBe(true);
-    disposeAll(flattenWeights(ck.right.weights));
+    disposeCheckpoint(ck.right);
   });
 
   it('checkpoints/mlp-mnist.json is the learned optimizer used when none is named', () => {

@@ -16,7 +16,7 @@ import { RunConfig } from '../src/config/run.js';
 import { DATA_FILE_LIMIT } from '../src/data/files.js';
 import { maybeGunzip, parseIdx, readIdx } from '../src/data/idx.js';
 import { decodeRecord } from '../src/data/record.js';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
+import { decodeCheckpoint, disposeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { DEFAULT_ARCHITECTURE, disposeWeights, randomWeights } from '../src/l2o/weights.js';
 import { Rng } from '../src/tensor/rng.js';
 import { materializeState, stateProblems } from '../src/tensor/serialize.js';
@@ -46,7 +46,7 @@ const decodeL2O: Decoder = (input) =>
   pipe(
     parseJson(text(input), 'l2o.json'),
     E.chain((json) => decodeCheckpoint(json, 'l2o.json')),
-    E.map((ck) => disposeWeights(ck.weights)),
+    E.map((ck) => disposeCheckpoint(ck)),
   );
 const decodeIdx: Decoder = (input) => parseIdx(input instanceof Uint8Array ? input : Buffer.from(text(input)), 'data.idx');
 

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
+import { decodeCheckpoint, encodeCheckpoint, loadLstmCheckpoint as loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { l2o } from '../src/l2o/lstm.js';
 import { preprocess } from '../src/l2o/preprocess.js';
 import { DEFAULT_ARCHITECTURE, GATES, flattenWeights, randomWeights, weightShapes, type L2OWeights } from '../src/l2o/weights.js';

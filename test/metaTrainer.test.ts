@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { leastSquaresData } from '../src/data/leastSquares.js';
-import { loadCheckpoint } from '../src/l2o/weightsFile.js';
+import { disposeCheckpoint, loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { loadResumePoint, metaCheckpointJson } from '../src/meta/snapshot.js';
 import { evaluateL2O, MetaTrainer, type MetaEvent, type MetaTrainSettings } from '../src/meta/trainer.js';
-import { flattenWeights } from '../src/l2o/weights.js';
 import { leastSquares } from '../src/optimizee/quadratic.js';
 import { disposeAll } from '../src/tensor/state.js';
 import { cliInProcess } from './cliProcess.js';
@@ -112,7 +111,7 @@ describe('MetaTrainer', () => {
     // the checkpoint is also an ordinary learned-optimizer checkpoint
     const ck = loadCheckpoint(path);
     expect(E.isRight(ck)).toBe(true);
-    if (E.isRight(ck)) disposeAll(flattenWeights(ck.right.weights));
+    if (E.isRight(ck)) disposeCheckpoint(ck.right);
     disposeAll([a, b]);
     straight.dispose();
     resumed.dispose();

@@ -9,8 +9,7 @@ import { BATCH_SEED_OFFSET, BatchSampler, COMPARISON_SEED_OFFSET } from '../src/
 import { generatedSplits } from '../src/data/synthetic.js';
 import type { RoundState } from '../src/guard/round.js';
 import type { L2OCheckpoint } from '../src/l2o/weightsCodec.js';
-import { l2o } from '../src/l2o/lstm.js';
-import { erase } from '../src/optim/optimizer.js';
+import { learnedOptimizer } from '../src/l2o/learned.js';
 import type { Batch } from '../src/data/batch.js';
 import type { Objective } from '../src/optimizee/objective.js';
 import { findTask } from '../src/tasks/registry.js';
@@ -77,7 +76,7 @@ export function prepareRun(
   const learned = () =>
     checkpoint === undefined
       ? E.left(new Error('no learned optimizer checkpoint was loaded'))
-      : E.right(erase(l2o(checkpoint.weights, checkpoint.architecture)));
+      : E.right(learnedOptimizer(checkpoint));
   return pipe(
     E.Do,
     E.bindW('task', () => findTask(taskId)),

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typin
 import * as E from 'fp-ts/lib/Either.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../src/l2o/weightsFile.js';
+import { loadLstmCheckpoint } from '../../src/l2o/weightsFile.js';
 import { loadResumePoint, type Provenance, type ResumePoint } from '../../src/meta/snapshot.js';
 import { packWeights, type BackwardKind, type MetaLossKind } from '../../src/meta/window.js';
 import { MetaTrainer, rolloutAt, type CurriculumStage, type MetaTrainSettings } from '../../src/meta/trainer.js';
@@ -124,7 +124,7 @@ async function run(
   } else {
     let start: tf.Tensor1D;
     if (settings.init !== null) {
-      const ck = loadCheckpoint(settings.init);
+      const ck = loadLstmCheckpoint(settings.init);
       if (E.isLeft(ck)) throw ck.left;
       start = packWeights(flattenWeights(ck.right.weights));
       disposeWeights(ck.right.weights);

@@ -6,7 +6,7 @@ import { DEFAULT_POWER } from '../../src/optim/schedule.js';
 import { DEFAULT_SETTINGS } from '../../src/runs/settings.js';
 import { LIVE_TASK_ID, TASK_IDS } from '../../src/tasks/index.js';
 import { LIVE_LIMITS } from '../../streams/live.js';
-import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
+import { L2O_HELP, integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 /** `lgl2o run` and its flags, declared once: `RunFlags` is inferred from these declarations. */
 export function runOptions() {
@@ -44,7 +44,7 @@ export function runOptions() {
     )
     .option('--log-dense <steps>', 'log every round up to this step', integerAtLeast(0), DEFAULT_SETTINGS.log.dense)
     .option('--log-per-decade <n>', 'after --log-dense, log about n rounds per decade of steps (log-spaced)', integerAtLeast(0), DEFAULT_SETTINGS.log.perDecade)
-    .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"')
+    .option('--l2o <source>', L2O_HELP)
     .addOption(new Option('--fallback <name>', 'hand-designed optimizer the guards fall back to').choices(['sgd', 'momentum', 'adam'] as const).default('sgd'))
     .option('--lr <x>', 'learning rate of the hand-designed optimizer (sgd: η0; default per task)', positiveNumber)
     .option('--tau <x>', 'τ of the schedule η0 (1 + t/τ)^(−1/p) (default per task)', positiveNumber)

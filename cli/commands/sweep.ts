@@ -15,7 +15,7 @@ import { planRuns } from '../../src/experiments/plan.js';
 import { writeJsonAtomic } from '../../jobs/files.js';
 import { CliError, EXIT } from '../errors.js';
 import type { GlobalOptions } from '../globalOptions.js';
-import { integerAtLeast } from '../options.js';
+import { L2O_HELP, integerAtLeast } from '../options.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_HELP, withExecution } from './queueFlags.js';
 import { checkOutPath } from '../outDir.js';
 import { stopExitCode, withStopSignals } from '../signals.js';
@@ -148,7 +148,7 @@ export function sweepCommand(global: () => GlobalOptions): Command {
     .option('--seeds <n>', 'seeds 0..n-1 per setting', integerAtLeast(1), 5)
     .option('--steps <n>', 'optimizer steps per run', integerAtLeast(1), 1000)
     .option('--out <dir>', 'output directory (default results/sweeps/TASK)')
-    .option('--l2o <path>', 'learned optimizer checkpoint, "default" (shipped mlp-mnist) or "random:SEED"', 'default')
+    .option('--l2o <source>', L2O_HELP, 'default')
     .option('--data <dir>', 'directory holding the dataset files, for tasks that need them')
     .option('--jobs <n>', 'local runs at once, each in its own process', integerAtLeast(1), 2)
     .option('--train-subset <n>', 'training examples on which the training loss is evaluated', integerAtLeast(1), TRAIN_SUBSET)

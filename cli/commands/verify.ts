@@ -11,7 +11,7 @@ import { startBackend } from '../backend.js';
 import { CliError, EXIT } from '../errors.js';
 import { STOP_SIGNALS, stopExitCode } from '../signals.js';
 import type { GlobalOptions } from '../globalOptions.js';
-import { integerAtLeast, numberIn, positiveNumber } from '../options.js';
+import { L2O_HELP, integerAtLeast, numberIn, positiveNumber } from '../options.js';
 
 export interface VerifyFlags {
   l2o: string;
@@ -92,7 +92,7 @@ function caseBar(total: number, enabled: boolean): { tick: () => void; stop: () 
 export function verifyCommand(global: () => GlobalOptions) {
   return new Command('verify')
     .description('property-based check of the convergence claims (theory mode) for a learned optimizer and a fallback; exit 1 on a counterexample')
-    .option('--l2o <source>', 'learned optimizer: a checkpoint path, "default" (shipped mlp-mnist) or "random:SEED"', 'default')
+    .option('--l2o <source>', L2O_HELP, 'default')
     .addOption(new Option('--fallback <name>', 'fallback optimizer, with a constant step').choices(['sgd', 'momentum', 'adam']).default('sgd'))
     .option('--lr-scale <c>', "the fallback's step as a multiple of 1/L (the theorem needs sgd and 1)", positiveNumber, 1)
     .option('--cases <n>', 'random quadratics to check', integerAtLeast(1), 100)

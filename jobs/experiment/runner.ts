@@ -2,7 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { defaultCheckpointPath } from '../../src/paths.js';
+import { checkpointFileOf } from '../../src/l2o/shipped.js';
 import { decodeWith, parseJson } from '../../src/codec/decode.js';
 import { fmt } from '../../src/experiments/claims.js';
 import { formatDuration } from '../../src/experiments/eta.js';
@@ -67,10 +67,11 @@ function readManifest(dir: string): Manifest | undefined {
   return m.right;
 }
 
-/** SHA-256 of the learned optimizer's checkpoint file (none for `random:SEED` or a missing file). */
+/** SHA-256 of the learned optimizer's checkpoint file (none for `random:SEED`, an unknown name or a missing file). */
 export function checkpointSha256(l2o: string): string | undefined {
-  if (/^random:\d+$/.test(l2o)) return undefined;
-  const path = l2o === 'default' ? defaultCheckpointPath() : l2o;
+  const file = checkpointFileOf(l2o);
+  if (E.isLeft(file) || file.right === undefined) return undefined;
+  const path = file.right;
   return existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : undefined;
 }
 

@@ -1,11 +1,12 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { erase, type AnyOptimizer } from '../optim/optimizer.js';
+import type { AnyOptimizer } from '../optim/optimizer.js';
 import { decodeCheckpoint, resolveCheckpoint } from '../l2o/weightsFile.js';
-import { l2o } from '../l2o/lstm.js';
+import { learnedOptimizer } from '../l2o/learned.js';
+import { checkpointFileOf } from '../l2o/shipped.js';
+import type { DecodeError } from '../codec/decode.js';
 import type { RoundOptimizer, RoundState } from '../guard/round.js';
 import type { TaskDefaults } from '../tasks/index.js';
-import { defaultCheckpointPath } from '../paths.js';
 import { parseJson } from '../codec/decode.js';
 import { buildOptimizerWith } from './optimizers.js';
 import type { L2OConfig, OptimizerConfig } from './run.js';
@@ -14,8 +15,9 @@ import type { L2OConfig, OptimizerConfig } from './run.js';
 export { buildHandDesigned } from './optimizers.js';
 
 /**
- * The learned optimizer named by a config: `default` (or unset) is the shipped mlp-mnist
- * checkpoint, `random:SEED` a seeded random LSTM, anything else a checkpoint path.
+ * The learned optimizer named by a config: a shipped name (`lstm`, `feature-mlp`; `default` or
+ * unset is l2o/shipped.ts's DEFAULT_L2O), `random:SEED` a seeded random LSTM, anything else a
+ * checkpoint path.
  */
 export function buildLearned(cfg: L2OConfig | undefined, file?: LearnedFile): E.Either<Error, AnyOptimizer> {
   return pipe(
@@ -25,7 +27,7 @@ export function buildLearned(cfg: L2OConfig | undefined, file?: LearnedFile): E.
           parseJson(file.text, file.source),
           E.chain((json) => decodeCheckpoint(json, file.source)),
         ),
-    E.map((ck) => erase(l2o(ck.weights, ck.architecture))),
+    E.map(learnedOptimizer),
   );
 }
 
@@ -36,14 +38,15 @@ export interface LearnedFile {
   readonly source: string;
 }
 
-/** The checkpoint file a config's learned optimizer is loaded from; undefined for `random:SEED` or no learned optimizer. */
-export function learnedCheckpointPath(cfg: OptimizerConfig): string | undefined {
+/**
+ * The checkpoint file a config's learned optimizer is loaded from; undefined for `random:SEED` or
+ * no learned optimizer; an error for a name that is neither shipped nor a file.
+ */
+export function learnedCheckpointPath(cfg: OptimizerConfig): E.Either<DecodeError, string | undefined> {
   const learned = cfg.type === 'l2o' ? cfg : cfg.type === 'gl2o' || cfg.type === 'lgl2o' ? (cfg.learned ?? { type: 'l2o' as const }) : undefined;
-  if (learned === undefined) return undefined;
-  const source = learned.checkpoint ?? 'default';
+  if (learned === undefined) return E.right(undefined);
   // random:SEED is no file (a bad SEED is refused, naming it, by resolveCheckpoint).
-  if (source.startsWith('random:')) return undefined;
-  return source === 'default' ? defaultCheckpointPath() : source;
+  return checkpointFileOf(learned.checkpoint ?? 'default');
 }
 
 /**

@@ -15,7 +15,7 @@ export interface FeatureMlpArchitecture {
   /** Decay of the second moment v. */
   readonly betaV: number;
   readonly epsilon: number;
-  /** Time scales T_j of the time features tanh(n / T_j), n the step count (1, 2, ...). */
+  /** Time scales T_j of the time features tanh(n / T_j), n the state's clock (1, 2, ...). */
   readonly timescales: readonly number[];
   /** Base step α: update = −α · exp(S · tanh(s / S)) · d. */
   readonly alpha: number;
@@ -93,18 +93,24 @@ export function adamLikeWeights(arch: FeatureMlpArchitecture, rng: Rng, lr = 0.0
   return w;
 }
 
-/** Per-coordinate state: momenta [K][P], second moment [P], steps taken n. */
+/**
+ * Per-coordinate state: momenta [K][P], second moment [P]; `count` steps since the moments were
+ * zeroed (their bias correction), `clock` steps since the run began (the time features). A
+ * fresh state has both 0 and each step adds 1 to both; only a reset (a guard's restart at
+ * another point) zeroes the moments and count while the clock runs on.
+ */
 export interface FeatureMlpState {
   readonly m: Float32Array[];
   readonly v: Float32Array;
-  n: number;
+  count: number;
+  clock: number;
 }
 
 export function zeroFeatureMlpState(arch: FeatureMlpArchitecture, P: number): FeatureMlpState {
-  return { m: arch.betas.map(() => new Float32Array(P)), v: new Float32Array(P), n: 0 };
+  return { m: arch.betas.map(() => new Float32Array(P)), v: new Float32Array(P), count: 0, clock: 0 };
 }
 
-/** The global time features at step count n. */
+/** The global time features at clock n (steps since the run began). */
 export function timeFeatures(arch: FeatureMlpArchitecture, n: number): Float64Array {
   return Float64Array.from(arch.timescales, (T) => Math.tanh(n / T));
 }
@@ -117,7 +123,8 @@ export function advanceFeatures(arch: FeatureMlpArchitecture, g: Float32Array, s
   const P = g.length;
   const K = arch.betas.length;
   const F = K + 1;
-  const n = ++state.n;
+  const n = ++state.count;
+  const clock = ++state.clock;
   const vCorr = 1 / (1 - Math.pow(arch.betaV, n));
   const mCorr = arch.betas.map((b) => 1 / (1 - Math.pow(b, n)));
   const { v, m } = state;
@@ -137,7 +144,7 @@ export function advanceFeatures(arch: FeatureMlpArchitecture, g: Float32Array, s
       features[row + k + 1] = mi * mCorr[k]! * r;
     }
   }
-  return timeFeatures(arch, n);
+  return timeFeatures(arch, clock);
 }
 
 /** Hidden bias and log-step bias of this step (the time features folded in). */

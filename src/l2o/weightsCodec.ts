@@ -3,6 +3,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictObject } from '../codec/decode.js';
+import type { FeatureMlpArchitecture, FeatureMlpWeights } from './featureMlp.js';
+import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpWeights } from './featureMlpCodec.js';
 import { weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
 // The checkpoint format without file access (for browsers: the web demo fetches the JSON); weightsFile.ts reads files.
@@ -20,23 +22,50 @@ const ArchitectureCodec = strictObject(
   'Architecture',
 );
 
+/** The LSTM's architecture has no `kind`; any other architecture names its kind. */
+const hasKind = (u: unknown): boolean => typeof u === 'object' && u !== null && !Array.isArray(u) && Object.hasOwn(u, 'kind');
+
+const AnyArchitectureCodec = new t.Type<L2OArchitecture | FeatureMlpArchitecture, unknown, unknown>(
+  'Architecture',
+  (u): u is L2OArchitecture | FeatureMlpArchitecture => (hasKind(u) ? FeatureMlpArchitectureCodec.is(u) : ArchitectureCodec.is(u)),
+  (u, c) => (hasKind(u) ? FeatureMlpArchitectureCodec.validate(u, c) : ArchitectureCodec.validate(u, c)),
+  t.identity,
+);
+
 const TensorCodec = t.type({ shape: t.array(t.number), data: t.array(t.number) }, 'Tensor');
 
 const CheckpointCodec = t.intersection([
   t.type({
     format: t.literal(CHECKPOINT_FORMAT),
     version: t.number,
-    architecture: ArchitectureCodec,
+    architecture: AnyArchitectureCodec,
     weights: t.record(t.string, TensorCodec),
   }),
   t.partial({ meta: t.UnknownRecord }),
 ]);
 
-/** A learned optimizer's weights with the architecture they belong to and free-form provenance. */
-export interface L2OCheckpoint {
+/** The LSTM learned optimizer's weights with its architecture and free-form provenance. */
+export interface LstmCheckpoint {
   readonly architecture: L2OArchitecture;
   readonly weights: L2OWeights;
   readonly meta: Record<string, unknown>;
+}
+
+/** The feature-MLP learned optimizer's weights (plain arrays, nothing to dispose) with its architecture and provenance. */
+export interface FeatureMlpCheckpoint {
+  readonly architecture: FeatureMlpArchitecture;
+  readonly weights: FeatureMlpWeights;
+  readonly meta: Record<string, unknown>;
+}
+
+/** A learned optimizer's checkpoint of either architecture, told apart by `architecture.kind` (the LSTM's has none). */
+export type L2OCheckpoint = LstmCheckpoint | FeatureMlpCheckpoint;
+
+export const isFeatureMlpCheckpoint = (ck: L2OCheckpoint): ck is FeatureMlpCheckpoint => 'kind' in ck.architecture && ck.architecture.kind === 'feature-mlp';
+
+/** Frees the checkpoint's weight tensors (the LSTM's; the feature-MLP's are plain arrays). */
+export function disposeCheckpoint(ck: L2OCheckpoint): void {
+  if (!isFeatureMlpCheckpoint(ck)) for (const w of flattenWeights(ck.weights)) w.dispose();
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -51,8 +80,16 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
       if (raw.version !== CHECKPOINT_VERSION) {
         return E.left(new DecodeError(source, [`version: expected ${CHECKPOINT_VERSION}, got ${raw.version}`]));
       }
+      const meta = raw.meta ?? {};
+      const arch = raw.architecture;
+      if ('kind' in arch) {
+        return pipe(
+          decodeFeatureMlpWeights(arch, raw.weights, source),
+          E.map((weights): L2OCheckpoint => ({ architecture: arch, weights, meta })),
+        );
+      }
       const problems: string[] = [];
-      const expected = weightShapes(raw.architecture);
+      const expected = weightShapes(arch);
       for (const { name, shape } of expected) {
         const w = raw.weights[name];
         if (w === undefined) problems.push(`weights.${name}: missing (expected shape [${shape}])`);
@@ -68,13 +105,17 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
       for (const name of Object.keys(raw.weights)) if (!known.has(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
       if (problems.length > 0) return E.left(new DecodeError(source, problems.slice(0, 5)));
       const list = expected.map(({ name, shape }) => tf.tensor(raw.weights[name]!.data, shape));
-      return E.right({ architecture: raw.architecture, weights: unflattenWeights(raw.architecture, list), meta: raw.meta ?? {} });
+      return E.right({ architecture: arch, weights: unflattenWeights(arch, list), meta });
     }),
   );
 }
 
 /** The checkpoint as JSON-ready data (weights rounded to float32, which they are). */
 export function encodeCheckpoint(ck: L2OCheckpoint): unknown {
+  if (isFeatureMlpCheckpoint(ck)) {
+    const weights = encodeFeatureMlpWeights(ck.architecture, ck.weights);
+    return { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, architecture: ck.architecture, weights, meta: ck.meta };
+  }
   const names = weightShapes(ck.architecture);
   const weights: Record<string, { shape: number[]; data: number[] }> = {};
   flattenWeights(ck.weights).forEach((tensor, i) => {

@@ -2,13 +2,23 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { DecodeError, parseJson } from '../codec/decode.js';
 import { READ_LIMITS, readTextFile } from '../codec/readText.js';
-import { defaultCheckpointPath } from '../paths.js';
 import { Rng } from '../tensor/rng.js';
-import { decodeCheckpoint, type L2OCheckpoint } from './weightsCodec.js';
+import { checkpointFileOf } from './shipped.js';
+import { decodeCheckpoint, isFeatureMlpCheckpoint, type L2OCheckpoint, type LstmCheckpoint } from './weightsCodec.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from './weights.js';
 
 // The format itself lives in weightsCodec.ts (no file access, for browsers); re-exported for Node callers.
-export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint, type L2OCheckpoint } from './weightsCodec.js';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  decodeCheckpoint,
+  disposeCheckpoint,
+  encodeCheckpoint,
+  isFeatureMlpCheckpoint,
+  type FeatureMlpCheckpoint,
+  type L2OCheckpoint,
+  type LstmCheckpoint,
+} from './weightsCodec.js';
 
 /** Reads and decodes a checkpoint file (in Node; a web page fetches the JSON and decodes it with `decodeCheckpoint`). */
 export function loadCheckpoint(path: string): E.Either<DecodeError, L2OCheckpoint> {
@@ -20,8 +30,8 @@ export function loadCheckpoint(path: string): E.Either<DecodeError, L2OCheckpoin
 }
 
 /**
- * The learned optimizer a source names: `default` is the shipped mlp-mnist checkpoint,
- * `random:SEED` a seeded random LSTM, anything else a checkpoint path.
+ * The learned optimizer a source names: a shipped name (`lstm`, `feature-mlp`, `default`; see
+ * shipped.ts), `random:SEED` a seeded random LSTM, anything else a checkpoint path.
  */
 export function resolveCheckpoint(source: string): E.Either<DecodeError, L2OCheckpoint> {
   if (source.startsWith('random:')) {
@@ -31,5 +41,20 @@ export function resolveCheckpoint(source: string): E.Either<DecodeError, L2OChec
     }
     return E.right({ architecture: DEFAULT_ARCHITECTURE, weights: randomWeights(DEFAULT_ARCHITECTURE, Rng.seeded(Number(seed))), meta: { source } });
   }
-  return loadCheckpoint(source === 'default' ? defaultCheckpointPath() : source);
+  return pipe(
+    checkpointFileOf(source),
+    E.chain((path) => (path === undefined ? E.left(new DecodeError(source, ['names no checkpoint file'])) : loadCheckpoint(path))),
+  );
+}
+
+/** An LSTM checkpoint file (meta-training's), or an error naming the file when it holds another architecture. */
+export function loadLstmCheckpoint(path: string): E.Either<DecodeError, LstmCheckpoint> {
+  return pipe(
+    loadCheckpoint(path),
+    E.chain((ck) =>
+      isFeatureMlpCheckpoint(ck)
+        ? E.left(new DecodeError(path, [`architecture.kind: a ${ck.architecture.kind} checkpoint, expected the LSTM's (meta-train trains the LSTM; the feature-MLP is meta-trained by scripts/meta-train-feature-mlp.ts)`]))
+        : E.right(ck),
+    ),
+  );
 }

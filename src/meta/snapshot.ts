@@ -5,7 +5,7 @@ import * as t from 'io-ts';
 import { DecodeError, boundedNumber, decodeWith, strictObject, strictShape } from '../codec/decode.js';
 import { decodeState, encodeState, materializeState, stateProblems } from '../tensor/serialize.js';
 import { disposeAll } from '../tensor/state.js';
-import { encodeCheckpoint, loadCheckpoint, type L2OCheckpoint } from '../l2o/weightsFile.js';
+import { encodeCheckpoint, loadLstmCheckpoint, type LstmCheckpoint } from '../l2o/weightsFile.js';
 import type { MetaOptState } from './window.js';
 import { packWeights } from './window.js';
 import type { MetaTrainSettings, TrainerPosition } from './trainer.js';
@@ -83,7 +83,7 @@ export function metaCheckpointJson(
   info: { metaStep: number; wallMs: number; evalLoss: number | null; provenance: Provenance },
   resume?: { position: TrainerPosition; opt: MetaOptState },
 ): unknown {
-  const ck: L2OCheckpoint = {
+  const ck: LstmCheckpoint = {
     architecture: settings.architecture,
     weights: unflattenWeights(settings.architecture, weights),
     meta: {
@@ -114,7 +114,7 @@ export interface ResumePoint {
 /** Reads DIR/last.json back into settings, position and meta-optimizer state. */
 export function loadResumePoint(path: string): E.Either<DecodeError, ResumePoint> {
   return pipe(
-    loadCheckpoint(path),
+    loadLstmCheckpoint(path),
     E.chain((ck) => {
       const release = () => disposeAll(flattenWeights(ck.weights));
       const decoded = pipe(

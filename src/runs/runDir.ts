@@ -143,7 +143,8 @@ function readLearnedCopy(
   ck: LoadedCheckpoint | undefined,
 ): E.Either<DecodeError, LearnedFile | undefined> {
   const original = learnedCheckpointPath(config.optimizer);
-  if (original === undefined) return E.right(undefined);
+  if (E.isLeft(original)) return original;
+  if (original.right === undefined) return E.right(undefined);
   const path = join(dir, RUN_FILES.l2o);
   const want = ck?.inputs.l2o ?? inputs?.l2o?.sha256;
   if (want === undefined || want === null) {

@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Optimizer } from '../optim/optimizer.js';
+import {
+  FEATURE_MLP_ARCHITECTURE,
+  advanceFeatures,
+  featureCount,
+  featureMlpUpdate,
+  type FeatureMlpArchitecture,
+  type FeatureMlpState,
+  type FeatureMlpWeights,
+} from './featureMlp.js';
+
+/**
+ * The feature-MLP's state as plain data a guard or run checkpoint can hold, dispose and save:
+ * momenta m [K, P] (one row per decay), second moment v [P], `count` steps since the moments were
+ * zeroed, `clock` steps since the run began.
+ */
+export type FeatureMlpOptState = {
+  readonly clock: number;
+  readonly count: number;
+  readonly m: tf.Tensor2D;
+  readonly v: tf.Tensor1D;
+};
+
+/** A float32 copy of a tensor's values (dataSync may hand back the backend's own buffer). */
+const copyOf = (t: tf.Tensor): Float32Array => Float32Array.from(t.dataSync());
+
+/** The values of a tensor for reading only. */
+function valuesOf(t: tf.Tensor): Float32Array {
+  const data = t.dataSync();
+  return data instanceof Float32Array ? data : Float32Array.from(data);
+}
+
+function zeroState(arch: FeatureMlpArchitecture, params: tf.Tensor1D, clock: number): FeatureMlpOptState {
+  const P = params.shape[0];
+  return { clock, count: 0, m: tf.zeros([arch.betas.length, P]), v: tf.zeros([P]) };
+}
+
+/**
+ * The feature-MLP learned optimizer (featureMlp.ts) as an `Optimizer`: each step runs the
+ * Float32Array kernels on the state's values and returns fresh tensors.
+ */
+export function featureMlp(weights: FeatureMlpWeights, arch: FeatureMlpArchitecture = FEATURE_MLP_ARCHITECTURE): Optimizer<FeatureMlpOptState> {
+  const K = arch.betas.length;
+  const F = featureCount(arch);
+  return {
+    name: 'feature-mlp',
+    init: (params) => zeroState(arch, params, 0),
+    step: (params, grads, state) => {
+      const P = params.shape[0];
+      const g = valuesOf(grads);
+      if (g.length !== P || state.v.shape[0] !== P || state.m.shape[0] !== K || state.m.shape[1] !== P) {
+        throw new Error(`feature-mlp: step for ${P} parameters got gradients of ${g.length} and a state for [${state.m.shape}] / [${state.v.shape}]`);
+      }
+      const moments = copyOf(state.m);
+      const kernelState: FeatureMlpState = {
+        m: Array.from({ length: K }, (_, k) => moments.subarray(k * P, (k + 1) * P)),
+        v: copyOf(state.v),
+        count: state.count,
+        clock: state.clock,
+      };
+      const features = new Float32Array(P * F);
+      const time = advanceFeatures(arch, g, kernelState, features);
+      const update = new Float32Array(P);
+      featureMlpUpdate(arch, weights, features, time, update);
+      const x = copyOf(params);
+      for (let i = 0; i < P; i++) x[i]! += update[i]!;
+      const next: FeatureMlpOptState = {
+        clock: kernelState.clock,
+        count: kernelState.count,
+        m: tf.tensor2d(moments, [K, P]),
+        v: tf.tensor1d(kernelState.v),
+      };
+      return [tf.tensor1d(x), next] as const;
+    },
+    // The clock runs on: restarting it would restart the warm-up the time features learned for
+    // the run's first steps. The moments and count restart together: zeroed moments with a
+    // large count would skip the bias correction, and v ≈ 0 would blow the normalised features up.
+    reset: (params, { clock }) => zeroState(arch, params, clock),
+  };
+}
