@@ -77,13 +77,7 @@ export {
 export { learnedOptimizer } from './src/l2o/learned.js';
 export { SHIPPED_L2O, SHIPPED_NAMES, DEFAULT_L2O, defaultCheckpointPath, shippedCheckpointPath, type ShippedName } from './src/l2o/shipped.js';
 export { featureMlp, type FeatureMlpOptState } from './src/l2o/featureMlpOptimizer.js';
-export {
-  FEATURE_MLP_ARCHITECTURE,
-  adamLikeWeights,
-  zeroFeatureMlpWeights,
-  type FeatureMlpArchitecture,
-  type FeatureMlpWeights,
-} from './src/l2o/featureMlp.js';
+export { FEATURE_MLP_ARCHITECTURE, adamLikeWeights, zeroFeatureMlpWeights, type FeatureMlpArchitecture, type FeatureMlpWeights } from './src/l2o/featureMlp.js';
 
 // ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────
 export { L2OOptimizer, l2oOptimizer } from './src/fit/l2oOptimizer.js';

@@ -73,10 +73,7 @@ export function prepareRun(
   hooks: RunHooks,
 ): E.Either<Error, PreparedRun> {
   const taskId = spec.dataset === 'circles' ? 'mlp-circles' : 'mlp-spirals';
-  const learned = () =>
-    checkpoint === undefined
-      ? E.left(new Error('no learned optimizer checkpoint was loaded'))
-      : E.right(learnedOptimizer(checkpoint));
+  const learned = () => (checkpoint === undefined ? E.left(new Error('no learned optimizer checkpoint was loaded')) : E.right(learnedOptimizer(checkpoint)));
   return pipe(
     E.Do,
     E.bindW('task', () => findTask(taskId)),

@@ -62,7 +62,8 @@ const featureMlpLayout: StateLayout = {
   restore: (parts, variable) => {
     const number = (key: string) => {
       const value = partOf(parts, variable, key, 0).dataSync()[0]!;
-      if (!(Number.isInteger(value) && value >= 0)) throw new Error(`L2OOptimizer.setWeights: ${variable}${STATE_MARK}${key} is ${value}, expected a step count`);
+      if (!(Number.isInteger(value) && value >= 0))
+        throw new Error(`L2OOptimizer.setWeights: ${variable}${STATE_MARK}${key} is ${value}, expected a step count`);
       return value;
     };
     const state: FeatureMlpOptState = {

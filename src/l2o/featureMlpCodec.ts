@@ -46,7 +46,8 @@ export function decodeFeatureMlpWeights(arch: FeatureMlpArchitecture, raw: unkno
           if (bad !== -1) problems.push(`weights.${name}.data[${bad}]: ${w.data[bad]} is not finite as float32 (largest ±${FLOAT32_MAX.toPrecision(5)})`);
         }
       }
-      for (const name of Object.keys(record)) if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
+      for (const name of Object.keys(record))
+        if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
       if (problems.length > 0) return E.left(new DecodeError(source, problems.slice(0, 5)));
       const out = {} as Record<(typeof FEATURE_MLP_WEIGHT_NAMES)[number], Float32Array>;
       for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = Float32Array.from(record[name]!.data);

@@ -53,7 +53,11 @@ export function loadLstmCheckpoint(path: string): E.Either<DecodeError, LstmChec
     loadCheckpoint(path),
     E.chain((ck) =>
       isFeatureMlpCheckpoint(ck)
-        ? E.left(new DecodeError(path, [`architecture.kind: a ${ck.architecture.kind} checkpoint, expected the LSTM's (meta-train trains the LSTM; the feature-MLP is meta-trained by scripts/meta-train-feature-mlp.ts)`]))
+        ? E.left(
+            new DecodeError(path, [
+              `architecture.kind: a ${ck.architecture.kind} checkpoint, expected the LSTM's (meta-train trains the LSTM; the feature-MLP is meta-trained by scripts/meta-train-feature-mlp.ts)`,
+            ]),
+          )
         : E.right(ck),
     ),
   );
