@@ -143,3 +143,75 @@ describe('l2oOptimizer: the learned optimizer as a tf.Optimizer', () => {
     expect(() => L2OOptimizer.fromConfig(L2OOptimizer, broken)).toThrow(/config\.checkpoint.*hidden/);
   });
 });
+
+describe('l2oOptimizer: the feature-MLP as a tf.Optimizer', () => {
+  it('trains in model.fit exactly as the train operator does, weight for weight', async () => {
+    const viaFit = regressor();
+    const before = flat(viaFit);
+    await fitWith(viaFit, l2oOptimizer('feature-mlp'), 2);
+
+    const viaTrain = regressor();
+    viaTrain.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const twoEpochs = from([...batchesInOrder(), ...batchesInOrder()]);
+    await lastValueFrom(twoEpochs.pipe(train({ optimizee: viaTrain, optimizer: plain(l2o.load('feature-mlp')), steps: 16 })));
+
+    const [a, b] = [flat(viaFit), flat(viaTrain)];
+    expect(maxDiff(a, before)).toBeGreaterThan(1e-2); // it did train
+    expect(maxDiff(a, b)).toBeLessThan(1e-5);
+    viaFit.dispose();
+    viaTrain.dispose();
+  });
+
+  it('keeps moments, count and clock per weight and tf.memory flat over many fit batches', async () => {
+    const model = regressor();
+    const optimizer = l2oOptimizer('feature-mlp');
+    await fitWith(model, optimizer, 1);
+    const weights = await optimizer.getWeights();
+    // the iteration count, then m, v, count and clock for each of kernel, bias, kernel, bias
+    expect(weights.length).toBe(1 + 4 * 4);
+    const byName = new Map(weights.map((w) => [w.name.replace(/^.*\/l2o_state\//, ''), w.tensor]));
+    expect(weights.slice(1).map((w) => w.tensor.shape)).toContainEqual([4, FEATURES * 8]);
+    expect(byName.get('clock')!.dataSync()[0]).toBe(COUNT / BATCH);
+    expect(byName.get('count')!.dataSync()[0]).toBe(COUNT / BATCH);
+
+    const tensors = tf.memory().numTensors;
+    await fitWith(model, optimizer, 5);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // the iteration, count and clock scalars are fresh copies
+    tf.dispose(weights.filter((w) => w.tensor.rank === 0).map((w) => w.tensor));
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  it('saves and loads with the model (includeOptimizer): the state continues, clock included', async () => {
+    const original = regressor();
+    await fitWith(original, l2oOptimizer('feature-mlp'), 1);
+    const artifacts = await saveToMemory(original);
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    expect(loaded.optimizer).toBeInstanceOf(L2OOptimizer);
+    expect(maxDiff(flat(loaded), flat(original))).toBe(0);
+
+    const x = xTensor();
+    const y = yTensor();
+    await original.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+    await loaded.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+    expect(maxDiff(flat(loaded), flat(original))).toBeLessThan(1e-6);
+    const clocks = async (m: tf.LayersModel) => {
+      const ws = await m.optimizer.getWeights();
+      const out = ws.filter((w) => w.name.endsWith('/l2o_state/clock')).map((w) => w.tensor.dataSync()[0]);
+      tf.dispose(ws.filter((w) => w.tensor.rank === 0).map((w) => w.tensor));
+      return out;
+    };
+    expect(await clocks(loaded)).toEqual([16, 16, 16, 16]);
+    expect(await clocks(loaded)).toEqual(await clocks(original));
+
+    const restarted = await tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, weightSpecs: artifacts.weightSpecs!.filter((s) => s.group !== 'optimizer') }));
+    await restarted.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0 });
+    expect(maxDiff(flat(restarted), flat(original))).toBeGreaterThan(1e-4);
+    tf.dispose([x, y]);
+    for (const m of [original, loaded, restarted]) {
+      m.optimizer.dispose();
+      m.dispose();
+    }
+  });
+});

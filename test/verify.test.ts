@@ -63,6 +63,17 @@ describe('verifyTheory', () => {
     expect(withL2O.informativeSteps).toBeGreaterThan(200);
   });
 
+  it('finds no counterexample for the shipped feature-MLP with the 1/L fallback, which keeps its point in some steps', async () => {
+    const learned = buildLearned({ type: 'l2o', checkpoint: 'feature-mlp' });
+    if (E.isLeft(learned)) throw learned.left;
+    const before = tf.memory().numTensors;
+    const report = await verifyTheory({ learned: learned.right, fallback: gd(1), steps: 40, cases: 20, seed: 7 });
+    expect(report).toMatchObject({ ok: true, interrupted: false, cases: 20, seed: 7 });
+    expect(report.learnedWins).toBeGreaterThan(0);
+    expect(report.informativeSteps).toBeGreaterThan(200);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('shrinks a counterexample of a 1.5/L fallback and replays it from the seed and path', async () => {
     const learned = randomL2O();
     const opts = { learned, fallback: gd(1.5), steps: 20, cases: 30, seed: 3 };
@@ -115,5 +126,12 @@ describe('lgl2o verify', () => {
     expect(bad).toBe(1);
     expect(out.stdout).toMatch(/COUNTEREXAMPLE/);
     expect(out.stdout).toMatch(/replay: lgl2o verify .*--lr-scale 1\.5 .*--seed 5 --path \S+/);
+  });
+
+  it('checks the shipped feature-MLP by name: --l2o feature-mlp', async () => {
+    capture();
+    const ok = await main(['--json', 'verify', '--l2o', 'feature-mlp', '--cases', '4', '--steps', '20', '--seed', '3']);
+    const report = JSON.parse(out.stdout) as { ok: boolean; cases: number };
+    expect([ok, report.ok, report.cases]).toEqual([0, true, 4]);
   });
 });
