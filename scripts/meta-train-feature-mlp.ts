@@ -88,7 +88,17 @@ if (existsSync(statePath)) {
   saved.resumedWith.push(command);
   process.stderr.write(`resuming at episode ${saved.episode}\n`);
 } else {
-  saved = { settings, weights: [], adam: { m: Array(n).fill(0), v: Array(n).fill(0), t: 0 }, episode: 0, metaSteps: 0, wallMs: 0, best: null, command, resumedWith: [] };
+  saved = {
+    settings,
+    weights: [],
+    adam: { m: Array(n).fill(0), v: Array(n).fill(0), t: 0 },
+    episode: 0,
+    metaSteps: 0,
+    wallMs: 0,
+    best: null,
+    command,
+    resumedWith: [],
+  };
 }
 const adam: MetaAdam = { m: Float64Array.from(saved.adam.m), v: Float64Array.from(saved.adam.v), t: saved.adam.t };
 const episodes = Number(a.episodes);
@@ -140,7 +150,9 @@ while (saved.episode < episodes) {
   saved.metaSteps += r.metaSteps;
   saved.episode = e + 1;
   log({ kind: 'episode', episode: e, ...r, wallS: Math.round(saved.wallMs / 1000) });
-  process.stderr.write(`episode ${e} (${steps} steps): mean log loss ${r.meanLogLoss.toFixed(4)} final ${r.finalLoss.toFixed(4)} |g| ${r.meanGradNorm.toFixed(3)}\n`);
+  process.stderr.write(
+    `episode ${e} (${steps} steps): mean log loss ${r.meanLogLoss.toFixed(4)} final ${r.finalLoss.toFixed(4)} |g| ${r.meanGradNorm.toFixed(3)}\n`,
+  );
   if (saved.episode % settings.evalEvery === 0) evaluateNow(saved.episode);
   saved.weights = Array.from(flatten(weights));
   saved.adam = { m: Array.from(adam.m), v: Array.from(adam.v), t: adam.t };

@@ -105,7 +105,7 @@ describe('the feature-MLP learned optimizer', () => {
     state.count = 0;
     state.clock = 40; // time features well away from 0 and 1
     const features = new Float32Array(P * F);
-    let time = new Float64Array(0);
+    let time: Float64Array = new Float64Array(0);
     for (let t = 0; t < 3; t++)
       time = advanceFeatures(
         arch,

@@ -134,14 +134,16 @@ export function metaTrainEpisode(
   let metaSteps = 0;
   let skipped = 0;
   let sumNorm = 0;
-  let { loss, grad } = lossAndGrad(objective, x, sampler.next());
+  let { grad } = lossAndGrad(objective, x, sampler.next());
+  let loss: number;
   for (let t = 0; t < steps; t++) {
     const time = advanceFeatures(arch, grad, state, features[pending]!);
     times[pending] = time;
     featureMlpUpdate(arch, w, features[pending]!, time, update);
     for (let i = 0; i < P; i++) x[i]! += update[i]!;
     ({ loss, grad } = lossAndGrad(objective, x, sampler.next()));
-    if (!Number.isFinite(loss)) return { steps: t + 1, metaSteps, meanLogLoss: Infinity, finalLoss: loss, meanGradNorm: sumNorm / Math.max(1, metaSteps), skipped, diverged: true };
+    if (!Number.isFinite(loss))
+      return { steps: t + 1, metaSteps, meanLogLoss: Infinity, finalLoss: loss, meanGradNorm: sumNorm / Math.max(1, metaSteps), skipped, diverged: true };
     sumLog += Math.log(loss);
     finalLoss = loss;
     const scaled = scaledGrads[pending]!;
