@@ -12,7 +12,7 @@ export const MomentumConfig = strictShape(
   'MomentumConfig',
 );
 export const AdamConfig = strictShape({ type: t.literal('adam') }, { lr: positive('lr') }, 'AdamConfig');
-/** The learned optimizer: a checkpoint path, `default` (the shipped one) or `random:SEED`. */
+/** The learned optimizer: a shipped name (`lstm`, `feature-mlp`, `default`; src/l2o/shipped.ts), a checkpoint path or `random:SEED`. */
 export const L2OConfig = strictShape({ type: t.literal('l2o') }, { checkpoint: t.string }, 'L2OConfig');
 type HandDesigned = t.TypeOf<typeof SgdConfig> | t.TypeOf<typeof MomentumConfig> | t.TypeOf<typeof AdamConfig>;
 export const HandDesignedConfig = taggedUnion<HandDesigned>({ sgd: SgdConfig, momentum: MomentumConfig, adam: AdamConfig }, 'HandDesignedConfig');

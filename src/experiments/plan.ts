@@ -11,7 +11,7 @@ export const TRAIN_SUBSET = 2000;
 export interface ExperimentParams {
   readonly steps: number;
   readonly seeds: number;
-  /** The learned optimizer: a checkpoint path, `default`, or `random:SEED` (development only). */
+  /** The learned optimizer: a shipped name (`lstm`, `feature-mlp`, `default`), a checkpoint path, or `random:SEED` (development only). */
   readonly l2o: string;
   readonly trainSubset: number;
   readonly dataDir?: string;
