@@ -18,6 +18,7 @@ import type { Optimizer } from '../src/optim/optimizer.js';
 import { mlp } from '../src/optimizee/mlp.js';
 import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { Rng } from '../src/tensor/rng.js';
+import { decodeState, encodeState, materializeState, stateProblems } from '../src/tensor/serialize.js';
 import { disposeAll, disposeReplaced, type StateRecord } from '../src/tensor/state.js';
 
 /** Every weight random and non-zero (the MLP, its time features and the log step all active). */
@@ -187,6 +188,34 @@ describe('the feature-MLP learned optimizer', () => {
     const [fresh, freshState] = opt.step(x, gt, init);
     expect(maxAbsDiff(fresh.dataSync(), expected)).toBeGreaterThan(1e-7);
     disposeAll([x, gt, reset, next, after, init, fresh, freshState]);
+  });
+
+  it('has a plain state a run checkpoint saves and restores: the restored optimizer continues bit for bit', () => {
+    const opt = featureMlp(randomWeights(10), ARCH);
+    const rng = Rng.seeded(12);
+    const P = 9;
+    const grads = Array.from({ length: 6 }, () => tf.tensor1d(Float32Array.from({ length: P }, () => rng.normal())));
+    const steps = (x0: tf.Tensor1D, s0: FeatureMlpOptState, gs: readonly tf.Tensor1D[]) => {
+      let [x, state] = [x0.clone(), s0];
+      for (const g of gs) {
+        const [next, nextState] = opt.step(x, g, state);
+        disposeReplaced([x, state], [next, nextState]);
+        [x, state] = [next, nextState];
+      }
+      return [x, state] as const;
+    };
+    const x0 = tf.zeros([P]) as tf.Tensor1D;
+    const [xMid, mid] = steps(x0, opt.init(x0), grads.slice(0, 3));
+    const saved = decodeState(JSON.parse(JSON.stringify(encodeState(mid))), 'ck.json');
+    if (saved._tag === 'Left') throw saved.left;
+    const template = opt.init(x0);
+    expect(stateProblems(template, saved.right)).toEqual([]);
+    const restored = materializeState(saved.right) as FeatureMlpOptState;
+    expect([restored.clock, restored.count]).toEqual([3, 3]);
+    const [a, endA] = steps(xMid, mid, grads.slice(3));
+    const [b, endB] = steps(xMid, restored, grads.slice(3));
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    disposeAll([x0, xMid, template, a, endA, b, endB, grads]);
   });
 
   it('keeps tf.memory flat over many steps', () => {
