@@ -93,7 +93,15 @@ describe('npm pack', () => {
     const manifest = JSON.parse(packed.slice(packed.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const files = manifest[0]!.files.map((f) => f.path);
     expect(files).toEqual(
-      expect.arrayContaining(['bin/lgl2o.js', 'dist/index.js', 'dist/index.d.ts', 'dist/jobs/runJob.js', 'dist/cli/main.js', 'checkpoints/mlp-mnist.json']),
+      expect.arrayContaining([
+        'bin/lgl2o.js',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/jobs/runJob.js',
+        'dist/cli/main.js',
+        'checkpoints/mlp-mnist.json',
+        'checkpoints/feature-mlp.json',
+      ]),
     );
     expect(files).toEqual(expect.arrayContaining(['examples/pipeline.json', 'docs/algorithms.md', 'docs/api.md']));
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/') || f === 'index.ts')).toBe(false);
