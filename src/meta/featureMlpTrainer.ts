@@ -36,6 +36,12 @@ export interface FeatureMlpMetaSettings {
   readonly clip: number;
   readonly batchSize: number;
   readonly seed: number;
+  /**
+   * Fraction of the coordinates whose updates are differentiated per window, drawn at random
+   * and weighted by its inverse: an unbiased estimate of the meta-gradient at a fraction of the
+   * backward pass's cost (1: every coordinate).
+   */
+  readonly coordFraction?: number;
 }
 
 /** Adam on the flat weight vector. */
@@ -134,6 +140,9 @@ export function metaTrainEpisode(
   let metaSteps = 0;
   let skipped = 0;
   let sumNorm = 0;
+  const fraction = s.coordFraction ?? 1;
+  const pick = Rng.seeded(episodeSeed + 7_919);
+  const weight = new Float32Array(P).fill(1);
   let { loss, grad } = lossAndGrad(objective, x, sampler.next());
   for (let t = 0; t < steps; t++) {
     const time = advanceFeatures(arch, grad, state, features[pending]!);
@@ -150,10 +159,13 @@ export function metaTrainEpisode(
     if (pending === s.window || t === steps - 1) {
       const g = zeroFeatureMlpWeights(arch);
       const adjoint = new Float32Array(P);
+      if (fraction < 1) for (let i = 0; i < P; i++) weight[i] = pick.uniform() < fraction ? 1 / fraction : 0;
+      const weighted = new Float32Array(P);
       for (let k = pending - 1; k >= 0; k--) {
         const sg = scaledGrads[k]!;
         for (let i = 0; i < P; i++) adjoint[i]! += sg[i]!;
-        featureMlpBackward(arch, w, features[k]!, times[k]!, adjoint, g);
+        for (let i = 0; i < P; i++) weighted[i] = adjoint[i]! * weight[i]!;
+        featureMlpBackward(arch, w, features[k]!, times[k]!, weighted, g);
       }
       const flat = flatten(g);
       const norm = Math.sqrt(flat.reduce((a, v) => a + v * v, 0));
