@@ -150,7 +150,8 @@ export function metaTrainEpisode(
     featureMlpUpdate(arch, w, features[pending]!, time, update);
     for (let i = 0; i < P; i++) x[i]! += update[i]!;
     ({ loss, grad } = lossAndGrad(objective, x, sampler.next()));
-    if (!Number.isFinite(loss)) return { steps: t + 1, metaSteps, meanLogLoss: Infinity, finalLoss: loss, meanGradNorm: sumNorm / Math.max(1, metaSteps), skipped, diverged: true };
+    if (!Number.isFinite(loss))
+      return { steps: t + 1, metaSteps, meanLogLoss: Infinity, finalLoss: loss, meanGradNorm: sumNorm / Math.max(1, metaSteps), skipped, diverged: true };
     sumLog += Math.log(loss);
     finalLoss = loss;
     const scaled = scaledGrads[pending]!;
@@ -183,23 +184,24 @@ export function metaTrainEpisode(
 
 export interface EvalCurve {
   readonly at: readonly number[];
-  /** Mean over episodes of the loss on the evaluation set at each step of `at`. */
-  readonly loss: readonly number[];
-  /** Mean over `at` of the log loss (lower is better; Infinity if any episode diverged). */
-  readonly score: number;
+  /** Mean over episodes of the loss on each evaluation set at each step of `at`. */
+  readonly loss: Readonly<Record<string, readonly number[]>>;
+  /** Per evaluation set, the mean over `at` of the log loss (lower is better; Infinity if any episode diverged). */
+  readonly score: Readonly<Record<string, number>>;
 }
 
-/** Runs the learned optimizer (no meta-updates) and scores it by the loss on `evalSet` at the steps `at`. */
+/** Runs the learned optimizer (no meta-updates) and measures the loss on each of `evalSets` at the steps `at`. */
 export function evaluateFeatureMlp(
   arch: FeatureMlpArchitecture,
   w: FeatureMlpWeights,
   objective: Objective,
   data: Dataset,
-  evalSet: Batch,
+  evalSets: Readonly<Record<string, Batch>>,
   opts: { episodes: number; at: readonly number[]; batchSize: number; seed: number },
 ): EvalCurve {
   const last = Math.max(...opts.at);
-  const sums = opts.at.map(() => 0);
+  const names = Object.keys(evalSets);
+  const sums = Object.fromEntries(names.map((n) => [n, opts.at.map(() => 0)]));
   for (let e = 0; e < opts.episodes; e++) {
     const init = objective.init(Rng.seeded(opts.seed + e));
     const x = init.dataSync().slice() as Float32Array;
@@ -217,13 +219,20 @@ export function evaluateFeatureMlp(
       const k = opts.at.indexOf(t);
       if (k >= 0) {
         const params = tf.tensor1d(x);
-        const l = evaluate(objective, params, evalSet).loss;
+        for (const n of names) {
+          const l = evaluate(objective, params, evalSets[n]!).loss;
+          sums[n]![k]! += Number.isFinite(l) ? l : Infinity;
+        }
         params.dispose();
-        sums[k]! += Number.isFinite(l) ? l : Infinity;
       }
     }
   }
-  const loss = sums.map((v) => v / opts.episodes);
-  const score = loss.reduce((a, l) => a + Math.log(l), 0) / loss.length;
-  return { at: opts.at, loss, score: Number.isFinite(score) ? score : Infinity };
+  const loss = Object.fromEntries(names.map((n) => [n, sums[n]!.map((v) => v / opts.episodes)]));
+  const score = Object.fromEntries(
+    names.map((n) => {
+      const v = loss[n]!.reduce((a, l) => a + Math.log(l), 0) / opts.at.length;
+      return [n, Number.isFinite(v) ? v : Infinity];
+    }),
+  );
+  return { at: opts.at, loss, score };
 }
