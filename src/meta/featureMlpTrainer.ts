@@ -36,6 +36,12 @@ export interface FeatureMlpMetaSettings {
   readonly clip: number;
   readonly batchSize: number;
   readonly seed: number;
+  /**
+   * Fraction of the coordinates whose updates are differentiated per window, drawn at random
+   * and weighted by its inverse: an unbiased estimate of the meta-gradient at a fraction of the
+   * backward pass's cost (1: every coordinate).
+   */
+  readonly coordFraction?: number;
 }
 
 /** Adam on the flat weight vector. */
@@ -134,6 +140,9 @@ export function metaTrainEpisode(
   let metaSteps = 0;
   let skipped = 0;
   let sumNorm = 0;
+  const fraction = s.coordFraction ?? 1;
+  const pick = Rng.seeded(episodeSeed + 7_919);
+  const weight = new Float32Array(P).fill(1);
   let { grad } = lossAndGrad(objective, x, sampler.next());
   let loss: number;
   for (let t = 0; t < steps; t++) {
@@ -152,10 +161,13 @@ export function metaTrainEpisode(
     if (pending === s.window || t === steps - 1) {
       const g = zeroFeatureMlpWeights(arch);
       const adjoint = new Float32Array(P);
+      if (fraction < 1) for (let i = 0; i < P; i++) weight[i] = pick.uniform() < fraction ? 1 / fraction : 0;
+      const weighted = new Float32Array(P);
       for (let k = pending - 1; k >= 0; k--) {
         const sg = scaledGrads[k]!;
         for (let i = 0; i < P; i++) adjoint[i]! += sg[i]!;
-        featureMlpBackward(arch, w, features[k]!, times[k]!, adjoint, g);
+        for (let i = 0; i < P; i++) weighted[i] = adjoint[i]! * weight[i]!;
+        featureMlpBackward(arch, w, features[k]!, times[k]!, weighted, g);
       }
       const flat = flatten(g);
       const norm = Math.sqrt(flat.reduce((a, v) => a + v * v, 0));
@@ -173,23 +185,24 @@ export function metaTrainEpisode(
 
 export interface EvalCurve {
   readonly at: readonly number[];
-  /** Mean over episodes of the loss on the evaluation set at each step of `at`. */
-  readonly loss: readonly number[];
-  /** Mean over `at` of the log loss (lower is better; Infinity if any episode diverged). */
-  readonly score: number;
+  /** Mean over episodes of the loss on each evaluation set at each step of `at`. */
+  readonly loss: Readonly<Record<string, readonly number[]>>;
+  /** Per evaluation set, the mean over `at` of the log loss (lower is better; Infinity if any episode diverged). */
+  readonly score: Readonly<Record<string, number>>;
 }
 
-/** Runs the learned optimizer (no meta-updates) and scores it by the loss on `evalSet` at the steps `at`. */
+/** Runs the learned optimizer (no meta-updates) and measures the loss on each of `evalSets` at the steps `at`. */
 export function evaluateFeatureMlp(
   arch: FeatureMlpArchitecture,
   w: FeatureMlpWeights,
   objective: Objective,
   data: Dataset,
-  evalSet: Batch,
+  evalSets: Readonly<Record<string, Batch>>,
   opts: { episodes: number; at: readonly number[]; batchSize: number; seed: number },
 ): EvalCurve {
   const last = Math.max(...opts.at);
-  const sums = opts.at.map(() => 0);
+  const names = Object.keys(evalSets);
+  const sums = Object.fromEntries(names.map((n) => [n, opts.at.map(() => 0)]));
   for (let e = 0; e < opts.episodes; e++) {
     const init = objective.init(Rng.seeded(opts.seed + e));
     const x = init.dataSync().slice() as Float32Array;
@@ -207,13 +220,20 @@ export function evaluateFeatureMlp(
       const k = opts.at.indexOf(t);
       if (k >= 0) {
         const params = tf.tensor1d(x);
-        const l = evaluate(objective, params, evalSet).loss;
+        for (const n of names) {
+          const l = evaluate(objective, params, evalSets[n]!).loss;
+          sums[n]![k]! += Number.isFinite(l) ? l : Infinity;
+        }
         params.dispose();
-        sums[k]! += Number.isFinite(l) ? l : Infinity;
       }
     }
   }
-  const loss = sums.map((v) => v / opts.episodes);
-  const score = loss.reduce((a, l) => a + Math.log(l), 0) / loss.length;
-  return { at: opts.at, loss, score: Number.isFinite(score) ? score : Infinity };
+  const loss = Object.fromEntries(names.map((n) => [n, sums[n]!.map((v) => v / opts.episodes)]));
+  const score = Object.fromEntries(
+    names.map((n) => {
+      const v = loss[n]!.reduce((a, l) => a + Math.log(l), 0) / opts.at.length;
+      return [n, Number.isFinite(v) ? v : Infinity];
+    }),
+  );
+  return { at: opts.at, loss, score };
 }

@@ -1,0 +1,96 @@
+/**
+ * Issue 15's targets for a learned optimizer, read from experiment reports (curves.json: mean
+ * training loss over seeds at each logged step), as a table:
+ *
+ *   npx tsx scripts/l2o-targets.ts --mnist docs/results/mlp-mnist --baseline docs/results/lstm/mlp-mnist \
+ *     --fashion docs/results/mlp-fashion --conv docs/results/conv-mnist --spirals docs/results/mlp-spirals
+ *
+ * `--baseline` is the same experiment with the learned optimizer it is measured against (the
+ * anchored guard's early lead must be at least twice the baseline's).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: a } = parseArgs({
+  options: {
+    mnist: { type: 'string' },
+    baseline: { type: 'string' },
+    fashion: { type: 'string' },
+    conv: { type: 'string' },
+    spirals: { type: 'string' },
+  },
+});
+
+type Curve = Map<number, number>;
+function curves(dir: string): Map<string, Curve> {
+  const json = JSON.parse(readFileSync(join(dir, 'curves.json'), 'utf8')) as {
+    loss: Array<{ name: string; points: Array<{ x: number; mean: number | null }> }>;
+  };
+  return new Map(json.loss.map((s) => [s.name, new Map(s.points.map((p) => [p.x, p.mean ?? Infinity]))]));
+}
+const series = (c: Map<string, Curve>, name: string): Curve => {
+  const s = c.get(name);
+  if (s === undefined) throw new Error(`no ${name} curve (have ${[...c.keys()].join(', ')})`);
+  return s;
+};
+/** The logged step nearest to `step` (the curves log at log-spaced steps and every 1/200 of the horizon). */
+const near = (c: Curve, step: number): number => [...c.keys()].reduce((b, x) => (Math.abs(x - step) < Math.abs(b - step) ? x : b));
+const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(4) : String(v));
+const rows: string[][] = [];
+const row = (target: string, measured: string, met: boolean) => rows.push([target, measured, met ? 'met' : '**not met**']);
+
+/** Σ over logged steps ≤ end of (SGDnm − other): the other's early lead. */
+const lead = (sgd: Curve, other: Curve, end: number) =>
+  [...other.keys()].filter((x) => x <= end && sgd.has(x)).reduce((s, x) => s + sgd.get(x)! - other.get(x)!, 0);
+
+if (a.mnist !== undefined) {
+  const c = curves(a.mnist);
+  const [sgd, adam, l2o] = [series(c, 'SGDnm'), series(c, 'Adam'), series(c, 'L2O')];
+  const early = [...l2o.keys()].filter((x) => x >= 50 && x <= 2000);
+  const misses = early.filter((x) => !(l2o.get(x)! < sgd.get(x)! && l2o.get(x)! < adam.get(x)!));
+  row(
+    'mlp-mnist: below SGDnm and Adam at every logged step 50–2,000',
+    `${early.length - misses.length} of ${early.length} steps${misses.length > 0 ? ` (not at ${misses.slice(0, 5).join(', ')}${misses.length > 5 ? ', …' : ''})` : ''}`,
+    misses.length === 0,
+  );
+  const s5 = near(l2o, 5000);
+  row(`mlp-mnist: below SGDnm at step ${s5}`, `${fmt(l2o.get(s5)!)} vs ${fmt(sgd.get(s5)!)}`, l2o.get(s5)! < sgd.get(s5)!);
+  let best = Infinity;
+  let worst = 0;
+  let worstAt = 0;
+  for (const x of [...l2o.keys()].filter((x) => x <= 10000).sort((p, q) => p - q)) {
+    best = Math.min(best, l2o.get(x)!);
+    if (l2o.get(x)! / best > worst) [worst, worstAt] = [l2o.get(x)! / best, x];
+  }
+  row('mlp-mnist: never more than 10% above its own best before 10,000', `worst ${fmt(worst)} × its best (step ${worstAt})`, worst <= 1.1);
+  const anchored = series(c, 'LGL2O anchored');
+  const above = [...anchored.keys()].filter((x) => x <= 10000 && sgd.has(x) && anchored.get(x)! > sgd.get(x)!);
+  row('mlp-mnist: anchored guard at or below SGDnm (mean) at every logged step', `above at ${above.length} of ${anchored.size} steps`, above.length === 0);
+  if (a.baseline !== undefined) {
+    const b = curves(a.baseline);
+    const now = lead(sgd, anchored, 500);
+    const before = lead(series(b, 'SGDnm'), series(b, 'LGL2O anchored'), 500);
+    row(
+      'mlp-mnist: anchored guard early lead (Σ SGDnm − anchored, steps ≤ 500) ≥ 2× the baseline',
+      `${fmt(now)} vs ${fmt(before)} (${fmt(now / before)}×)`,
+      now >= 2 * before,
+    );
+  }
+}
+const atStep = (dir: string | undefined, label: string, step: number) => {
+  if (dir === undefined) return;
+  const c = curves(dir);
+  const [sgd, l2o] = [series(c, 'SGDnm'), series(c, 'L2O')];
+  const x = near(l2o, step);
+  row(`${label}: at or below SGDnm at step ${x}`, `${fmt(l2o.get(x)!)} vs ${fmt(sgd.get(x)!)}`, l2o.get(x)! <= sgd.get(x)!);
+};
+atStep(a.fashion, 'mlp-fashion', 2000);
+atStep(a.conv, 'conv-mnist', 1000);
+if (a.spirals !== undefined) {
+  const l2o = series(curves(a.spirals), 'L2O');
+  const last = Math.max(...l2o.keys());
+  const finite = [...l2o.values()].every(Number.isFinite);
+  row('mlp-spirals: no divergence (50,000 steps)', `final ${fmt(l2o.get(last)!)} at ${last}${finite ? '' : ', diverged'}`, finite);
+}
+process.stdout.write(['| target | measured | verdict |', '| --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n');
