@@ -3,6 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
 import { erase } from '../src/optim/optimizer.js';
+import { adam } from '../src/optim/adam.js';
 import { sgd } from '../src/optim/sgd.js';
 import { buildLearned } from '../src/config/build.js';
 import { checkTheoryCase, theoryProblem, type TheoryCase } from '../src/verify/theory.js';
@@ -72,6 +73,17 @@ describe('verifyTheory', () => {
     expect(report.learnedWins).toBeGreaterThan(0);
     expect(report.informativeSteps).toBeGreaterThan(200);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("fails with Adam as the fallback for any learned optimizer, even one that never moves: the claims are gradient descent's with step 1/L", async () => {
+    const adamFallback = (L: number) => erase(adam({ lr: 1 / L }));
+    const learned = buildLearned({ type: 'l2o', checkpoint: 'feature-mlp' });
+    if (E.isLeft(learned)) throw learned.left;
+    for (const candidate of [standStill, learned.right]) {
+      const report = await verifyTheory({ learned: candidate, fallback: adamFallback, steps: 20, cases: 10, seed: 1 });
+      expect(report.ok).toBe(false);
+      expect(report.counterexample?.violation.claim).toBe('descent');
+    }
   });
 
   it('shrinks a counterexample of a 1.5/L fallback and replays it from the seed and path', async () => {
