@@ -1,0 +1,186 @@
+/**
+ * Tunes a few weights of a feature-MLP checkpoint by antithetic evolution strategies on whole
+ * episodes (src/meta/featureMlpEs.ts), resumable:
+ *
+ *   npx tsx scripts/es-feature-mlp.ts --init results/F2/best.json --tune bs,us,c --out results/E1
+ *
+ * OUT/state.json holds the weights, the Adam moments and the next pair; a rerun of the same
+ * command continues. Pair p uses episode seed `seed · 100 003 + p` and perturbation stream
+ * `seed · 100 003 + p + 77`. OUT/best.json is the best checkpoint by the held-out evaluation
+ * of scripts/meta-train-feature-mlp.ts (training loss, 2 episodes of 3,000 steps).
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeJsonAtomic } from '../jobs/files.js';
+import { decodeWith } from '../src/codec/decode.js';
+import { gather } from '../src/data/dataset.js';
+import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeightName } from '../src/l2o/featureMlp.js';
+import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
+import { esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
+import { evaluateFeatureMlp } from '../src/meta/featureMlpTrainer.js';
+import { packageVersion } from '../src/paths.js';
+import { trainSubset } from '../src/runs/trainEvaluator.js';
+import { loadTask } from '../src/tasks/index.js';
+import { selectBackend } from '../src/tensor/backend.js';
+import { Rng } from '../src/tensor/rng.js';
+
+const { values: a } = parseArgs({
+  options: {
+    init: { type: 'string' },
+    task: { type: 'string', default: 'mlp-mnist' },
+    tune: { type: 'string', default: 'bs,us,c' },
+    sigma: { type: 'string', default: '0.1' },
+    lr: { type: 'string', default: '0.02' },
+    steps: { type: 'string', default: '2000' },
+    at: { type: 'string', default: '50,100,200,500,1000,2000' },
+    'pairs-per-update': { type: 'string', default: '2' },
+    updates: { type: 'string', default: '100' },
+    'eval-every': { type: 'string', default: '10' },
+    seed: { type: 'string', default: '0' },
+    out: { type: 'string' },
+  },
+});
+if (a.out === undefined || a.init === undefined) throw new Error('--init CHECKPOINT and --out DIR are required');
+const out = a.out;
+const tune = a.tune.split(',') as FeatureMlpWeightName[];
+for (const n of tune)
+  if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(n))
+    throw new Error(`--tune: unknown weight ${n} (have ${FEATURE_MLP_WEIGHT_NAMES.join(', ')})`);
+const es: EsSettings = {
+  tune,
+  sigma: Number(a.sigma),
+  lr: Number(a.lr),
+  steps: Number(a.steps),
+  at: a.at.split(',').map(Number),
+  batchSize: 128,
+};
+const settings = { ...es, init: a.init, task: a.task, pairsPerUpdate: Number(a['pairs-per-update']), evalEvery: Number(a['eval-every']), seed: Number(a.seed) };
+const command = `npx tsx scripts/es-feature-mlp.ts ${process.argv.slice(2).join(' ')}`;
+
+const raw = JSON.parse(readFileSync(a.init, 'utf8')) as { architecture: unknown; weights: unknown; meta?: Record<string, unknown> };
+const arch = decodeWith(FeatureMlpArchitectureCodec, raw.architecture, `${a.init}: architecture`);
+if (E.isLeft(arch)) throw arch.left;
+const decoded = decodeFeatureMlpWeights(arch.right, raw.weights, a.init);
+if (E.isLeft(decoded)) throw decoded.left;
+const weights = decoded.right;
+const view = tunedView(weights, tune);
+
+await selectBackend('wasm');
+const loaded = loadTask(settings.task, { seed: 0 });
+if (E.isLeft(loaded)) throw loaded.left;
+const { objective, splits } = loaded.right;
+const stride = Math.floor(splits.train.count / 2000);
+const trainSet = gather(
+  splits.train,
+  Array.from({ length: 2000 }, (_, i) => i * stride + Math.floor(stride / 2)),
+);
+const evalSets = { train: trainSet, validation: trainSubset(splits.validation ?? splits.test, 2000) };
+
+interface Saved {
+  settings: typeof settings;
+  tuned: number[];
+  adam: { m: number[]; v: number[]; t: number };
+  update: number;
+  wallMs: number;
+  best: { score: number; update: number } | null;
+  command: string;
+  resumedWith: string[];
+}
+mkdirSync(out, { recursive: true });
+const statePath = join(out, 'state.json');
+let saved: Saved;
+if (existsSync(statePath)) {
+  saved = JSON.parse(readFileSync(statePath, 'utf8')) as Saved;
+  view.set(saved.tuned);
+  saved.resumedWith.push(command);
+} else {
+  const n = view.get().length;
+  saved = {
+    settings,
+    tuned: Array.from(view.get()),
+    adam: { m: Array(n).fill(0), v: Array(n).fill(0), t: 0 },
+    update: 0,
+    wallMs: 0,
+    best: null,
+    command,
+    resumedWith: [],
+  };
+}
+const log = (o: unknown) => appendFileSync(join(out, 'log.jsonl'), `${JSON.stringify(o)}\n`);
+
+function evaluateNow(): void {
+  const t0 = performance.now();
+  const r = evaluateFeatureMlp(arch.right, weights, objective, splits.train, evalSets, {
+    episodes: 2,
+    at: [50, 100, 200, 500, 1000, 2000, 3000],
+    batchSize: 128,
+    seed: 900_001,
+  });
+  saved.wallMs += performance.now() - t0;
+  const score = r.score['train']!;
+  const best = saved.best === null || score < saved.best.score;
+  if (best) {
+    saved.best = { score, update: saved.update };
+    const meta = {
+      metaTraining: {
+        architecture: 'feature-mlp',
+        init: { file: a.init, metaTraining: raw.meta?.['metaTraining'] },
+        es: saved.settings,
+        command: saved.command,
+        resumedWith: saved.resumedWith,
+        update: saved.update,
+        evalScore: score,
+        wallSeconds: Math.round(saved.wallMs / 1000),
+        backend: 'wasm',
+        version: packageVersion(),
+      },
+    };
+    writeJsonAtomic(join(out, 'best.json'), encodeFeatureMlpCheckpoint(arch.right, weights, meta));
+  }
+  log({ kind: 'eval', update: saved.update, score: r.score, at: r.at, loss: r.loss, best, wallS: Math.round(saved.wallMs / 1000) });
+  for (const [name, loss] of Object.entries(r.loss))
+    process.stderr.write(
+      `eval @${saved.update} ${name}: ${r.score[name]!.toFixed(4)} ${loss.map((l) => l.toFixed(4)).join(' ')}${best && name === 'train' ? ' (best)' : ''}\n`,
+    );
+}
+
+if (saved.best === null) evaluateNow();
+const updates = Number(a.updates);
+while (saved.update < updates) {
+  const t0 = performance.now();
+  const theta = view.get();
+  const grad = new Float64Array(theta.length);
+  let used = 0;
+  const scores: number[] = [];
+  for (let k = 0; k < settings.pairsPerUpdate; k++) {
+    const p = saved.update * settings.pairsPerUpdate + k;
+    const seed = settings.seed * 100_003 + p;
+    const r = esPair(arch.right, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77));
+    scores.push(r.plus, r.minus);
+    if (r.grad !== null) {
+      used += 1;
+      for (let i = 0; i < grad.length; i++) grad[i]! += r.grad[i]!;
+    }
+  }
+  if (used > 0) {
+    const { m, v } = saved.adam;
+    saved.adam.t += 1;
+    const t = saved.adam.t;
+    for (let i = 0; i < theta.length; i++) {
+      const g = grad[i]! / used;
+      m[i] = 0.9 * m[i]! + 0.1 * g;
+      v[i] = 0.999 * v[i]! + 0.001 * g * g;
+      theta[i]! -= (es.lr * (m[i]! / (1 - 0.9 ** t))) / (Math.sqrt(v[i]! / (1 - 0.999 ** t)) + 1e-8);
+    }
+    view.set(theta);
+  }
+  saved.wallMs += performance.now() - t0;
+  saved.update += 1;
+  saved.tuned = Array.from(view.get());
+  log({ kind: 'update', update: saved.update, scores, used, wallS: Math.round(saved.wallMs / 1000) });
+  process.stderr.write(`update ${saved.update}: mean score ${(scores.reduce((x, y) => x + y, 0) / scores.length).toFixed(4)} (${used} pairs)\n`);
+  if (saved.update % settings.evalEvery === 0) evaluateNow();
+  writeJsonAtomic(statePath, saved);
+}
