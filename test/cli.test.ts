@@ -83,6 +83,7 @@ describe('bad input: exit 2 and one line naming the flag', () => {
     [['verify', '--cases', 'x'], '--cases'],
     [['verify', '--max-kappa', '0.5'], '--max-kappa'],
     [['verify', '--path', '1:2'], '--path'],
+    [['verify', '--claims', 'descent,speed'], '--claims'],
     [['--quiet', 'verify', '--l2o', join(dir, 'missing.json')], '--l2o'],
     [['nonsense'], 'nonsense'],
   ])('lgl2o %j', async (argv, named) => {
