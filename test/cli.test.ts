@@ -67,6 +67,7 @@ describe('help', () => {
     expect(verify['--cases <n>']).toMatch(/\(default: 100\)/);
     expect(verify['--l2o <source>']).toMatch(/\(default: "default"\)/);
     expect(verify['--seed <n>']).toMatch(/default: random/);
+    expect(verify['--claims <list>']).toMatch(/default: those that hold for the fallback/);
   });
 });
 

@@ -121,7 +121,7 @@ export function verifyCommand(global: () => GlobalOptions) {
     .option('--l2o <source>', L2O_HELP, 'default')
     .addOption(new Option('--fallback <name>', 'fallback optimizer, with a constant step').choices(['sgd', 'momentum', 'adam']).default('sgd'))
     .option('--lr-scale <c>', "the fallback's step as a multiple of 1/L (descent and rate need sgd and 1)", positiveNumber, 1)
-    .option('--claims <list>', 'check these claims (comma-separated: descent, rate, guard) instead of those that hold for the fallback', claimsArgument)
+    .option('--claims <list>', 'claims to check, comma-separated: descent, rate, guard (default: those that hold for the fallback)', claimsArgument)
     .option('--cases <n>', 'random quadratics to check', integerAtLeast(1), 100)
     .option('--steps <n>', 'guard steps per quadratic', integerAtLeast(1), 100)
     .option('--max-dim <n>', 'largest dimension of a quadratic', integerAtLeast(1), DEFAULT_RANGES.maxDim)
