@@ -14,8 +14,14 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeJsonAtomic } from '../jobs/files.js';
-import { FEATURE_MLP_ARCHITECTURE, adamLikeWeights } from '../src/l2o/featureMlp.js';
-import { encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
+import {
+  FEATURE_MLP_ARCHITECTURE,
+  FEATURE_MLP_WEIGHT_NAMES,
+  adamLikeWeights,
+  type FeatureMlpWeightName,
+  type FeatureMlpWeights,
+} from '../src/l2o/featureMlp.js';
+import { decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import { assign, evaluateFeatureMlp, flatten, metaTrainEpisode, type MetaAdam } from '../src/meta/featureMlpTrainer.js';
 import { packageVersion } from '../src/paths.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
@@ -39,6 +45,8 @@ const { values: a } = parseArgs({
     'eval-episodes': { type: 'string', default: '2' },
     'eval-at': { type: 'string', default: '50,100,200,500,1000,2000,3000' },
     select: { type: 'string', default: 'train' },
+    init: { type: 'string' },
+    freeze: { type: 'string', default: '' },
     out: { type: 'string' },
   },
 });
@@ -59,7 +67,12 @@ const settings = {
   evalEpisodes: Number(a['eval-episodes']),
   evalAt: nums(a['eval-at']),
   select: a.select,
+  init: a.init ?? null,
+  freeze: a.freeze.split(',').filter((n) => n !== '') as FeatureMlpWeightName[],
 };
+for (const n of settings.freeze)
+  if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(n))
+    throw new Error(`--freeze: unknown weight ${n} (have ${FEATURE_MLP_WEIGHT_NAMES.join(', ')})`);
 const arch = FEATURE_MLP_ARCHITECTURE;
 const command = `npx tsx scripts/meta-train-feature-mlp.ts ${process.argv.slice(2).join(' ')}`;
 
@@ -80,6 +93,15 @@ const evalSets = {
   validation: trainSubset(evalData, 2000),
 };
 
+/** A feature-MLP checkpoint's weights (its architecture must be this script's). */
+function readWeights(path: string): FeatureMlpWeights {
+  const raw = JSON.parse(readFileSync(path, 'utf8')) as { architecture: unknown; weights: unknown };
+  if (JSON.stringify(raw.architecture) !== JSON.stringify(arch)) throw new Error(`${path}: another architecture than ${JSON.stringify(arch)}`);
+  const w = decodeFeatureMlpWeights(arch, raw.weights, path);
+  if (E.isLeft(w)) throw w.left;
+  return w.right;
+}
+
 interface SavedState {
   settings: typeof settings;
   weights: number[];
@@ -94,7 +116,7 @@ interface SavedState {
 
 mkdirSync(out, { recursive: true });
 const statePath = join(out, 'state.json');
-const weights = adamLikeWeights(arch, Rng.seeded(settings.seed + 50_021), settings.initLr);
+const weights = settings.init === null ? adamLikeWeights(arch, Rng.seeded(settings.seed + 50_021), settings.initLr) : readWeights(settings.init);
 const n = flatten(weights).length;
 let saved: SavedState;
 if (existsSync(statePath)) {

@@ -11,6 +11,7 @@ import {
   zeroFeatureMlpState,
   zeroFeatureMlpWeights,
   type FeatureMlpArchitecture,
+  type FeatureMlpWeightName,
   type FeatureMlpWeights,
 } from '../l2o/featureMlp.js';
 import { evaluate } from '../optimizee/evaluate.js';
@@ -42,6 +43,8 @@ export interface FeatureMlpMetaSettings {
    * backward pass's cost (1: every coordinate).
    */
   readonly coordFraction?: number;
+  /** Weights left as they are (their meta-gradient is dropped). */
+  readonly freeze?: readonly FeatureMlpWeightName[];
 }
 
 /** Adam on the flat weight vector. */
@@ -169,6 +172,7 @@ export function metaTrainEpisode(
         for (let i = 0; i < P; i++) weighted[i] = adjoint[i]! * weight[i]!;
         featureMlpBackward(arch, w, features[k]!, times[k]!, weighted, g);
       }
+      for (const name of s.freeze ?? []) g[name].fill(0);
       const flat = flatten(g);
       const norm = Math.sqrt(flat.reduce((a, v) => a + v * v, 0));
       if (Number.isFinite(norm)) {
