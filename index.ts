@@ -141,6 +141,8 @@ export {
   type VerifyReport,
   type CaseRanges,
 } from './src/verify/property.js';
+export { claimsFor, parseClaims, CHECKABLE_CLAIMS, type CheckedClaim, type ClaimChoice, type FallbackName } from './src/verify/claims.js';
+export type { GuardView } from './src/verify/guardClaim.js';
 
 // ── Streams: sources, the train operator, sinks ─────────────────────────────────────────
 export { trainOptimizee as train, type Optimizee, type TrainOptimizeeOptions as TrainOptions } from './streams/optimizee.js';

@@ -67,6 +67,7 @@ describe('help', () => {
     expect(verify['--cases <n>']).toMatch(/\(default: 100\)/);
     expect(verify['--l2o <source>']).toMatch(/\(default: "default"\)/);
     expect(verify['--seed <n>']).toMatch(/default: random/);
+    expect(verify['--claims <list>']).toMatch(/default: those that hold for the fallback/);
   });
 });
 
@@ -83,6 +84,7 @@ describe('bad input: exit 2 and one line naming the flag', () => {
     [['verify', '--cases', 'x'], '--cases'],
     [['verify', '--max-kappa', '0.5'], '--max-kappa'],
     [['verify', '--path', '1:2'], '--path'],
+    [['verify', '--claims', 'descent,speed'], '--claims'],
     [['--quiet', 'verify', '--l2o', join(dir, 'missing.json')], '--l2o'],
     [['nonsense'], 'nonsense'],
   ])('lgl2o %j', async (argv, named) => {

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { assertBackendReady } from '../tensor/backend.js';
+import { CHECKABLE_CLAIMS, type CheckedClaim } from './claims.js';
 import { checkTheoryCase, type TheoryCase, type TheoryOptions, type Violation } from './theory.js';
 
 /** The ranges random cases are drawn from. */
@@ -65,6 +66,8 @@ export interface VerifyReport {
   readonly cases: number;
   readonly seed: number;
   readonly steps: number;
+  /** The claims checked at every step (`finite` always is). */
+  readonly claims: readonly CheckedClaim[];
   /** Over the cases of the search: steps checked above float32 resolution, rounds that kept the learned point. */
   readonly informativeSteps: number;
   readonly learnedWins: number;
@@ -83,7 +86,7 @@ export interface VerifyReport {
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * Property-based check of the theory-mode claims on random quadratics: runs `cases` cases,
+ * Property-based check of the theory-mode claims (`opts.claims`, default all) on random quadratics: runs `cases` cases,
  * shrinks a failing one to a small counterexample and reports the seed and path that replay it.
  */
 export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
@@ -108,7 +111,7 @@ export async function verifyTheory(opts: VerifyOptions): Promise<VerifyReport> {
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.path !== undefined ? { path: opts.path } : {}),
   });
-  const base = { seed: details.seed, steps: opts.steps, informativeSteps, learnedWins };
+  const base = { seed: details.seed, steps: opts.steps, claims: opts.claims ?? CHECKABLE_CLAIMS, informativeSteps, learnedWins };
   const err = details.errorInstance;
   if (!details.failed) return { ok: true, interrupted: false, cases: details.numRuns, ...base };
   const found = err instanceof TheoryViolation ? err : violated;

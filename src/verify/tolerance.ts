@@ -48,6 +48,14 @@ export function lossErrorUnit(p: ErrorScale, f: number): number {
 export const stepTolerance = (p: ErrorScale, f: number): number => STEP_TOLERANCE * lossErrorUnit(p, f);
 
 /**
+ * Tolerance of the guard claim f(x_{t+1}) ≤ f(y_G), y_G the fallback's candidate: the guard
+ * ranked the two float32 points by their float32 losses, so a wrong ranking costs at most the
+ * errors of the two losses, 1.5 units each at loss ≤ max(f(x_{t+1}), f(y_G)). The candidate is
+ * replayed exactly (guardClaim.ts), so no step rounding enters.
+ */
+export const guardTolerance = (p: ErrorScale, fKept: number, fFallback: number): number => stepTolerance(p, Math.max(fKept, fFallback));
+
+/**
  * The linear-rate bound with each step's tolerance carried along: β₀ = f(x0),
  * β_{t+1} = (1 − μ/L)·β_t + tol(β_t). It follows from the descent lemma with tolerance and
  * ‖∇f‖² ≥ 2μ f; without the tolerance it is (1 − μ/L)^t f(x0) (eq. 8).
