@@ -15,11 +15,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeJsonAtomic } from '../jobs/files.js';
 import { decodeWith } from '../src/codec/decode.js';
-import { gather } from '../src/data/dataset.js';
 import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeightName } from '../src/l2o/featureMlp.js';
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import { esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
-import { evaluateFeatureMlp } from '../src/meta/featureMlpTrainer.js';
+import { evaluateFeatureMlp, selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { packageVersion } from '../src/paths.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
 import { loadTask } from '../src/tasks/index.js';
@@ -71,11 +70,7 @@ await selectBackend('wasm');
 const loaded = loadTask(settings.task, { seed: 0 });
 if (E.isLeft(loaded)) throw loaded.left;
 const { objective, splits } = loaded.right;
-const stride = Math.floor(splits.train.count / 2000);
-const trainSet = gather(
-  splits.train,
-  Array.from({ length: 2000 }, (_, i) => i * stride + Math.floor(stride / 2)),
-);
+const trainSet = selectionSubset(splits.train);
 const evalSets = { train: trainSet, validation: trainSubset(splits.validation ?? splits.test, 2000) };
 
 interface Saved {

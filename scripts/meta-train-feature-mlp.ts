@@ -22,10 +22,9 @@ import {
   type FeatureMlpWeights,
 } from '../src/l2o/featureMlp.js';
 import { decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
-import { assign, evaluateFeatureMlp, flatten, metaTrainEpisode, type MetaAdam } from '../src/meta/featureMlpTrainer.js';
+import { assign, evaluateFeatureMlp, flatten, metaTrainEpisode, selectionSubset, type MetaAdam } from '../src/meta/featureMlpTrainer.js';
 import { packageVersion } from '../src/paths.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
-import { gather } from '../src/data/dataset.js';
 import { loadTask } from '../src/tasks/index.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -82,14 +81,9 @@ if (E.isLeft(loaded)) throw loaded.left;
 const { objective, splits } = loaded.right;
 const evalData = splits.validation ?? splits.test;
 // Selection by the training loss (what the optimizer minimises and the experiments report) on
-// 2,000 training examples other than the experiments' subset (offset by half its stride);
-// the validation loss is logged next to it.
-const stride = Math.floor(splits.train.count / 2000);
+// 2,000 training examples other than the experiments' subset; the validation loss is logged next to it.
 const evalSets = {
-  train: gather(
-    splits.train,
-    Array.from({ length: 2000 }, (_, i) => i * stride + Math.floor(stride / 2)),
-  ),
+  train: selectionSubset(splits.train),
   validation: trainSubset(evalData, 2000),
 };
 

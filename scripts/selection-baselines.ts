@@ -10,7 +10,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from 'node:util';
 import { BatchSampler, BATCH_SEED_OFFSET } from '../src/data/sampler.js';
-import { gather } from '../src/data/dataset.js';
+import { selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { adam } from '../src/optim/adam.js';
 import { erase, type AnyOptimizer } from '../src/optim/optimizer.js';
 import { inversePower } from '../src/optim/schedule.js';
@@ -27,11 +27,7 @@ await selectBackend('wasm');
 const loaded = loadTask('mlp-mnist', { seed: 0 });
 if (E.isLeft(loaded)) throw loaded.left;
 const { objective, splits } = loaded.right;
-const stride = Math.floor(splits.train.count / 2000);
-const evalSet = gather(
-  splits.train,
-  Array.from({ length: 2000 }, (_, i) => i * stride + Math.floor(stride / 2)),
-);
+const evalSet = selectionSubset(splits.train);
 const at = [50, 100, 200, 500, 1000, 2000, 3000];
 
 function losses(make: () => AnyOptimizer): number[] {

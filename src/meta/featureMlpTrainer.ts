@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BatchSampler, BATCH_SEED_OFFSET } from '../data/sampler.js';
-import type { Dataset } from '../data/dataset.js';
+import { gather, type Dataset } from '../data/dataset.js';
 import type { Batch } from '../data/batch.js';
 import {
   FEATURE_MLP_WEIGHT_NAMES,
@@ -185,6 +185,19 @@ export function metaTrainEpisode(
     }
   }
   return { steps, metaSteps, meanLogLoss: sumLog / steps, finalLoss, meanGradNorm: sumNorm / Math.max(1, metaSteps), skipped, diverged: false };
+}
+
+/**
+ * The training examples that select checkpoints: 2,000 spread evenly over the training split,
+ * offset by half a stride from the experiments' fixed subset (`trainSubset`), so selection
+ * never reads the examples the reports are measured on.
+ */
+export function selectionSubset(train: Dataset, size = 2000): Batch {
+  const stride = Math.floor(train.count / size);
+  return gather(
+    train,
+    Array.from({ length: size }, (_, i) => i * stride + Math.floor(stride / 2)),
+  );
 }
 
 export interface EvalCurve {
