@@ -6,7 +6,9 @@
  *     --fashion docs/results/mlp-fashion --conv docs/results/conv-mnist --spirals docs/results/mlp-spirals
  *
  * `--baseline` is the same experiment with the learned optimizer it is measured against (the
- * anchored guard's early lead must be at least twice the baseline's).
+ * anchored guard's early lead must be at least twice the baseline's). `--guards` (and
+ * `--guards-baseline`) does the same for the anchored guard with the paired test of a `guards`
+ * experiment, with the verdict of its seed-by-seed claim against SGDnm's own run.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +21,8 @@ const { values: a } = parseArgs({
     fashion: { type: 'string' },
     conv: { type: 'string' },
     spirals: { type: 'string' },
+    guards: { type: 'string' },
+    'guards-baseline': { type: 'string' },
   },
 });
 
@@ -80,6 +84,27 @@ if (a.mnist !== undefined) {
         now >= 2 * before,
       );
     }
+  }
+}
+if (a.guards !== undefined) {
+  const name = 'LGL2O anchored, paired test';
+  const c = curves(a.guards);
+  const [sgd, guard] = [series(c, 'SGDnm'), series(c, name)];
+  const claims = (
+    JSON.parse(readFileSync(join(a.guards, 'claims.json'), 'utf8')) as { claims: Array<{ statement: string; verdict: string; measured: string }> }
+  ).claims;
+  const paired = claims.find((x) => x.statement.startsWith('Seed by seed') && x.statement.includes(`${name} is above`));
+  if (paired !== undefined)
+    row(`guards: ${name}, seed by seed against SGDnm's own run (issue 16's paired criterion)`, paired.measured.split(';')[0]!, paired.verdict === 'supported');
+  if (a['guards-baseline'] !== undefined) {
+    const b = curves(a['guards-baseline']);
+    const now = lead(sgd, guard, 500);
+    const before = lead(series(b, 'SGDnm'), series(b, name), 500);
+    row(
+      `guards: ${name}, early lead (Σ SGDnm − guard, steps ≤ 500) ≥ 2× the baseline`,
+      `${fmt(now)} vs ${fmt(before)} (${fmt(now / before)}×)`,
+      now >= 2 * before,
+    );
   }
 }
 const atStep = (dir: string | undefined, label: string, step: number) => {
