@@ -55,6 +55,7 @@ const es: EsSettings = {
   at: a.at.split(',').map(Number),
   batchSize: 128,
 };
+if (Math.max(...es.at) !== es.steps) throw new Error(`--at: its last step must be --steps ${es.steps}, got ${a.at}`);
 const settings = { ...es, init: a.init, task: a.task, pairsPerUpdate: Number(a['pairs-per-update']), evalEvery: Number(a['eval-every']), seed: Number(a.seed) };
 const command = `npx tsx scripts/es-feature-mlp.ts ${process.argv.slice(2).join(' ')}`;
 

@@ -157,37 +157,67 @@ export function stepBiases(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, t
   return { hiddenBias, logStepBias };
 }
 
+/** One step's weights and biases, as the per-coordinate pass reads them. */
+interface StepNetwork {
+  readonly F: number;
+  readonly H: number;
+  readonly w: FeatureMlpWeights;
+  readonly hiddenBias: Float64Array;
+  readonly logStepBias: number;
+}
+
+/**
+ * The network on the features of the coordinate starting at `row`: fills the hidden units
+ * h(f) (`plus`) and h(−f) (`minus`) and writes the direction d and log step s to `out`.
+ */
+function coordinateOutputs(
+  net: StepNetwork,
+  features: Float32Array,
+  row: number,
+  proj: Float64Array,
+  plus: Float64Array,
+  minus: Float64Array,
+  out: Float64Array,
+): void {
+  const { F, H, hiddenBias } = net;
+  const { w1, c, wd, ws } = net.w;
+  let d = 0;
+  proj.fill(0);
+  for (let f = 0; f < F; f++) {
+    const x = features[row + f]!;
+    d += c[f]! * x;
+    const wr = f * H;
+    for (let h = 0; h < H; h++) proj[h]! += w1[wr + h]! * x;
+  }
+  let s = net.logStepBias;
+  for (let h = 0; h < H; h++) {
+    const hb = hiddenBias[h]!;
+    plus[h] = Math.max(0, hb + proj[h]!);
+    minus[h] = Math.max(0, hb - proj[h]!);
+    d += wd[h]! * (plus[h]! - minus[h]!);
+    s += ws[h]! * 0.5 * (plus[h]! + minus[h]!);
+  }
+  out[0] = d;
+  out[1] = s;
+}
+
+/** The step's network and the scratch arrays of the per-coordinate pass. */
+function stepNetwork(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, time: Float64Array) {
+  const H = arch.hidden;
+  const net: StepNetwork = { F: featureCount(arch), H, w, ...stepBiases(arch, w, time) };
+  return { net, proj: new Float64Array(H), plus: new Float64Array(H), minus: new Float64Array(H), out: new Float64Array(2) };
+}
+
 /**
  * The update of every coordinate from its features: u = −α · exp(S tanh(s/S)) · d with
  * d = c·f + wd·(h(f) − h(−f)), s = ws·(h(f) + h(−f))/2 + bias, h(f) = relu(W1ᵀf + bias).
  */
 export function featureMlpUpdate(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, features: Float32Array, time: Float64Array, update: Float32Array): void {
-  const P = update.length;
-  const F = featureCount(arch);
-  const H = arch.hidden;
   const S = arch.logStepBound;
-  const { hiddenBias, logStepBias } = stepBiases(arch, w, time);
-  const { w1, c, wd, ws } = w;
-  const proj = new Float64Array(H);
-  for (let i = 0; i < P; i++) {
-    const row = i * F;
-    let d = 0;
-    proj.fill(0);
-    for (let f = 0; f < F; f++) {
-      const x = features[row + f]!;
-      d += c[f]! * x;
-      const wr = f * H;
-      for (let h = 0; h < H; h++) proj[h]! += w1[wr + h]! * x;
-    }
-    let s = logStepBias;
-    for (let h = 0; h < H; h++) {
-      const hb = hiddenBias[h]!;
-      const plus = Math.max(0, hb + proj[h]!);
-      const minus = Math.max(0, hb - proj[h]!);
-      d += wd[h]! * (plus - minus);
-      s += ws[h]! * 0.5 * (plus + minus);
-    }
-    update[i] = -arch.alpha * Math.exp(S * Math.tanh(s / S)) * d;
+  const { net, proj, plus, minus, out } = stepNetwork(arch, w, time);
+  for (let i = 0; i < update.length; i++) {
+    coordinateOutputs(net, features, i * net.F, proj, plus, minus, out);
+    update[i] = -arch.alpha * Math.exp(S * Math.tanh(out[1]! / S)) * out[0]!;
   }
 }
 
@@ -205,14 +235,10 @@ export function featureMlpBackward(
   grad: FeatureMlpWeights,
 ): void {
   const P = adjoint.length;
-  const F = featureCount(arch);
-  const H = arch.hidden;
   const S = arch.logStepBound;
-  const { hiddenBias, logStepBias } = stepBiases(arch, w, time);
-  const { w1, c, wd, ws } = w;
-  const proj = new Float64Array(H);
-  const plus = new Float64Array(H);
-  const minus = new Float64Array(H);
+  const { net, proj, plus, minus, out } = stepNetwork(arch, w, time);
+  const { F, H } = net;
+  const { wd, ws } = w;
   const gW1 = new Float64Array(F * H);
   const gHiddenBias = new Float64Array(H);
   const gc = new Float64Array(F);
@@ -223,23 +249,9 @@ export function featureMlpBackward(
     const a = adjoint[i]!;
     if (a === 0) continue;
     const row = i * F;
-    let d = 0;
-    proj.fill(0);
-    for (let f = 0; f < F; f++) {
-      const x = features[row + f]!;
-      d += c[f]! * x;
-      const wr = f * H;
-      for (let h = 0; h < H; h++) proj[h]! += w1[wr + h]! * x;
-    }
-    let s = logStepBias;
-    for (let h = 0; h < H; h++) {
-      const hb = hiddenBias[h]!;
-      plus[h] = Math.max(0, hb + proj[h]!);
-      minus[h] = Math.max(0, hb - proj[h]!);
-      d += wd[h]! * (plus[h]! - minus[h]!);
-      s += ws[h]! * 0.5 * (plus[h]! + minus[h]!);
-    }
-    const th = Math.tanh(s / S);
+    coordinateOutputs(net, features, row, proj, plus, minus, out);
+    const d = out[0]!;
+    const th = Math.tanh(out[1]! / S);
     const scale = -arch.alpha * Math.exp(S * th);
     const u = scale * d;
     const dD = a * scale;

@@ -1,20 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
-import { BatchSampler, BATCH_SEED_OFFSET } from '../data/sampler.js';
 import type { Batch } from '../data/batch.js';
 import type { Dataset } from '../data/dataset.js';
-import {
-  advanceFeatures,
-  featureCount,
-  featureMlpUpdate,
-  zeroFeatureMlpState,
-  type FeatureMlpArchitecture,
-  type FeatureMlpWeightName,
-  type FeatureMlpWeights,
-} from '../l2o/featureMlp.js';
-import { evaluate } from '../optimizee/evaluate.js';
+import type { FeatureMlpArchitecture, FeatureMlpWeightName, FeatureMlpWeights } from '../l2o/featureMlp.js';
 import type { Objective } from '../optimizee/objective.js';
-import { disposeTensorBatch, toTensorBatch } from '../optimizee/tensorBatch.js';
-import { Rng } from '../tensor/rng.js';
+import type { Rng } from '../tensor/rng.js';
+import { evaluateFeatureMlp } from './featureMlpTrainer.js';
 
 /**
  * Antithetic evolution strategies on whole episodes (docs/algorithms.md §3b): the first-order,
@@ -28,14 +17,17 @@ export interface EsSettings {
   readonly tune: readonly FeatureMlpWeightName[];
   readonly sigma: number;
   readonly lr: number;
-  /** Steps per episode. */
+  /** Steps per episode: the last of `at`. */
   readonly steps: number;
   /** Steps at which the episode's score (mean log loss on the evaluation batch) is measured. */
   readonly at: readonly number[];
   readonly batchSize: number;
 }
 
-/** The episode's score: mean over `at` of the log loss of the parameters on `evalSet` (Infinity if it diverged). */
+/**
+ * The episode's score: mean over `at` of the log loss of the parameters on `evalSet`
+ * (Infinity if it diverged); the steps after the last of `at` change nothing, so they are not run.
+ */
 export function episodeScore(
   arch: FeatureMlpArchitecture,
   w: FeatureMlpWeights,
@@ -45,34 +37,7 @@ export function episodeScore(
   seed: number,
   s: EsSettings,
 ): number {
-  const init = objective.init(Rng.seeded(seed));
-  const x = init.dataSync().slice() as Float32Array;
-  init.dispose();
-  const P = x.length;
-  const sampler = new BatchSampler(data, s.batchSize, seed + BATCH_SEED_OFFSET);
-  const state = zeroFeatureMlpState(arch, P);
-  const features = new Float32Array(P * featureCount(arch));
-  const update = new Float32Array(P);
-  let sum = 0;
-  for (let t = 1; t <= s.steps; t++) {
-    const params = tf.tensor1d(x);
-    const tb = toTensorBatch([sampler.next()]);
-    const { loss, grad } = objective.lossAndGrad(params, tb);
-    const g = grad.dataSync() as Float32Array;
-    disposeTensorBatch(tb);
-    tf.dispose([params, loss, grad]);
-    const time = advanceFeatures(arch, g, state, features);
-    featureMlpUpdate(arch, w, features, time, update);
-    for (let i = 0; i < P; i++) x[i]! += update[i]!;
-    if (s.at.includes(t)) {
-      const p = tf.tensor1d(x);
-      const l = evaluate(objective, p, evalSet).loss;
-      p.dispose();
-      if (!Number.isFinite(l)) return Infinity;
-      sum += Math.log(l);
-    }
-  }
-  return sum / s.at.length;
+  return evaluateFeatureMlp(arch, w, objective, data, { score: evalSet }, { episodes: 1, at: s.at, batchSize: s.batchSize, seed }).score['score']!;
 }
 
 /** The tuned weights as one vector, and a way to write such a vector back. */

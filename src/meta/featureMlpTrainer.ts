@@ -98,6 +98,14 @@ export interface EpisodeReport {
   readonly diverged: boolean;
 }
 
+/** The task's initial parameters for a seed, as an array. */
+function initialPoint(objective: Objective, seed: number): Float32Array {
+  const init = objective.init(Rng.seeded(seed));
+  const x = init.dataSync().slice() as Float32Array;
+  init.dispose();
+  return x;
+}
+
 /** One mini-batch's loss and gradient at x (as arrays). */
 function lossAndGrad(objective: Objective, x: Float32Array, batch: Batch): { loss: number; grad: Float32Array } {
   const params = tf.tensor1d(x);
@@ -123,12 +131,7 @@ export function metaTrainEpisode(
   episodeSeed: number,
   steps: number,
 ): EpisodeReport {
-  const x = (() => {
-    const init = objective.init(Rng.seeded(episodeSeed));
-    const arr = init.dataSync().slice() as Float32Array;
-    init.dispose();
-    return arr;
-  })();
+  const x = initialPoint(objective, episodeSeed);
   const P = x.length;
   const F = featureCount(arch);
   const sampler = new BatchSampler(data, s.batchSize, episodeSeed + BATCH_SEED_OFFSET);
@@ -221,9 +224,7 @@ export function evaluateFeatureMlp(
   const names = Object.keys(evalSets);
   const sums = Object.fromEntries(names.map((n) => [n, opts.at.map(() => 0)]));
   for (let e = 0; e < opts.episodes; e++) {
-    const init = objective.init(Rng.seeded(opts.seed + e));
-    const x = init.dataSync().slice() as Float32Array;
-    init.dispose();
+    const x = initialPoint(objective, opts.seed + e);
     const P = x.length;
     const sampler = new BatchSampler(data, opts.batchSize, opts.seed + e + BATCH_SEED_OFFSET);
     const state = zeroFeatureMlpState(arch, P);
