@@ -1,7 +1,7 @@
 /**
  * Gives a feature-MLP checkpoint a warm-up: its log step starts `--shift` lower and recovers
  * through the shortest time feature tanh(n / 10) (b_s − shift, u_s[0] + shift), so the first
- * steps are smaller and every step past ~30 is as before (the shift decays as 1 − tanh(n/10)):
+ * steps are smaller and every step past ~30 is as before (`withWarmUp`, src/l2o/featureMlp.ts):
  *
  *   npx tsx scripts/feature-mlp-warmup.ts --from docs/results/checkpoint/feature-mlp-e3.json --shift 1 --out checkpoints/feature-mlp.json
  *
@@ -12,6 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decodeWith } from '../src/codec/decode.js';
+import { withWarmUp } from '../src/l2o/featureMlp.js';
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 
 const { values: a } = parseArgs({ options: { from: { type: 'string' }, shift: { type: 'string', default: '1' }, out: { type: 'string' } } });
@@ -24,10 +25,7 @@ const arch = decodeWith(FeatureMlpArchitectureCodec, raw.architecture, `${a.from
 if (E.isLeft(arch)) throw arch.left;
 const weights = decodeFeatureMlpWeights(arch.right, raw.weights, a.from);
 if (E.isLeft(weights)) throw weights.left;
-const w = weights.right;
-const shortest = arch.right.timescales.indexOf(Math.min(...arch.right.timescales));
-w.bs[0]! -= shift;
-w.us[shortest]! += shift;
+const w = withWarmUp(arch.right, weights.right, shift);
 const meta = { ...raw.meta, warmup: { source: `npx tsx scripts/feature-mlp-warmup.ts ${process.argv.slice(2).join(' ')}`, from: a.from, shift } };
 writeFileSync(a.out, `${JSON.stringify(encodeFeatureMlpCheckpoint(arch.right, w, meta))}\n`);
 process.stderr.write(`wrote ${a.out}: log step lowered by ${shift} at step 0, by ${(shift * (1 - Math.tanh(3))).toFixed(3)} at step 30\n`);

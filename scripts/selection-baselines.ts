@@ -6,10 +6,13 @@
  *
  *   npx tsx scripts/selection-baselines.ts                       # SGDnm, Adam 0.01, Adam 0.02
  *   npx tsx scripts/selection-baselines.ts --grid                # + Adam with lr0 / (1 + n/decay)^p, a grid
+ *   npx tsx scripts/selection-baselines.ts --checkpoint A.json --checkpoint B.json   # + learned optimizers
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgs } from 'node:util';
 import { BatchSampler, BATCH_SEED_OFFSET } from '../src/data/sampler.js';
+import { learnedOptimizer } from '../src/l2o/learned.js';
+import { loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { adam } from '../src/optim/adam.js';
 import { erase, type AnyOptimizer } from '../src/optim/optimizer.js';
@@ -22,7 +25,7 @@ import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 import { disposeAll } from '../src/tensor/state.js';
 
-const { values: a } = parseArgs({ options: { grid: { type: 'boolean', default: false } } });
+const { values: a } = parseArgs({ options: { grid: { type: 'boolean', default: false }, checkpoint: { type: 'string', multiple: true, default: [] } } });
 await selectBackend('wasm');
 const loaded = loadTask('mlp-mnist', { seed: 0 });
 if (E.isLeft(loaded)) throw loaded.left;
@@ -62,6 +65,11 @@ if (a.grid)
   for (const lr0 of [0.02, 0.03, 0.05, 0.08])
     for (const decay of [30, 100, 300])
       for (const p of [0.5, 0.75]) candidates.push([`Adam ${lr0}/(1+n/${decay})^${p}`, () => erase(adam({ lr: (t) => lr0 / Math.pow(1 + t / decay, p) }))]);
+for (const path of a.checkpoint) {
+  const ck = loadCheckpoint(path);
+  if (E.isLeft(ck)) throw ck.left;
+  candidates.push([path, () => learnedOptimizer(ck.right)]);
+}
 process.stdout.write(`| optimizer | score | ${at.map((s) => `step ${s}`).join(' | ')} |\n|---|---|${at.map(() => '---').join('|')}|\n`);
 for (const [name, make] of candidates) {
   const v = losses(make);

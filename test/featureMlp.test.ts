@@ -9,6 +9,7 @@ import {
   featureMlpBackward,
   featureMlpUpdate,
   zeroFeatureMlpState,
+  withWarmUp,
   zeroFeatureMlpWeights,
   type FeatureMlpWeights,
 } from '../src/l2o/featureMlp.js';
@@ -188,6 +189,33 @@ describe('the feature-MLP learned optimizer', () => {
     const [fresh, freshState] = opt.step(x, gt, init);
     expect(maxAbsDiff(fresh.dataSync(), expected)).toBeGreaterThan(1e-7);
     disposeAll([x, gt, reset, next, after, init, fresh, freshState]);
+  });
+
+  it('withWarmUp scales the first step by the closed form and leaves steps past a few T_min as they were', () => {
+    const weights = adamLikeWeights(ARCH, Rng.seeded(4), 0.03);
+    const before = Float32Array.from(weights.bs);
+    const warm = withWarmUp(ARCH, weights, 1);
+    expect(weights.bs).toEqual(before); // a copy: the original keeps its weights
+    const P = 8;
+    const rng = Rng.seeded(9);
+    const g = Float32Array.from({ length: P }, () => rng.normal());
+    const updateAt = (w: FeatureMlpWeights, clock: number) => {
+      const state = zeroFeatureMlpState(ARCH, P);
+      state.clock = clock;
+      const features = new Float32Array(P * featureCount(ARCH));
+      const update = new Float32Array(P);
+      featureMlpUpdate(ARCH, w, features, advanceFeatures(ARCH, g, state, features), update);
+      return update;
+    };
+    // With the MLP's outputs zero the log step is b_s + u_sᵀτ and the step α·exp(S·tanh(s/S)); at step 1, τ = tanh(1/T).
+    const S = ARCH.logStepBound;
+    const s = (w: FeatureMlpWeights) => w.bs[0]! + ARCH.timescales.reduce((a, T, j) => a + w.us[j]! * Math.tanh(1 / T), 0);
+    const ratio = Math.exp(S * Math.tanh(s(warm) / S) - S * Math.tanh(s(weights) / S));
+    expect(ratio).toBeLessThan(0.6);
+    const [u0, w0] = [updateAt(weights, 0), updateAt(warm, 0)];
+    for (let i = 0; i < P; i++) expect(w0[i]! / u0[i]!).toBeCloseTo(ratio, 5);
+    const [u1, w1] = [updateAt(weights, 100), updateAt(warm, 100)];
+    expect(maxAbsDiff(u1, w1)).toBeLessThan(1e-6 * Math.max(...u1.map(Math.abs)));
   });
 
   it('has a plain state a run checkpoint saves and restores: the restored optimizer continues bit for bit', () => {

@@ -94,6 +94,18 @@ export function adamLikeWeights(arch: FeatureMlpArchitecture, rng: Rng, lr = 0.0
 }
 
 /**
+ * A copy of `w` whose log step starts `shift` lower and recovers through the shortest time
+ * feature: b_s − shift and u_s[shortest] + shift, so the log step at clock n is lower by
+ * shift · (1 − tanh(n / T_min)) and, past a few T_min, as before.
+ */
+export function withWarmUp(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, shift: number): FeatureMlpWeights {
+  const out = Object.fromEntries(FEATURE_MLP_WEIGHT_NAMES.map((n) => [n, Float32Array.from(w[n])])) as unknown as FeatureMlpWeights;
+  out.bs[0]! -= shift;
+  out.us[arch.timescales.indexOf(Math.min(...arch.timescales))]! += shift;
+  return out;
+}
+
+/**
  * Per-coordinate state: momenta [K][P], second moment [P]; `count` steps since the moments were
  * zeroed (their bias correction), `clock` steps since the run began (the time features). A
  * fresh state has both 0 and each step adds 1 to both; only a reset (a guard's restart at
