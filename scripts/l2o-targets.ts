@@ -43,6 +43,8 @@ const near = (c: Curve, step: number): number => [...c.keys()].reduce((b, x) => 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(4) : String(v));
 const rows: string[][] = [];
 const row = (target: string, measured: string, met: boolean) => rows.push([target, measured, met ? 'met' : '**not met**']);
+/** Lines printed under the table: measurements that are no target but explain one. */
+const notes: string[] = [];
 
 /** The area between the curves (SGDnm − other) by trapezoids over the steps ≤ end logged in both: the other's early lead. */
 const lead = (sgd: Curve, other: Curve, end: number) => {
@@ -94,6 +96,8 @@ if (a.guards !== undefined) {
   const claims = (
     JSON.parse(readFileSync(join(a.guards, 'claims.json'), 'utf8')) as { claims: Array<{ statement: string; verdict: string; measured: string }> }
   ).claims;
+  if (c.has('L2O'))
+    notes.push(`guards: the learned optimizer alone, area between SGDnm and it to step 500: ${fmt(lead(series(c, 'SGDnm'), series(c, 'L2O'), 500))}`);
   // Both anchored guards the report holds, each checked on both criteria (the target asks them of one guard).
   for (const name of ['LGL2O anchored', 'LGL2O anchored, paired test'].filter((n) => c.has(n))) {
     const [sgd, guard] = [series(c, 'SGDnm'), series(c, name)];
@@ -132,3 +136,4 @@ if (a.spirals !== undefined) {
   row('mlp-spirals: no divergence (50,000 steps)', `final ${fmt(l2o.get(last)!)} at ${last}${finite ? '' : ', diverged'}`, finite);
 }
 process.stdout.write(['| target | measured | verdict |', '| --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n');
+if (notes.length > 0) process.stdout.write(`\n${notes.join('\n')}\n`);
