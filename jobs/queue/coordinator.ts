@@ -69,6 +69,9 @@ export function queueExecutor(o: QueueExecutorOptions): QueueExecutor {
   };
 
   const collect = async (t: Tracked, job: Job): Promise<void> => {
+    // Stopped while its state was being read: leave the finished job and its files for the next
+    // coordinator. Writing run.json now would mark the run done with its CPU time unrecorded.
+    if (!tracked.has(t.id)) return;
     t.collecting = true;
     const r = decodeWith(RunJobResult, job.returnvalue, `job ${t.id}: result`);
     if (E.isLeft(r)) return settle(t, { code: 1, message: r.left.message });
