@@ -1,6 +1,6 @@
 /**
  * Gives a feature-MLP checkpoint a warm-up: its log step starts `--shift` lower and recovers
- * through the shortest time feature tanh(n / 10) (b_s − shift, u_s[0] + shift), so the first
+ * through the shortest time feature tanh(n / T_min) (b_s − shift, u_s[T_min] + shift), so the first
  * steps are smaller and every step past ~30 is as before (`withWarmUp`, src/l2o/featureMlp.ts):
  *
  *   npx tsx scripts/feature-mlp-warmup.ts --from docs/results/checkpoint/feature-mlp-e3.json --shift 1 --out checkpoints/feature-mlp.json
@@ -28,4 +28,6 @@ if (E.isLeft(weights)) throw weights.left;
 const w = withWarmUp(arch.right, weights.right, shift);
 const meta = { ...raw.meta, warmup: { source: `npx tsx scripts/feature-mlp-warmup.ts ${process.argv.slice(2).join(' ')}`, from: a.from, shift } };
 writeFileSync(a.out, `${JSON.stringify(encodeFeatureMlpCheckpoint(arch.right, w, meta))}\n`);
-process.stderr.write(`wrote ${a.out}: log step lowered by ${shift} at step 0, by ${(shift * (1 - Math.tanh(3))).toFixed(3)} at step 30\n`);
+const tMin = Math.min(...arch.right.timescales);
+const later = 3 * tMin;
+process.stderr.write(`wrote ${a.out}: log step lowered by ${shift} at step 0, by ${(shift * (1 - Math.tanh(later / tMin))).toFixed(3)} at step ${later}\n`);

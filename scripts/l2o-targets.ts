@@ -7,8 +7,8 @@
  *
  * `--baseline` is the same experiment with the learned optimizer it is measured against (the
  * anchored guard's early lead must be at least twice the baseline's). `--guards` (and
- * `--guards-baseline`) does the same for the anchored guard with the paired test of a `guards`
- * experiment, with the verdict of its seed-by-seed claim against SGDnm's own run.
+ * `--guards-baseline`) does the same for each anchored guard of a `guards` experiment (default
+ * decision, paired test), with the verdict of its seed-by-seed claim against SGDnm's own run.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,11 +96,12 @@ if (a.guards !== undefined) {
   const claims = (
     JSON.parse(readFileSync(join(a.guards, 'claims.json'), 'utf8')) as { claims: Array<{ statement: string; verdict: string; measured: string }> }
   ).claims;
-  if (c.has('L2O'))
-    notes.push(`guards: the learned optimizer alone, area between SGDnm and it to step 500: ${fmt(lead(series(c, 'SGDnm'), series(c, 'L2O'), 500))}`);
+  const sgd = series(c, 'SGDnm');
+  const baseline = a['guards-baseline'] === undefined ? undefined : curves(a['guards-baseline']);
+  if (c.has('L2O')) notes.push(`guards: the learned optimizer alone, area between SGDnm and it to step 500: ${fmt(lead(sgd, series(c, 'L2O'), 500))}`);
   // Both anchored guards the report holds, each checked on both criteria (the target asks them of one guard).
   for (const name of ['LGL2O anchored', 'LGL2O anchored, paired test'].filter((n) => c.has(n))) {
-    const [sgd, guard] = [series(c, 'SGDnm'), series(c, name)];
+    const guard = series(c, name);
     const paired = claims.find((x) => x.statement.startsWith('Seed by seed') && x.statement.includes(`, ${name} is above`));
     if (paired !== undefined)
       row(
@@ -108,10 +109,9 @@ if (a.guards !== undefined) {
         paired.measured.split(';')[0]!,
         paired.verdict === 'supported',
       );
-    if (a['guards-baseline'] !== undefined) {
-      const b = curves(a['guards-baseline']);
+    if (baseline !== undefined) {
       const now = lead(sgd, guard, 500);
-      const before = lead(series(b, 'SGDnm'), series(b, name), 500);
+      const before = lead(series(baseline, 'SGDnm'), series(baseline, name), 500);
       row(
         `guards: ${name}, early lead (area between SGDnm and it, steps ≤ 500) ≥ 2× the baseline`,
         `${fmt(now)} vs ${fmt(before)} (${fmt(now / before)}×)`,

@@ -99,7 +99,8 @@ export function adamLikeWeights(arch: FeatureMlpArchitecture, rng: Rng, lr = 0.0
  * shift · (1 − tanh(n / T_min)) and, past a few T_min, as before.
  */
 export function withWarmUp(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, shift: number): FeatureMlpWeights {
-  const out = Object.fromEntries(FEATURE_MLP_WEIGHT_NAMES.map((n) => [n, Float32Array.from(w[n])])) as unknown as FeatureMlpWeights;
+  const out = zeroFeatureMlpWeights(arch);
+  for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name].set(w[name]);
   out.bs[0]! -= shift;
   out.us[arch.timescales.indexOf(Math.min(...arch.timescales))]! += shift;
   return out;
