@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { earlyLead, readCurves, type Curve } from './reportCurves.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -26,13 +27,7 @@ const { values: a } = parseArgs({
   },
 });
 
-type Curve = Map<number, number>;
-function curves(dir: string): Map<string, Curve> {
-  const json = JSON.parse(readFileSync(join(dir, 'curves.json'), 'utf8')) as {
-    loss: Array<{ name: string; points: Array<{ x: number; mean: number | null }> }>;
-  };
-  return new Map(json.loss.map((s) => [s.name, new Map(s.points.map((p) => [p.x, p.mean ?? Infinity]))]));
-}
+const curves = readCurves;
 const series = (c: Map<string, Curve>, name: string): Curve => {
   const s = c.get(name);
   if (s === undefined) throw new Error(`no ${name} curve (have ${[...c.keys()].join(', ')})`);
@@ -46,12 +41,7 @@ const row = (target: string, measured: string, met: boolean) => rows.push([targe
 /** Lines printed under the table: measurements that are no target but explain one. */
 const notes: string[] = [];
 
-/** The area between the curves (SGDnm − other) by trapezoids over the steps ≤ end logged in both: the other's early lead. */
-const lead = (sgd: Curve, other: Curve, end: number) => {
-  const xs = [...other.keys()].filter((x) => x <= end && sgd.has(x)).sort((p, q) => p - q);
-  const gap = (x: number) => sgd.get(x)! - other.get(x)!;
-  return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
-};
+const lead = (sgd: Curve, other: Curve, end: number) => earlyLead(sgd, other, end);
 
 if (a.mnist !== undefined) {
   const c = curves(a.mnist);

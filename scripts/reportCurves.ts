@@ -1,0 +1,24 @@
+/**
+ * Mean curves of experiment and sweep reports (curves.json: mean training loss over seeds at each
+ * logged step), and the early lead of issue 15: the area between two of them.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Mean loss by logged step; a diverged mean is +∞. */
+export type Curve = Map<number, number>;
+
+export function readCurves(dir: string): Map<string, Curve> {
+  if (!existsSync(join(dir, 'curves.json'))) throw new Error(`${dir}: no curves.json (not an experiment's or a sweep's report)`);
+  const json = JSON.parse(readFileSync(join(dir, 'curves.json'), 'utf8')) as {
+    loss: Array<{ name: string; points: Array<{ x: number; mean: number | null }> }>;
+  };
+  return new Map(json.loss.map((s) => [s.name, new Map(s.points.map((p) => [p.x, p.mean ?? Infinity]))]));
+}
+
+/** The area between the curves (baseline − other) by trapezoids over the steps in [from, to] logged in both. */
+export function earlyLead(baseline: Curve, other: Curve, to: number, from = 0): number {
+  const xs = [...other.keys()].filter((x) => x >= from && x <= to && baseline.has(x)).sort((p, q) => p - q);
+  const gap = (x: number) => baseline.get(x)! - other.get(x)!;
+  return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
+}
