@@ -8,8 +8,11 @@
  *     --curves docs/results/early-envelope/adam --curves docs/results/early-envelope/momentum \
  *     --curves docs/results/early-envelope/sgd --target 35.4
  *
+ * Of the reference report only the baseline series counts (name it in --curves too for the rest).
  * Each area is over the steps from --from to --to logged in both curves, by trapezoids, as
  * scripts/l2o-targets.ts measures it; the envelope is taken at the reference's logged steps.
+ * --target A prints how much lower than the envelope, at every step, a curve must be to reach
+ * the area A.
  */
 import { parseArgs } from 'node:util';
 import { earlyLead, readCurves, type Curve } from './reportCurves.js';
@@ -34,10 +37,8 @@ const baseline: Curve = found;
 
 const area = (c: Curve) => earlyLead(baseline, c, to, from);
 
-const rows: Array<{ name: string; curve: Curve }> = [];
-for (const dir of [a.reference, ...a.curves.filter((d) => d !== a.reference)])
-  for (const [name, curve] of readCurves(dir)) rows.push({ name: `${dir}: ${name}`, curve });
-/** At each of the baseline's steps, the lowest mean loss of any curve logged there. */
+const rows: Array<{ name: string; curve: Curve }> = [{ name: `${a.reference}: ${a.baseline}`, curve: baseline }];
+for (const dir of a.curves) for (const [name, curve] of readCurves(dir)) rows.push({ name: `${dir}: ${name}`, curve });
 const envelope: Curve = new Map([...baseline.keys()].map((x) => [x, Math.min(...rows.flatMap((r) => (r.curve.has(x) ? [r.curve.get(x)!] : [])))]));
 /** The factor r with area(r × envelope) = target: the area is linear in r, so two evaluations fix it. */
 function shrinkFor(target: number): number {
