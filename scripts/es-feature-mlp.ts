@@ -8,6 +8,7 @@
  * command continues. Pair p uses episode seed `seed · 100 003 + p` and perturbation stream
  * `seed · 100 003 + p + 77`. OUT/best.json is the best checkpoint by the held-out evaluation
  * of scripts/meta-train-feature-mlp.ts (training loss, 2 episodes of 3,000 steps).
+ * The run's command with `--export FILE` writes the weights of its last update as a checkpoint and exits.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -39,6 +40,7 @@ const { values: a } = parseArgs({
     'eval-every': { type: 'string', default: '10' },
     seed: { type: 'string', default: '0' },
     out: { type: 'string' },
+    export: { type: 'string' },
   },
 });
 if (a.out === undefined || a.init === undefined) throw new Error('--init CHECKPOINT and --out DIR are required');
@@ -89,8 +91,12 @@ const statePath = join(out, 'state.json');
 let saved: Saved;
 if (existsSync(statePath)) {
   saved = JSON.parse(readFileSync(statePath, 'utf8')) as Saved;
+  if (saved.settings.tune.join(',') !== tune.join(',')) {
+    process.stderr.write(`${statePath}: tunes ${saved.settings.tune.join(',')}, not --tune ${tune.join(',')} (give the run's own command)\n`);
+    process.exit(2);
+  }
   view.set(saved.tuned);
-  saved.resumedWith.push(command);
+  if (a.export === undefined) saved.resumedWith.push(command);
 } else {
   const n = view.get().length;
   saved = {
@@ -106,6 +112,30 @@ if (existsSync(statePath)) {
 }
 const log = (o: unknown) => appendFileSync(join(out, 'log.jsonl'), `${JSON.stringify(o)}\n`);
 
+/** The checkpoint's provenance at the current update (with the held-out score, if just evaluated). */
+function provenance(score?: number) {
+  return {
+    metaTraining: {
+      architecture: 'feature-mlp',
+      init: { file: a.init, metaTraining: raw.meta?.['metaTraining'] },
+      es: saved.settings,
+      command: saved.command,
+      resumedWith: saved.resumedWith,
+      update: saved.update,
+      ...(score === undefined ? {} : { evalScore: score }),
+      wallSeconds: Math.round(saved.wallMs / 1000),
+      backend: 'wasm',
+      version: packageVersion(),
+    },
+  };
+}
+
+if (a.export !== undefined) {
+  writeJsonAtomic(a.export, encodeFeatureMlpCheckpoint(arch.right, weights, provenance()));
+  process.stderr.write(`${a.export}: the weights after update ${saved.update}\n`);
+  process.exit(0);
+}
+
 function evaluateNow(): void {
   const t0 = performance.now();
   const r = evaluateFeatureMlp(arch.right, weights, objective, splits.train, evalSets, {
@@ -119,21 +149,7 @@ function evaluateNow(): void {
   const best = saved.best === null || score < saved.best.score;
   if (best) {
     saved.best = { score, update: saved.update };
-    const meta = {
-      metaTraining: {
-        architecture: 'feature-mlp',
-        init: { file: a.init, metaTraining: raw.meta?.['metaTraining'] },
-        es: saved.settings,
-        command: saved.command,
-        resumedWith: saved.resumedWith,
-        update: saved.update,
-        evalScore: score,
-        wallSeconds: Math.round(saved.wallMs / 1000),
-        backend: 'wasm',
-        version: packageVersion(),
-      },
-    };
-    writeJsonAtomic(join(out, 'best.json'), encodeFeatureMlpCheckpoint(arch.right, weights, meta));
+    writeJsonAtomic(join(out, 'best.json'), encodeFeatureMlpCheckpoint(arch.right, weights, provenance(score)));
   }
   log({ kind: 'eval', update: saved.update, score: r.score, at: r.at, loss: r.loss, best, wallS: Math.round(saved.wallMs / 1000) });
   for (const [name, loss] of Object.entries(r.loss))
