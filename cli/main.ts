@@ -37,11 +37,15 @@ function optionDescription(this: Help, option: Option): string {
   return `${text} (default: ${option.required || option.optional ? 'none' : 'off'})`;
 }
 
-/** A flag given twice with values (`--steps 5 --steps 7`) is refused: which one was meant cannot be told. */
+/**
+ * A flag given twice with values (`--steps 5 --steps 7`) is refused: which one was meant cannot be
+ * told. A variadic flag (`--grid k=5 m=5,10`) takes several values by design: commander reports each
+ * value as the flag again, so it is left out.
+ */
 function refuseRepeatedFlags(command: CommandUnknownOpts): void {
   const seen = new Map<string, string[]>();
   for (const option of command.options) {
-    if (!option.required && !option.optional) continue;
+    if ((!option.required && !option.optional) || option.variadic) continue;
     command.on(`option:${option.name()}`, (value: unknown) => {
       const values = seen.get(option.name()) ?? [];
       values.push(String(value));

@@ -91,6 +91,8 @@ describe('lgl2o sweep: bad input', () => {
       [['--grid', 'q=1,2'], /--grid q: not a setting a sweep can vary \(known: lr, tau/],
       [['--grid', 'k=1.5'], /--grid k=1.5: expected an integer/],
       [['--grid', 'decision=maybe'], /--grid decision=maybe: expected one of strict, paired/],
+      // several settings after one --grid, as its help shows them: each spec is read (not refused as a repeated flag)
+      [['--grid', 'k=5', 'm=x'], /--grid m=x: expected an integer/],
       [[], /give the grid with either --grid/],
       [['--grid', 'k=5', '--queue', 'redis://:hunter2@h:x'], /--queue redis:\/\/:\*\*\*@h:x: not a URL/],
     ];
