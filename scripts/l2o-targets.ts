@@ -27,7 +27,6 @@ const { values: a } = parseArgs({
   },
 });
 
-const curves = readCurves;
 const series = (c: Map<string, Curve>, name: string): Curve => {
   const s = c.get(name);
   if (s === undefined) throw new Error(`no ${name} curve (have ${[...c.keys()].join(', ')})`);
@@ -41,10 +40,8 @@ const row = (target: string, measured: string, met: boolean) => rows.push([targe
 /** Lines printed under the table: measurements that are no target but explain one. */
 const notes: string[] = [];
 
-const lead = (sgd: Curve, other: Curve, end: number) => earlyLead(sgd, other, end);
-
 if (a.mnist !== undefined) {
-  const c = curves(a.mnist);
+  const c = readCurves(a.mnist);
   const [sgd, adam, l2o] = [series(c, 'SGDnm'), series(c, 'Adam'), series(c, 'L2O')];
   const early = [...l2o.keys()].filter((x) => x >= 50 && x <= 2000);
   const misses = early.filter((x) => !(l2o.get(x)! < sgd.get(x)! && l2o.get(x)! < adam.get(x)!));
@@ -70,9 +67,9 @@ if (a.mnist !== undefined) {
     const above = [...anchored.keys()].filter((x) => x <= 10000 && sgd.has(x) && anchored.get(x)! > sgd.get(x)!);
     row('mlp-mnist: anchored guard at or below SGDnm (mean) at every logged step', `above at ${above.length} of ${anchored.size} steps`, above.length === 0);
     if (a.baseline !== undefined) {
-      const b = curves(a.baseline);
-      const now = lead(sgd, anchored, 500);
-      const before = lead(series(b, 'SGDnm'), series(b, 'LGL2O anchored'), 500);
+      const b = readCurves(a.baseline);
+      const now = earlyLead(sgd, anchored, 500);
+      const before = earlyLead(series(b, 'SGDnm'), series(b, 'LGL2O anchored'), 500);
       row(
         'mlp-mnist: anchored guard early lead (area between SGDnm and it, steps ≤ 500) ≥ 2× the baseline',
         `${fmt(now)} vs ${fmt(before)} (${fmt(now / before)}×)`,
@@ -82,13 +79,13 @@ if (a.mnist !== undefined) {
   }
 }
 if (a.guards !== undefined) {
-  const c = curves(a.guards);
+  const c = readCurves(a.guards);
   const claims = (
     JSON.parse(readFileSync(join(a.guards, 'claims.json'), 'utf8')) as { claims: Array<{ statement: string; verdict: string; measured: string }> }
   ).claims;
   const sgd = series(c, 'SGDnm');
-  const baseline = a['guards-baseline'] === undefined ? undefined : curves(a['guards-baseline']);
-  if (c.has('L2O')) notes.push(`guards: the learned optimizer alone, area between SGDnm and it to step 500: ${fmt(lead(sgd, series(c, 'L2O'), 500))}`);
+  const baseline = a['guards-baseline'] === undefined ? undefined : readCurves(a['guards-baseline']);
+  if (c.has('L2O')) notes.push(`guards: the learned optimizer alone, area between SGDnm and it to step 500: ${fmt(earlyLead(sgd, series(c, 'L2O'), 500))}`);
   // Both anchored guards the report holds, each checked on both criteria (the target asks them of one guard).
   for (const name of ['LGL2O anchored', 'LGL2O anchored, paired test'].filter((n) => c.has(n))) {
     const guard = series(c, name);
@@ -100,8 +97,8 @@ if (a.guards !== undefined) {
         paired.verdict === 'supported',
       );
     if (baseline !== undefined) {
-      const now = lead(sgd, guard, 500);
-      const before = lead(series(baseline, 'SGDnm'), series(baseline, name), 500);
+      const now = earlyLead(sgd, guard, 500);
+      const before = earlyLead(series(baseline, 'SGDnm'), series(baseline, name), 500);
       row(
         `guards: ${name}, early lead (area between SGDnm and it, steps ≤ 500) ≥ 2× the baseline`,
         `${fmt(now)} vs ${fmt(before)} (${fmt(now / before)}×)`,
@@ -112,7 +109,7 @@ if (a.guards !== undefined) {
 }
 const atStep = (dir: string | undefined, label: string, step: number) => {
   if (dir === undefined) return;
-  const c = curves(dir);
+  const c = readCurves(dir);
   const [sgd, l2o] = [series(c, 'SGDnm'), series(c, 'L2O')];
   const x = near(l2o, step);
   row(`${label}: at or below SGDnm at step ${x}`, `${fmt(l2o.get(x)!)} vs ${fmt(sgd.get(x)!)}`, l2o.get(x)! <= sgd.get(x)!);
@@ -120,7 +117,7 @@ const atStep = (dir: string | undefined, label: string, step: number) => {
 atStep(a.fashion, 'mlp-fashion', 2000);
 atStep(a.conv, 'conv-mnist', 1000);
 if (a.spirals !== undefined) {
-  const l2o = series(curves(a.spirals), 'L2O');
+  const l2o = series(readCurves(a.spirals), 'L2O');
   const last = Math.max(...l2o.keys());
   const finite = [...l2o.values()].every(Number.isFinite);
   row('mlp-spirals: no divergence (50,000 steps)', `final ${fmt(l2o.get(last)!)} at ${last}${finite ? '' : ', diverged'}`, finite);
