@@ -62,9 +62,10 @@ const settings = { ...es, init: a.init, task: a.task, pairsPerUpdate: Number(a['
 const command = `npx tsx scripts/es-feature-mlp.ts ${process.argv.slice(2).join(' ')}`;
 
 const raw = JSON.parse(readFileSync(a.init, 'utf8')) as { architecture: unknown; weights: unknown; meta?: Record<string, unknown> };
-const arch = decodeWith(FeatureMlpArchitectureCodec, raw.architecture, `${a.init}: architecture`);
-if (E.isLeft(arch)) throw arch.left;
-const decoded = decodeFeatureMlpWeights(arch.right, raw.weights, a.init);
+const decodedArch = decodeWith(FeatureMlpArchitectureCodec, raw.architecture, `${a.init}: architecture`);
+if (E.isLeft(decodedArch)) throw decodedArch.left;
+const arch = decodedArch.right;
+const decoded = decodeFeatureMlpWeights(arch, raw.weights, a.init);
 if (E.isLeft(decoded)) throw decoded.left;
 const weights = decoded.right;
 const view = tunedView(weights, tune);
@@ -131,14 +132,14 @@ function provenance(score?: number) {
 }
 
 if (a.export !== undefined) {
-  writeJsonAtomic(a.export, encodeFeatureMlpCheckpoint(arch.right, weights, provenance()));
+  writeJsonAtomic(a.export, encodeFeatureMlpCheckpoint(arch, weights, provenance()));
   process.stderr.write(`${a.export}: the weights after update ${saved.update}\n`);
   process.exit(0);
 }
 
 function evaluateNow(): void {
   const t0 = performance.now();
-  const r = evaluateFeatureMlp(arch.right, weights, objective, splits.train, evalSets, {
+  const r = evaluateFeatureMlp(arch, weights, objective, splits.train, evalSets, {
     episodes: 2,
     at: [50, 100, 200, 500, 1000, 2000, 3000],
     batchSize: 128,
@@ -149,7 +150,7 @@ function evaluateNow(): void {
   const best = saved.best === null || score < saved.best.score;
   if (best) {
     saved.best = { score, update: saved.update };
-    writeJsonAtomic(join(out, 'best.json'), encodeFeatureMlpCheckpoint(arch.right, weights, provenance(score)));
+    writeJsonAtomic(join(out, 'best.json'), encodeFeatureMlpCheckpoint(arch, weights, provenance(score)));
   }
   log({ kind: 'eval', update: saved.update, score: r.score, at: r.at, loss: r.loss, best, wallS: Math.round(saved.wallMs / 1000) });
   for (const [name, loss] of Object.entries(r.loss))
@@ -169,7 +170,7 @@ while (saved.update < updates) {
   for (let k = 0; k < settings.pairsPerUpdate; k++) {
     const p = saved.update * settings.pairsPerUpdate + k;
     const seed = settings.seed * 100_003 + p;
-    const r = esPair(arch.right, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77));
+    const r = esPair(arch, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77));
     scores.push(r.plus, r.minus);
     if (r.grad !== null) {
       used += 1;
