@@ -15,7 +15,7 @@
  * the area A.
  */
 import { parseArgs } from 'node:util';
-import { earlyLead, readCurves, type Curve } from './reportCurves.js';
+import { earlyLead, readCurves, series, type Curve } from './reportCurves.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -31,9 +31,7 @@ if (a.reference === undefined) throw new Error('--reference DIR (a report whose 
 
 const [from, to] = [Number(a.from), Number(a.to)];
 const reference = readCurves(a.reference);
-const found = reference.get(a.baseline);
-if (found === undefined) throw new Error(`${a.reference}: no ${a.baseline} series (have ${[...reference.keys()].join(', ')})`);
-const baseline: Curve = found;
+const baseline = series(reference, a.baseline, a.reference);
 
 const area = (c: Curve) => earlyLead(baseline, c, to, from);
 

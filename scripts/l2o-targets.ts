@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { earlyLead, readCurves, type Curve } from './reportCurves.js';
+import { earlyLead, readCurves, series, type Curve } from './reportCurves.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -27,11 +27,6 @@ const { values: a } = parseArgs({
   },
 });
 
-const series = (c: Map<string, Curve>, name: string): Curve => {
-  const s = c.get(name);
-  if (s === undefined) throw new Error(`no ${name} curve (have ${[...c.keys()].join(', ')})`);
-  return s;
-};
 /** The logged step nearest to `step` (the curves log at log-spaced steps and every 1/200 of the horizon). */
 const near = (c: Curve, step: number): number => [...c.keys()].reduce((b, x) => (Math.abs(x - step) < Math.abs(b - step) ? x : b));
 const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(4) : String(v));

@@ -16,6 +16,13 @@ export function readCurves(dir: string): Map<string, Curve> {
   return new Map(json.loss.map((s) => [s.name, new Map(s.points.map((p) => [p.x, p.mean ?? Infinity]))]));
 }
 
+/** The series `name` of a report's curves; `dir` (the report) names where it was missing. */
+export function series(curves: Map<string, Curve>, name: string, dir?: string): Curve {
+  const s = curves.get(name);
+  if (s === undefined) throw new Error(`${dir === undefined ? '' : `${dir}: `}no ${name} curve (have ${[...curves.keys()].join(', ')})`);
+  return s;
+}
+
 /** The area between the curves (baseline − other) by trapezoids over the steps in [from, to] logged in both. */
 export function earlyLead(baseline: Curve, other: Curve, to: number, from = 0): number {
   const xs = [...other.keys()].filter((x) => x >= from && x <= to && baseline.has(x)).sort((p, q) => p - q);
