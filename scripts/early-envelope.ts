@@ -12,10 +12,11 @@
  * Each area is over the steps from --from to --to logged in both curves, by trapezoids, as
  * scripts/l2o-targets.ts measures it; the envelope is taken at the reference's logged steps.
  * --target A prints how much lower than the envelope, at every step, a curve must be to reach
- * the area A.
+ * the area A. --interpolate takes each area over all of a curve's own logged steps instead, the
+ * baseline linear between its logged steps: for guards whose rounds end elsewhere (adaptive k).
  */
 import { parseArgs } from 'node:util';
-import { earlyLead, readCurves, series, type Curve } from './reportCurves.js';
+import { earlyLead, earlyLeadInterpolated, readCurves, series, type Curve } from './reportCurves.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -25,6 +26,7 @@ const { values: a } = parseArgs({
     from: { type: 'string', default: '10' },
     to: { type: 'string', default: '500' },
     target: { type: 'string', multiple: true, default: [] },
+    interpolate: { type: 'boolean', default: false },
   },
 });
 if (a.reference === undefined) throw new Error('--reference DIR (a report whose curves.json has the baseline series) is required');
@@ -33,7 +35,7 @@ const [from, to] = [Number(a.from), Number(a.to)];
 const reference = readCurves(a.reference);
 const baseline = series(reference, a.baseline, a.reference);
 
-const area = (c: Curve) => earlyLead(baseline, c, to, from);
+const area = (c: Curve) => (a.interpolate ? earlyLeadInterpolated : earlyLead)(baseline, c, to, from);
 
 const rows: Array<{ name: string; curve: Curve }> = [{ name: `${a.reference}: ${a.baseline}`, curve: baseline }];
 for (const dir of a.curves) for (const [name, curve] of readCurves(dir)) rows.push({ name: `${dir}: ${name}`, curve });

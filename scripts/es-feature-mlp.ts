@@ -9,6 +9,9 @@
  * `seed · 100 003 + p + 77`. OUT/best.json is the best checkpoint by the held-out evaluation
  * of scripts/meta-train-feature-mlp.ts (training loss, 2 episodes of 3,000 steps).
  * The run's command with `--export FILE` writes the weights of its last update as a checkpoint and exits.
+ * `--guard strict|paired` scores each episode by the anchored loss guard's point with the learned
+ * optimizer (SGDnm the fallback, k = m = 10; src/meta/guardEpisode.ts) instead of the learned
+ * optimizer's own: ES aimed at the guarded run.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -18,11 +21,14 @@ import { writeJsonAtomic } from '../jobs/files.js';
 import { decodeWith } from '../src/codec/decode.js';
 import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeightName } from '../src/l2o/featureMlp.js';
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
+import type { DecisionRule } from '../src/guard/decide.js';
+import { LOSS_GUARD_DEFAULTS } from '../src/guard/lossGuard.js';
 import { esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
+import { guardEpisodeScore } from '../src/meta/guardEpisode.js';
 import { evaluateFeatureMlp, selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { packageVersion } from '../src/paths.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
-import { loadTask } from '../src/tasks/index.js';
+import { findTask, loadTask } from '../src/tasks/index.js';
 import { selectBackend } from '../src/tensor/backend.js';
 import { Rng } from '../src/tensor/rng.js';
 
@@ -41,6 +47,7 @@ const { values: a } = parseArgs({
     seed: { type: 'string', default: '0' },
     out: { type: 'string' },
     export: { type: 'string' },
+    guard: { type: 'string' },
   },
 });
 if (a.out === undefined || a.init === undefined) throw new Error('--init CHECKPOINT and --out DIR are required');
@@ -58,7 +65,17 @@ const es: EsSettings = {
   batchSize: 128,
 };
 if (Math.max(...es.at) !== es.steps) throw new Error(`--at: its last step must be --steps ${es.steps}, got ${a.at}`);
-const settings = { ...es, init: a.init, task: a.task, pairsPerUpdate: Number(a['pairs-per-update']), evalEvery: Number(a['eval-every']), seed: Number(a.seed) };
+if (a.guard !== undefined && a.guard !== 'strict' && a.guard !== 'paired') throw new Error(`--guard: strict or paired, got ${a.guard}`);
+const guardRule = a.guard as DecisionRule | undefined;
+const settings = {
+  ...es,
+  init: a.init,
+  task: a.task,
+  ...(guardRule === undefined ? {} : { guard: guardRule }),
+  pairsPerUpdate: Number(a['pairs-per-update']),
+  evalEvery: Number(a['eval-every']),
+  seed: Number(a.seed),
+};
 const command = `npx tsx scripts/es-feature-mlp.ts ${process.argv.slice(2).join(' ')}`;
 
 const raw = JSON.parse(readFileSync(a.init, 'utf8')) as { architecture: unknown; weights: unknown; meta?: Record<string, unknown> };
@@ -76,6 +93,20 @@ if (E.isLeft(loaded)) throw loaded.left;
 const { objective, splits } = loaded.right;
 const trainSet = selectionSubset(splits.train);
 const evalSets = { train: trainSet, validation: trainSubset(splits.validation ?? splits.test, 2000) };
+
+const task = findTask(settings.task);
+if (E.isLeft(task)) throw task.left;
+const guardScore =
+  guardRule === undefined
+    ? undefined
+    : (seed: number) =>
+        guardEpisodeScore(arch, weights, objective, splits.train, trainSet, seed, es.at, es.batchSize, {
+          k: LOSS_GUARD_DEFAULTS.k,
+          m: LOSS_GUARD_DEFAULTS.m,
+          rule: guardRule,
+          alpha: LOSS_GUARD_DEFAULTS.alpha,
+          sgd: task.right.defaults.sgd,
+        });
 
 interface Saved {
   settings: typeof settings;
@@ -170,7 +201,7 @@ while (saved.update < updates) {
   for (let k = 0; k < settings.pairsPerUpdate; k++) {
     const p = saved.update * settings.pairsPerUpdate + k;
     const seed = settings.seed * 100_003 + p;
-    const r = esPair(arch, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77));
+    const r = esPair(arch, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77), guardScore);
     scores.push(r.plus, r.minus);
     if (r.grad !== null) {
       used += 1;

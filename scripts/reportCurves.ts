@@ -29,3 +29,23 @@ export function earlyLead(baseline: Curve, other: Curve, to: number, from = 0): 
   const gap = (x: number) => baseline.get(x)! - other.get(x)!;
   return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
 }
+
+/** The baseline's value at step x, linear between its logged steps (undefined outside them). */
+function valueAt(curve: Curve, x: number): number | undefined {
+  if (curve.has(x)) return curve.get(x)!;
+  const xs = [...curve.keys()].sort((p, q) => p - q);
+  const i = xs.findIndex((s) => s > x);
+  if (i <= 0) return undefined;
+  const [x0, x1] = [xs[i - 1]!, xs[i]!];
+  return curve.get(x0)! + ((x - x0) / (x1 - x0)) * (curve.get(x1)! - curve.get(x0)!);
+}
+
+/**
+ * As earlyLead, over all the steps in [from, to] logged by `other`, the baseline taken linearly
+ * between its own logged steps: for curves logged at other steps (adaptive rounds).
+ */
+export function earlyLeadInterpolated(baseline: Curve, other: Curve, to: number, from = 0): number {
+  const xs = [...other.keys()].filter((x) => x >= from && x <= to && valueAt(baseline, x) !== undefined).sort((p, q) => p - q);
+  const gap = (x: number) => valueAt(baseline, x)! - other.get(x)!;
+  return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
+}

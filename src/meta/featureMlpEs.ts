@@ -53,6 +53,8 @@ export function tunedView(w: FeatureMlpWeights, names: readonly FeatureMlpWeight
 /**
  * One antithetic pair: scores at θ + σε and θ − σε on the same episode (seed), and the
  * gradient estimate (f₊ − f₋) / (2σ) · ε. A diverged side gives no estimate (null).
+ * `scoreOf` scores an episode of the weights as they are (default: the learned optimizer alone,
+ * episodeScore; src/meta/guardEpisode.ts: the loss guard with it).
  */
 export function esPair(
   arch: FeatureMlpArchitecture,
@@ -63,14 +65,15 @@ export function esPair(
   s: EsSettings,
   seed: number,
   rng: Rng,
+  scoreOf: (seed: number) => number = (e) => episodeScore(arch, w, objective, data, evalSet, e, s),
 ): { plus: number; minus: number; grad: Float64Array | null } {
   const view = tunedView(w, s.tune);
   const theta = view.get();
   const eps = Float64Array.from(theta, () => rng.normal());
   view.set(theta.map((v, i) => v + s.sigma * eps[i]!));
-  const plus = episodeScore(arch, w, objective, data, evalSet, seed, s);
+  const plus = scoreOf(seed);
   view.set(theta.map((v, i) => v - s.sigma * eps[i]!));
-  const minus = episodeScore(arch, w, objective, data, evalSet, seed, s);
+  const minus = scoreOf(seed);
   view.set(theta);
   if (!Number.isFinite(plus) || !Number.isFinite(minus)) return { plus, minus, grad: null };
   const scale = (plus - minus) / (2 * s.sigma);
