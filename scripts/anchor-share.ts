@@ -5,12 +5,18 @@
  * on the guard's training batches).
  *
  *   npx tsx scripts/anchor-share.ts docs/results/guards lgl2o-anchor lgl2o-anchor-paired
+ *
+ * `--after STEP` counts only the rounds ending after STEP in the learned candidate's share.
+ * ENTRY is an experiment's entry id or a sweep's setting; the runs/ folders are not committed (rerun the report's command).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
-const [dir, ...entries] = process.argv.slice(2);
-if (dir === undefined || entries.length === 0) throw new Error('usage: scripts/anchor-share.ts EXPERIMENT_DIR ENTRY...');
+const { values: opts, positionals } = parseArgs({ options: { after: { type: 'string', default: '0' } }, allowPositionals: true });
+const [dir, ...entries] = positionals;
+if (dir === undefined || entries.length === 0) throw new Error('usage: scripts/anchor-share.ts [--after STEP] EXPERIMENT_DIR ENTRY...');
+const after = Number(opts.after);
 
 interface Event {
   readonly step: number;
@@ -24,7 +30,9 @@ const readEvents = (path: string): Event[] =>
     .split('\n')
     .map((line) => JSON.parse(line) as Event);
 
-console.log('| entry | seed | rounds the learned candidate won | last 10%: anchor / learned / fallback | last round | training loss at the end |');
+console.log(
+  `| entry | seed | rounds${after > 0 ? ` after step ${after}` : ''} the learned candidate won | last 10%: anchor / learned / fallback | last round | training loss at the end |`,
+);
 console.log('| --- | --- | ---: | --- | --- | ---: |');
 for (const entry of entries) {
   const seeds = readdirSync(join(dir, 'runs', entry)).sort();
@@ -32,10 +40,11 @@ for (const entry of entries) {
     const events = readEvents(join(dir, 'runs', entry, seed, 'events.ndjson'));
     const horizon = events.at(-1)!.step;
     const rounds = events.filter((e) => e.winner !== undefined);
+    const counted = rounds.filter((e) => e.step > after);
     const late = rounds.filter((e) => e.step > 0.9 * horizon);
     const count = (w: string) => late.filter((e) => e.winner === w).length;
     const lastLoss = events.filter((e) => e.trainLoss !== undefined).at(-1)?.trainLoss;
-    const learnedShare = rounds.filter((e) => e.winner === 'learned').length / rounds.length;
+    const learnedShare = counted.filter((e) => e.winner === 'learned').length / counted.length;
     console.log(
       `| ${entry} | ${seed} | ${(100 * learnedShare).toFixed(1)}% | ${count('anchor')} / ${count('learned')} / ${count('fallback')} | ${rounds.at(-1)?.winner} | ${lastLoss?.toFixed(4)} |`,
     );
