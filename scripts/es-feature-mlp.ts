@@ -127,6 +127,11 @@ if (existsSync(statePath)) {
     process.stderr.write(`${statePath}: tunes ${saved.settings.tune.join(',')}, not --tune ${tune.join(',')} (give the run's own command)\n`);
     process.exit(2);
   }
+  if (saved.settings.guard !== guardRule) {
+    const episodes = (rule: string | undefined) => (rule === undefined ? 'the learned optimizer alone' : `--guard ${rule}`);
+    process.stderr.write(`${statePath}: scores ${episodes(saved.settings.guard)}, not ${episodes(guardRule)} (give the run's own command)\n`);
+    process.exit(2);
+  }
   view.set(saved.tuned);
   if (a.export === undefined) saved.resumedWith.push(command);
 } else {
