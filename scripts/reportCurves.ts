@@ -23,29 +23,28 @@ export function series(curves: Map<string, Curve>, name: string, dir?: string): 
   return s;
 }
 
+/** The area under `gap` by trapezoids over the sorted steps xs. */
+const trapezoids = (xs: readonly number[], gap: (x: number) => number): number =>
+  xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
+
 /** The area between the curves (baseline − other) by trapezoids over the steps in [from, to] logged in both. */
 export function earlyLead(baseline: Curve, other: Curve, to: number, from = 0): number {
   const xs = [...other.keys()].filter((x) => x >= from && x <= to && baseline.has(x)).sort((p, q) => p - q);
-  const gap = (x: number) => baseline.get(x)! - other.get(x)!;
-  return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
-}
-
-/** The baseline's value at step x, linear between its logged steps (undefined outside them). */
-function valueAt(curve: Curve, x: number): number | undefined {
-  if (curve.has(x)) return curve.get(x)!;
-  const xs = [...curve.keys()].sort((p, q) => p - q);
-  const i = xs.findIndex((s) => s > x);
-  if (i <= 0) return undefined;
-  const [x0, x1] = [xs[i - 1]!, xs[i]!];
-  return curve.get(x0)! + ((x - x0) / (x1 - x0)) * (curve.get(x1)! - curve.get(x0)!);
+  return trapezoids(xs, (x) => baseline.get(x)! - other.get(x)!);
 }
 
 /**
- * As earlyLead, over all the steps in [from, to] logged by `other`, the baseline taken linearly
- * between its own logged steps: for curves logged at other steps (adaptive rounds).
+ * As earlyLead, over all the steps in [from, to] logged by `other` within the baseline's range, the
+ * baseline taken linearly between its own logged steps: for curves logged at other steps (adaptive rounds).
  */
 export function earlyLeadInterpolated(baseline: Curve, other: Curve, to: number, from = 0): number {
-  const xs = [...other.keys()].filter((x) => x >= from && x <= to && valueAt(baseline, x) !== undefined).sort((p, q) => p - q);
-  const gap = (x: number) => valueAt(baseline, x)! - other.get(x)!;
-  return xs.slice(1).reduce((area, x, i) => area + ((x - xs[i]!) * (gap(x) + gap(xs[i]!))) / 2, 0);
+  const bx = [...baseline.keys()].sort((p, q) => p - q);
+  const at = (x: number): number => {
+    const i = bx.findIndex((s) => s >= x);
+    if (bx[i] === x) return baseline.get(x)!;
+    const [x0, x1] = [bx[i - 1]!, bx[i]!];
+    return baseline.get(x0)! + ((x - x0) / (x1 - x0)) * (baseline.get(x1)! - baseline.get(x0)!);
+  };
+  const xs = [...other.keys()].filter((x) => x >= from && x <= to && x >= bx[0]! && x <= bx.at(-1)!).sort((p, q) => p - q);
+  return trapezoids(xs, (x) => at(x) - other.get(x)!);
 }

@@ -99,7 +99,7 @@ export interface EpisodeReport {
 }
 
 /** The task's initial parameters for a seed, as an array. */
-function initialPoint(objective: Objective, seed: number): Float32Array {
+export function initialPoint(objective: Objective, seed: number): Float32Array {
   const init = objective.init(Rng.seeded(seed));
   const x = init.dataSync().slice() as Float32Array;
   init.dispose();
@@ -107,7 +107,7 @@ function initialPoint(objective: Objective, seed: number): Float32Array {
 }
 
 /** One mini-batch's loss and gradient at x (as arrays). */
-function lossAndGrad(objective: Objective, x: Float32Array, batch: Batch): { loss: number; grad: Float32Array } {
+export function lossAndGrad(objective: Objective, x: Float32Array, batch: Batch): { loss: number; grad: Float32Array } {
   const params = tf.tensor1d(x);
   const tb = toTensorBatch([batch]);
   const { loss, grad } = objective.lossAndGrad(params, tb);

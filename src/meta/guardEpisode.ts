@@ -16,7 +16,7 @@ import { evaluate } from '../optimizee/evaluate.js';
 import type { Objective } from '../optimizee/objective.js';
 import { disposeTensorBatch, toTensorBatch } from '../optimizee/tensorBatch.js';
 import { inversePower } from '../optim/schedule.js';
-import { Rng } from '../tensor/rng.js';
+import { initialPoint, lossAndGrad } from './featureMlpTrainer.js';
 
 /** The guard an ES episode runs: the anchored loss guard (docs/algorithms.md §4b) with SGDnm as fallback. */
 export interface GuardEpisodeSettings {
@@ -25,17 +25,6 @@ export interface GuardEpisodeSettings {
   readonly rule: DecisionRule;
   readonly alpha: number;
   readonly sgd: { readonly lr: number; readonly tau: number; readonly power: number };
-}
-
-/** Loss and gradient of one mini-batch at x, as arrays. */
-function gradientAt(objective: Objective, x: Float32Array, batch: Batch): Float32Array {
-  const params = tf.tensor1d(x);
-  const tb = toTensorBatch([batch]);
-  const { loss, grad } = objective.lossAndGrad(params, tb);
-  const g = grad.dataSync() as Float32Array;
-  disposeTensorBatch(tb);
-  tf.dispose([params, loss, grad]);
-  return g;
 }
 
 function lossesOn(objective: Objective, x: Float32Array, batches: readonly Batch[]): number[] {
@@ -65,9 +54,7 @@ export function guardEpisodeScore(
   g: GuardEpisodeSettings,
 ): number {
   if (at.some((s) => s % g.k !== 0)) throw new RangeError(`guardEpisodeScore: every step of at (${at.join(',')}) must be a multiple of k = ${g.k}`);
-  const init = objective.init(Rng.seeded(seed));
-  let x = init.dataSync().slice() as Float32Array;
-  init.dispose();
+  let x = initialPoint(objective, seed);
   const P = x.length;
   const anchor = x.slice();
   const sampler = new BatchSampler(data, batchSize, seed + BATCH_SEED_OFFSET);
@@ -81,11 +68,11 @@ export function guardEpisodeScore(
     const fallback = x.slice();
     for (let i = 0; i < g.k; i++, t++) {
       const batch = sampler.next();
-      const time = advanceFeatures(arch, gradientAt(objective, learned, batch), state, features);
+      const time = advanceFeatures(arch, lossAndGrad(objective, learned, batch).grad, state, features);
       featureMlpUpdate(arch, w, features, time, update);
       const eta = rate(t);
-      const gF = gradientAt(objective, fallback, batch);
-      const gA = gradientAt(objective, anchor, batch);
+      const gF = lossAndGrad(objective, fallback, batch).grad;
+      const gA = lossAndGrad(objective, anchor, batch).grad;
       for (let j = 0; j < P; j++) {
         learned[j]! += update[j]!;
         fallback[j]! -= eta * gF[j]!;
