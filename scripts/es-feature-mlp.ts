@@ -11,7 +11,9 @@
  * The run's command with `--export FILE` writes the weights of its last update as a checkpoint and exits.
  * `--guard strict|paired` scores each episode by the anchored loss guard's point with the learned
  * optimizer (SGDnm the fallback, k = m = 10; src/meta/guardEpisode.ts) instead of the learned
- * optimizer's own: ES aimed at the guarded run.
+ * optimizer's own: ES aimed at the guarded run. `--alone-at STEPS` (with `--guard`) adds to that
+ * score `--alone-weight` times the learned optimizer's own score on the same episode run to the
+ * last of STEPS: the guard's lead early and the learned optimizer's own progress later, together.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeightName } from '../src/l2o/
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import type { DecisionRule } from '../src/guard/decide.js';
 import { LOSS_GUARD_DEFAULTS } from '../src/guard/lossGuard.js';
-import { esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
+import { episodeScore, esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
 import { guardEpisodeScore } from '../src/meta/guardEpisode.js';
 import { evaluateFeatureMlp, selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { packageVersion } from '../src/paths.js';
@@ -48,6 +50,8 @@ const { values: a } = parseArgs({
     out: { type: 'string' },
     export: { type: 'string' },
     guard: { type: 'string' },
+    'alone-at': { type: 'string' },
+    'alone-weight': { type: 'string', default: '1' },
   },
 });
 if (a.out === undefined || a.init === undefined) throw new Error('--init CHECKPOINT and --out DIR are required');
@@ -67,11 +71,18 @@ const es: EsSettings = {
 if (Math.max(...es.at) !== es.steps) throw new Error(`--at: its last step must be --steps ${es.steps}, got ${a.at}`);
 if (a.guard !== undefined && a.guard !== 'strict' && a.guard !== 'paired') throw new Error(`--guard: strict or paired, got ${a.guard}`);
 const guardRule = a.guard as DecisionRule | undefined;
+const alone = a['alone-at'] === undefined ? undefined : { at: a['alone-at'].split(',').map(Number), weight: Number(a['alone-weight']) };
+if (alone !== undefined) {
+  if (guardRule === undefined) throw new Error('--alone-at: only with --guard (without it every episode is the learned optimizer alone)');
+  if (alone.at.some((x) => !(Number.isInteger(x) && x > 0))) throw new Error(`--alone-at: positive whole steps, got ${a['alone-at']}`);
+  if (!(alone.weight > 0)) throw new Error(`--alone-weight: a positive number, got ${a['alone-weight']}`);
+}
 const settings = {
   ...es,
   init: a.init,
   task: a.task,
   ...(guardRule === undefined ? {} : { guard: guardRule }),
+  ...(alone === undefined ? {} : { alone }),
   pairsPerUpdate: Number(a['pairs-per-update']),
   evalEvery: Number(a['eval-every']),
   seed: Number(a.seed),
@@ -106,7 +117,10 @@ const guardScore =
           rule: guardRule,
           alpha: LOSS_GUARD_DEFAULTS.alpha,
           sgd: task.right.defaults.sgd,
-        });
+        }) +
+        (alone === undefined
+          ? 0
+          : alone.weight * episodeScore(arch, weights, objective, splits.train, trainSet, seed, { ...es, steps: Math.max(...alone.at), at: alone.at }));
 
 interface Saved {
   settings: typeof settings;
@@ -130,6 +144,11 @@ if (existsSync(statePath)) {
   if (saved.settings.guard !== guardRule) {
     const episodes = (rule: string | undefined) => (rule === undefined ? 'the learned optimizer alone' : `--guard ${rule}`);
     process.stderr.write(`${statePath}: scores ${episodes(saved.settings.guard)}, not ${episodes(guardRule)} (give the run's own command)\n`);
+    process.exit(2);
+  }
+  if (JSON.stringify(saved.settings.alone) !== JSON.stringify(alone)) {
+    const was = saved.settings.alone === undefined ? 'no --alone-at' : `--alone-at ${saved.settings.alone.at.join(',')} --alone-weight ${saved.settings.alone.weight}`;
+    process.stderr.write(`${statePath}: was started with ${was} (give the run's own command)\n`);
     process.exit(2);
   }
   view.set(saved.tuned);
