@@ -221,6 +221,15 @@ function stepNetwork(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, time: F
   return { net, proj: new Float64Array(H), plus: new Float64Array(H), minus: new Float64Array(H), out: new Float64Array(2) };
 }
 
+/** A way to compute every coordinate's update from its features (the loop below or featureMlpTensor.ts). */
+export type FeatureMlpUpdateRule = (
+  arch: FeatureMlpArchitecture,
+  w: FeatureMlpWeights,
+  features: Float32Array,
+  time: Float64Array,
+  update: Float32Array,
+) => void;
+
 /**
  * The update of every coordinate from its features: u = −α · exp(S tanh(s/S)) · d with
  * d = c·f + wd·(h(f) − h(−f)), s = ws·(h(f) + h(−f))/2 + bias, h(f) = relu(W1ᵀf + bias).

@@ -1,6 +1,6 @@
 import type { Batch } from '../data/batch.js';
 import type { Dataset } from '../data/dataset.js';
-import type { FeatureMlpArchitecture, FeatureMlpWeightName, FeatureMlpWeights } from '../l2o/featureMlp.js';
+import type { FeatureMlpArchitecture, FeatureMlpUpdateRule, FeatureMlpWeightName, FeatureMlpWeights } from '../l2o/featureMlp.js';
 import type { Objective } from '../optimizee/objective.js';
 import type { Rng } from '../tensor/rng.js';
 import { evaluateFeatureMlp } from './featureMlpTrainer.js';
@@ -22,6 +22,8 @@ export interface EsSettings {
   /** Steps at which the episode's score (mean log loss on the evaluation batch) is measured. */
   readonly at: readonly number[];
   readonly batchSize: number;
+  /** How the episodes compute the updates (default: featureMlpUpdate's loop). */
+  readonly update?: FeatureMlpUpdateRule;
 }
 
 /**
@@ -37,7 +39,14 @@ export function episodeScore(
   seed: number,
   s: EsSettings,
 ): number {
-  return evaluateFeatureMlp(arch, w, objective, data, { score: evalSet }, { episodes: 1, at: s.at, batchSize: s.batchSize, seed }).score['score']!;
+  return evaluateFeatureMlp(
+    arch,
+    w,
+    objective,
+    data,
+    { score: evalSet },
+    { episodes: 1, at: s.at, batchSize: s.batchSize, seed, ...(s.update === undefined ? {} : { update: s.update }) },
+  ).score['score']!;
 }
 
 /** The tuned weights as one vector, and a way to write such a vector back. */

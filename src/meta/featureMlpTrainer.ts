@@ -11,6 +11,7 @@ import {
   zeroFeatureMlpState,
   zeroFeatureMlpWeights,
   type FeatureMlpArchitecture,
+  type FeatureMlpUpdateRule,
   type FeatureMlpWeightName,
   type FeatureMlpWeights,
 } from '../l2o/featureMlp.js';
@@ -218,8 +219,9 @@ export function evaluateFeatureMlp(
   objective: Objective,
   data: Dataset,
   evalSets: Readonly<Record<string, Batch>>,
-  opts: { episodes: number; at: readonly number[]; batchSize: number; seed: number },
+  opts: { episodes: number; at: readonly number[]; batchSize: number; seed: number; update?: FeatureMlpUpdateRule },
 ): EvalCurve {
+  const updateRule = opts.update ?? featureMlpUpdate;
   const last = Math.max(...opts.at);
   const names = Object.keys(evalSets);
   const sums = Object.fromEntries(names.map((n) => [n, opts.at.map(() => 0)]));
@@ -233,7 +235,7 @@ export function evaluateFeatureMlp(
     for (let t = 1; t <= last; t++) {
       const { grad } = lossAndGrad(objective, x, sampler.next());
       const time = advanceFeatures(arch, grad, state, features);
-      featureMlpUpdate(arch, w, features, time, update);
+      updateRule(arch, w, features, time, update);
       for (let i = 0; i < P; i++) x[i]! += update[i]!;
       const k = opts.at.indexOf(t);
       if (k >= 0) {

@@ -10,6 +10,7 @@ import {
   featureMlpUpdate,
   zeroFeatureMlpState,
   type FeatureMlpArchitecture,
+  type FeatureMlpUpdateRule,
   type FeatureMlpWeights,
 } from '../l2o/featureMlp.js';
 import { evaluate } from '../optimizee/evaluate.js';
@@ -25,6 +26,8 @@ export interface GuardEpisodeSettings {
   readonly rule: DecisionRule;
   readonly alpha: number;
   readonly sgd: { readonly lr: number; readonly tau: number; readonly power: number };
+  /** How the learned optimizer's updates are computed (default: featureMlpUpdate's loop). */
+  readonly update?: FeatureMlpUpdateRule;
 }
 
 function lossesOn(objective: Objective, x: Float32Array, batches: readonly Batch[]): number[] {
@@ -62,6 +65,7 @@ export function guardEpisodeScore(
   const features = new Float32Array(P * featureCount(arch));
   const update = new Float32Array(P);
   const rate = inversePower(g.sgd.lr, g.sgd.tau, g.sgd.power);
+  const updateRule = g.update ?? featureMlpUpdate;
   let logSum = 0;
   for (let t = 0; t < Math.max(...at);) {
     const learned = x.slice();
@@ -69,7 +73,7 @@ export function guardEpisodeScore(
     for (let i = 0; i < g.k; i++, t++) {
       const batch = sampler.next();
       const time = advanceFeatures(arch, lossAndGrad(objective, learned, batch).grad, state, features);
-      featureMlpUpdate(arch, w, features, time, update);
+      updateRule(arch, w, features, time, update);
       const eta = rate(t);
       const gF = lossAndGrad(objective, fallback, batch).grad;
       const gA = lossAndGrad(objective, anchor, batch).grad;
