@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeJsonAtomic } from '../jobs/files.js';
 import { decodeWith } from '../src/codec/decode.js';
-import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeightName } from '../src/l2o/featureMlp.js';
+import { FEATURE_MLP_WEIGHT_NAMES, featureMlpUpdate, type FeatureMlpWeightName } from '../src/l2o/featureMlp.js';
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import type { DecisionRule } from '../src/guard/decide.js';
 import { LOSS_GUARD_DEFAULTS } from '../src/guard/lossGuard.js';
@@ -72,8 +72,10 @@ const es: EsSettings = {
   steps: Number(a.steps),
   at: a.at.split(',').map(Number),
   batchSize: 128,
-  ...(a.update === 'tensor' ? { update: featureMlpUpdateTensor } : {}),
 };
+const updateRule = a.update === 'tensor' ? featureMlpUpdateTensor : featureMlpUpdate;
+/** The episodes' settings: `es` (what state.json records) with the update rule `--update` names. */
+const esRun: EsSettings = { ...es, update: updateRule };
 if (Math.max(...es.at) !== es.steps) throw new Error(`--at: its last step must be --steps ${es.steps}, got ${a.at}`);
 if (a.guard !== undefined && a.guard !== 'strict' && a.guard !== 'paired') throw new Error(`--guard: strict or paired, got ${a.guard}`);
 const guardRule = a.guard as DecisionRule | undefined;
@@ -83,9 +85,8 @@ if (alone !== undefined) {
   if (alone.at.some((x) => !(Number.isInteger(x) && x > 0))) throw new Error(`--alone-at: positive whole steps, got ${a['alone-at']}`);
   if (!(alone.weight > 0)) throw new Error(`--alone-weight: a positive number, got ${a['alone-weight']}`);
 }
-const { update: _rule, ...esRecord } = es;
 const settings = {
-  ...esRecord,
+  ...es,
   ...(a.update === 'tensor' ? { update: 'tensor' } : {}),
   init: a.init,
   task: a.task,
@@ -125,11 +126,11 @@ const guardScore =
           rule: guardRule,
           alpha: LOSS_GUARD_DEFAULTS.alpha,
           sgd: task.right.defaults.sgd,
-          ...(es.update === undefined ? {} : { update: es.update }),
+          update: updateRule,
         }) +
         (alone === undefined
           ? 0
-          : alone.weight * episodeScore(arch, weights, objective, splits.train, trainSet, seed, { ...es, steps: Math.max(...alone.at), at: alone.at }));
+          : alone.weight * episodeScore(arch, weights, objective, splits.train, trainSet, seed, { ...esRun, steps: Math.max(...alone.at), at: alone.at }));
 
 interface Saved {
   settings: typeof settings;
@@ -213,7 +214,7 @@ function evaluateNow(): void {
     at: [50, 100, 200, 500, 1000, 2000, 3000],
     batchSize: 128,
     seed: 900_001,
-    ...(es.update === undefined ? {} : { update: es.update }),
+    update: updateRule,
   });
   saved.wallMs += performance.now() - t0;
   const score = r.score['train']!;
@@ -240,7 +241,7 @@ while (saved.update < updates) {
   for (let k = 0; k < settings.pairsPerUpdate; k++) {
     const p = saved.update * settings.pairsPerUpdate + k;
     const seed = settings.seed * 100_003 + p;
-    const r = esPair(arch, weights, objective, splits.train, trainSet, es, seed, Rng.seeded(seed + 77), guardScore);
+    const r = esPair(arch, weights, objective, splits.train, trainSet, esRun, seed, Rng.seeded(seed + 77), guardScore);
     scores.push(r.plus, r.minus);
     if (r.grad !== null) {
       used += 1;
