@@ -3,14 +3,16 @@
  * meta-training runs of scripts/meta-train-feature-mlp.ts, evolution-strategies runs of
  * scripts/es-feature-mlp.ts), against meta-training CPU-seconds. Plotted as losses (exp of the
  * mean log loss): the held-out evaluation at each evaluation (training and validation examples)
- * and the episodes' own mean (gradient stages) or the antithetic pairs' scores (ES stages).
+ * and the episodes' own mean (gradient stages) or the antithetic pairs' scores (ES stages), one
+ * line per stage: stages may score different things (an ES stage aimed at the guard scores the
+ * guarded run, one with `--alone-at` the sum of two mean log losses), so their levels differ.
  *
  *   npx tsx scripts/plot-feature-mlp-curve.ts --stage results/F5 --stage results/E4:20 --out checkpoints/feature-mlp.svg
  *
  * A stage is DIR or DIR:N (up to episode or update N: where the next stage took its weights).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lineFigureSpec, type Series } from '../src/figures/lineFigure.js';
 import { renderSvg } from '../jobs/renderFigure.js';
@@ -28,7 +30,7 @@ interface Line {
   wallS: number;
 }
 type Point = { x: number; mean: number; min: number; max: number };
-const progress: Point[] = [];
+const progress: { stage: string; points: Point[] }[] = [];
 const evals: Record<string, Point[]> = { train: [], validation: [] };
 let offset = 0;
 for (const stage of a.stage) {
@@ -40,15 +42,17 @@ for (const stage of a.stage) {
     .map((l) => JSON.parse(l) as Line)
     .filter((l) => (l.episode ?? l.update ?? 0) <= until);
   let last = 0;
+  const points: Point[] = [];
+  progress.push({ stage: basename(dir), points });
   for (const l of lines) {
     const x = offset + l.wallS;
     last = Math.max(last, l.wallS);
     if (l.kind === 'episode' && l.meanLogLoss !== undefined && Number.isFinite(l.meanLogLoss)) {
       const v = Math.exp(l.meanLogLoss);
-      progress.push({ x, mean: v, min: v, max: v });
+      points.push({ x, mean: v, min: v, max: v });
     } else if (l.kind === 'update' && l.scores !== undefined) {
       const v = l.scores.filter(Number.isFinite).map(Math.exp);
-      if (v.length > 0) progress.push({ x, mean: v.reduce((s, y) => s + y, 0) / v.length, min: Math.min(...v), max: Math.max(...v) });
+      if (v.length > 0) points.push({ x, mean: v.reduce((s, y) => s + y, 0) / v.length, min: Math.min(...v), max: Math.max(...v) });
     } else if (l.kind === 'eval' && l.score !== undefined) {
       for (const name of Object.keys(evals)) {
         const s = l.score[name];
@@ -59,14 +63,14 @@ for (const stage of a.stage) {
   offset += last;
 }
 const series: Series[] = [
-  { name: 'meta-training episodes (geometric mean loss)', points: progress },
-  { name: 'held-out evaluation, training examples', points: evals['train']! },
-  { name: 'held-out evaluation, validation examples', points: evals['validation']! },
+  ...progress.map(({ stage, points }) => ({ name: `${stage}: episodes`, points })),
+  { name: 'held-out, train', points: evals['train']! },
+  { name: 'held-out, validation', points: evals['validation']! },
 ];
 const spec = lineFigureSpec({
   title: a.title ?? 'feature-MLP meta-training',
   xTitle: 'meta-training seconds (all stages, one after another)',
-  yTitle: 'loss (geometric mean over logged steps)',
+  yTitle: 'exp(score): geometric mean loss over the scored steps',
   series,
   logY: true,
 });
