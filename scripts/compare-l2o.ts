@@ -5,7 +5,7 @@
  *   npx tsx scripts/compare-l2o.ts --checkpoint lstm --seeds 5 \
  *     --steps 100,200,500,1000 --l2o-steps 2000,5000,10000,20000 --out results/compare-l2o.json
  *
- * --checkpoint takes what `--l2o` takes: a shipped name (lstm, feature-mlp, default), a path or random:SEED.
+ * --checkpoint takes what `--l2o` takes: a shipped name (lstm, feature-mlp, feature-mlp-guard, default), a path or random:SEED.
  *
  * Seed s: the task's initial parameters from seed s and the batch order from s + 1 000 003,
  * as `lgl2o run --seed s` uses them, so every optimizer sees the same start and batches.

@@ -81,8 +81,8 @@ describe('one checkpoint type for both learned optimizers', () => {
 });
 
 describe('shipped learned optimizers by name', () => {
-  it('maps lstm to checkpoints/mlp-mnist.json, feature-mlp to checkpoints/feature-mlp.json, default to DEFAULT_L2O', () => {
-    expect(SHIPPED_L2O).toEqual({ lstm: 'mlp-mnist.json', 'feature-mlp': 'feature-mlp.json' });
+  it('maps lstm to checkpoints/mlp-mnist.json, feature-mlp(-guard) to checkpoints/feature-mlp(-guard).json, default to DEFAULT_L2O', () => {
+    expect(SHIPPED_L2O).toEqual({ lstm: 'mlp-mnist.json', 'feature-mlp': 'feature-mlp.json', 'feature-mlp-guard': 'feature-mlp-guard.json' });
     const file = (s: string) => {
       const r = checkpointFileOf(s);
       if (E.isLeft(r)) throw r.left;
@@ -90,6 +90,7 @@ describe('shipped learned optimizers by name', () => {
     };
     expect(file('lstm')).toMatch(/checkpoints[\\/]mlp-mnist\.json$/);
     expect(file('feature-mlp')).toMatch(/checkpoints[\\/]feature-mlp\.json$/);
+    expect(file('feature-mlp-guard')).toMatch(/checkpoints[\\/]feature-mlp-guard\.json$/);
     expect(file('default')).toBe(file(DEFAULT_L2O));
     expect(defaultCheckpointPath()).toBe(file(DEFAULT_L2O));
     expect(file('random:4')).toBeUndefined();
@@ -118,7 +119,7 @@ describe('shipped learned optimizers by name', () => {
   });
 
   it('answers an unknown name with one line listing the shipped names', () => {
-    const expected = 'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, default (= lstm); or a checkpoint path, or random:SEED)';
+    const expected = 'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm); or a checkpoint path, or random:SEED)';
     expect(() => l2o.load('feature_mlp')).toThrow(expected);
     const built = buildLearned({ type: 'l2o', checkpoint: 'feature_mlp' });
     expect(E.isLeft(built) && built.left.message).toBe(expected);
@@ -157,7 +158,7 @@ describe('--l2o NAME on the command line', () => {
     const bad = await main(['--quiet', 'run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', 'featuremlp', '--steps', '5', '--out', join(dir, 'bad')]);
     expect(bad).toBe(2);
     expect(out.stderr.trim().split('\n')).toHaveLength(1);
-    expect(out.stderr).toContain('featuremlp: no such learned optimizer (shipped: lstm, feature-mlp, default (= lstm)');
+    expect(out.stderr).toContain('featuremlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm)');
   });
 
   it('meta-train --init of a feature-MLP file: a one-line error naming the kind', async () => {

@@ -101,6 +101,7 @@ describe('npm pack', () => {
         'dist/cli/main.js',
         'checkpoints/mlp-mnist.json',
         'checkpoints/feature-mlp.json',
+        'checkpoints/feature-mlp-guard.json',
       ]),
     );
     expect(files).toEqual(expect.arrayContaining(['examples/pipeline.json', 'docs/algorithms.md', 'docs/api.md']));

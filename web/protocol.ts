@@ -18,7 +18,7 @@ export type OptimizerChoice = keyof typeof OPTIMIZERS;
 export const BACKEND_CHOICES = ['wasm', 'webgpu', 'webgl', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
-export const CHECKPOINTS = ['mlp-mnist', 'conv-mnist', 'feature-mlp'] as const;
+export const CHECKPOINTS = ['mlp-mnist', 'conv-mnist', 'feature-mlp', 'feature-mlp-guard'] as const;
 export type CheckpointChoice = (typeof CHECKPOINTS)[number];
 
 /** One run as the page asks for it; unset numbers take the task's defaults. */

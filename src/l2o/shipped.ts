@@ -10,6 +10,8 @@ export const SHIPPED_L2O = {
   lstm: 'mlp-mnist.json',
   /** The feature-MLP (featureMlp.ts): Adam-normalised momenta at several decays into a small odd MLP. */
   'feature-mlp': 'feature-mlp.json',
+  /** The feature-MLP meta-trained for the anchored guard's run (checkpoints/README.md): use it inside LGL2O, not alone. */
+  'feature-mlp-guard': 'feature-mlp-guard.json',
 } as const;
 
 export type ShippedName = keyof typeof SHIPPED_L2O;
@@ -33,7 +35,7 @@ export const shippedNamesText = (): string => `${SHIPPED_NAMES.join(', ')}, defa
 
 /**
  * The checkpoint file a learned-optimizer source names: `default` or a shipped name (`lstm`,
- * `feature-mlp`) its file in checkpoints/, `random:SEED` none (undefined), anything else a path.
+ * `feature-mlp`, `feature-mlp-guard`) its file in checkpoints/, `random:SEED` none (undefined), anything else a path.
  * A name-like source that is neither shipped nor an existing file is an error listing the names.
  */
 export function checkpointFileOf(source: string): E.Either<DecodeError, string | undefined> {
