@@ -117,7 +117,7 @@ interface LineSink {
   end(): void;
   /** Characters of its unfinished line. */
   readonly buffered: number;
-  /** When it last delivered a complete line (or was opened), in ms of `Date.now()`. */
+  /** When it last delivered a complete line (or was opened), in ms of the wiring's clock. */
   readonly lastLineAt: number;
   /** Drops its unfinished line, counted malformed with `problem`. */
   abandon(problem: string): void;
@@ -131,6 +131,8 @@ interface Wiring {
   complete(): void;
   fail(err: unknown): void;
   readonly closed: () => boolean;
+  /** The clock the idle timeout reads (`ResponsiveClock`). */
+  readonly clock: ResponsiveClock;
 }
 
 const emptyStats = (): LiveStats => ({
@@ -164,13 +166,15 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
       subscriber.next(batch);
     };
     let made: LineSink | undefined;
+    const clock = new ResponsiveClock(2 * idleCheckMs(opts.idleTimeoutMs ?? LIVE_LIMITS.idleTimeoutMs));
     const wiring: Wiring = {
+      clock,
       get only() {
         return made;
       },
       sink: (name) => {
         let lineNo = 0;
-        let lastLineAt = Date.now();
+        let lastLineAt = clock.now();
         const malformed = (problem: string) => {
           current.malformed += 1;
           current.lastError = `${name} line ${lineNo}: ${problem}`;
@@ -181,7 +185,7 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
           {
             line: (text) => {
               lineNo += 1;
-              lastLineAt = Date.now();
+              lastLineAt = clock.now();
               if (subscriber.closed || text.trim() === '') return;
               current.lines += 1;
               const record = decodeRecord(text, opts);
@@ -192,7 +196,7 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
             },
             overlong: (length) => {
               lineNo += 1;
-              lastLineAt = Date.now();
+              lastLineAt = clock.now();
               if (subscriber.closed) return;
               current.lines += 1;
               malformed(`line of ${length} characters is longer than the limit of ${opts.maxLineLength ?? LIVE_LIMITS.maxLineLength}`);
@@ -281,9 +285,9 @@ function connect(spec: LiveSpec, wiring: Wiring, opts: LiveOptions, stats: LiveS
       : 'stream' in spec
         ? ([spec.name ?? 'stream', fromReadable(spec.stream, spec.name ?? 'stream', wiring)] as const)
         : ([spec.file, fromFile(spec.file, spec.follow ?? true, opts.pollMs ?? 50, wiring)] as const);
-  const watch = watchIdle(idleMs, () => {
+  const watch = watchIdle(idleMs, wiring.clock, () => {
     const sink = wiring.only;
-    if (sink !== undefined && Date.now() - sink.lastLineAt > idleMs) wiring.fail(new LiveIdleError(name, idleMs));
+    if (sink !== undefined && wiring.clock.now() - sink.lastLineAt > idleMs) wiring.fail(new LiveIdleError(name, idleMs));
   });
   return () => {
     watch();
@@ -291,11 +295,39 @@ function connect(spec: LiveSpec, wiring: Wiring, opts: LiveOptions, stats: LiveS
   };
 }
 
-/** Calls `check` a few times per idle period (never for 0); returns the function that stops it. */
-function watchIdle(idleMs: number, check: () => void): () => void {
+/** How often the idle timeout is checked: a few times per idle period. */
+const idleCheckMs = (idleMs: number): number => Math.max(10, Math.min(1000, idleMs / 4));
+
+/** Calls `check` (after ticking `clock`) a few times per idle period (never for 0); returns the function that stops it. */
+function watchIdle(idleMs: number, clock: ResponsiveClock, check: () => void): () => void {
   if (idleMs === 0) return () => undefined;
-  const timer = setInterval(check, Math.max(10, Math.min(1000, idleMs / 4)));
+  const timer = setInterval(() => {
+    clock.tick();
+    check();
+  }, idleCheckMs(idleMs));
   return () => clearInterval(timer);
+}
+
+/**
+ * Wall time less the part of each gap between ticks beyond `maxGapMs`. While the event loop is
+ * busy (a long synchronous step, a loaded machine) lines already waiting are not read either;
+ * counting that time as idle would call a feed stalled whose next line sits unread.
+ */
+class ResponsiveClock {
+  private lost = 0;
+  private lastTick = Date.now();
+
+  constructor(private readonly maxGapMs: number) {}
+
+  tick(): void {
+    const now = Date.now();
+    this.lost += Math.max(0, now - this.lastTick - this.maxGapMs);
+    this.lastTick = now;
+  }
+
+  now(): number {
+    return Date.now() - this.lost;
+  }
 }
 
 function fromReadable(stream: Readable, name: string, wiring: Wiring): () => void {
@@ -378,7 +410,7 @@ function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts
   const open = new Map<Socket, LineSink>();
   let buffered = 0;
   let finished = 0;
-  let lastLineAt = Date.now();
+  let lastLineAt = wiring.clock.now();
   const drop = (socket: Socket, sink: LineSink, problem: string) => {
     stats.dropped += 1;
     buffered -= sink.buffered;
@@ -427,8 +459,8 @@ function fromTcp(port: number, clients: number | undefined, wiring: Wiring, opts
       opts.onListening?.(address.port);
     }
   });
-  const watch = watchIdle(idleMs, () => {
-    const now = Date.now();
+  const watch = watchIdle(idleMs, wiring.clock, () => {
+    const now = wiring.clock.now();
     for (const [socket, sink] of open) if (now - sink.lastLineAt > idleMs) drop(socket, sink, `no complete line for ${idleMs / 1000} s (the idle timeout)`);
     if (now - lastLineAt > idleMs) wiring.fail(new LiveIdleError(`tcp 127.0.0.1:${stats.port ?? port}`, idleMs));
   });

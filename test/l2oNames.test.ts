@@ -119,7 +119,8 @@ describe('shipped learned optimizers by name', () => {
   });
 
   it('answers an unknown name with one line listing the shipped names', () => {
-    const expected = 'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm); or a checkpoint path, or random:SEED)';
+    const expected =
+      'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm); or a checkpoint path, or random:SEED)';
     expect(() => l2o.load('feature_mlp')).toThrow(expected);
     const built = buildLearned({ type: 'l2o', checkpoint: 'feature_mlp' });
     expect(E.isLeft(built) && built.left.message).toBe(expected);

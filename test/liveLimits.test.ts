@@ -52,6 +52,18 @@ describe('live input idle timeout', () => {
     expect(ids(await patient)).toEqual([7]);
   });
 
+  it('time the event loop is busy is not idle time: lines waiting unread through a long block are read, not called stalled', async () => {
+    const path = join(tempDir('live-busy'), 'feed.ndjson');
+    writeFileSync(path, `${record(1)}\n${record(2)}\n`);
+    const source = liveSource({ file: path }, { ...OPTS, idleTimeoutMs: 150, pollMs: 10 });
+    const done = lastValueFrom(source.batches$.pipe(toArray())).catch((e: unknown) => e);
+    const until = Date.now() + 600; // the loop blocked for 4 idle periods before the file is first read
+    while (Date.now() < until);
+    const err = await done;
+    expect((err as Error).message).toBe(`${path}: no complete line for 0.15 s (the idle timeout); the feed looks stalled`);
+    expect(source.stats()).toMatchObject({ records: 2, malformed: 0 });
+  });
+
   it('a slowloris TCP client (a byte at a time, never a newline) is dropped; the others go on and every good record arrives', async () => {
     const { source, port } = tcp({ ...OPTS, idleTimeoutMs: 300 }, 2);
     const all = lastValueFrom(source.batches$.pipe(toArray()));
