@@ -166,7 +166,7 @@ export function liveSource(spec: LiveSpec, opts: LiveOptions): LiveSource {
       subscriber.next(batch);
     };
     let made: LineSink | undefined;
-    const clock = new ResponsiveClock(2 * idleCheckMs(opts.idleTimeoutMs ?? LIVE_LIMITS.idleTimeoutMs));
+    const clock = new ResponsiveClock();
     const wiring: Wiring = {
       clock,
       get only() {
@@ -295,21 +295,19 @@ function connect(spec: LiveSpec, wiring: Wiring, opts: LiveOptions, stats: LiveS
   };
 }
 
-/** How often the idle timeout is checked: a few times per idle period. */
-const idleCheckMs = (idleMs: number): number => Math.max(10, Math.min(1000, idleMs / 4));
-
 /** Calls `check` (after ticking `clock`) a few times per idle period (never for 0); returns the function that stops it. */
 function watchIdle(idleMs: number, clock: ResponsiveClock, check: () => void): () => void {
   if (idleMs === 0) return () => undefined;
+  const everyMs = Math.max(10, Math.min(1000, idleMs / 4));
   const timer = setInterval(() => {
-    clock.tick();
+    clock.tick(2 * everyMs);
     check();
-  }, idleCheckMs(idleMs));
+  }, everyMs);
   return () => clearInterval(timer);
 }
 
 /**
- * Wall time less the part of each gap between ticks beyond `maxGapMs`. While the event loop is
+ * Wall time less the part of each gap between ticks beyond the gap the ticker allows. While the event loop is
  * busy (a long synchronous step, a loaded machine) lines already waiting are not read either;
  * counting that time as idle would call a feed stalled whose next line sits unread.
  */
@@ -317,11 +315,9 @@ class ResponsiveClock {
   private lost = 0;
   private lastTick = Date.now();
 
-  constructor(private readonly maxGapMs: number) {}
-
-  tick(): void {
+  tick(maxGapMs: number): void {
     const now = Date.now();
-    this.lost += Math.max(0, now - this.lastTick - this.maxGapMs);
+    this.lost += Math.max(0, now - this.lastTick - maxGapMs);
     this.lastTick = now;
   }
 
