@@ -14,6 +14,9 @@
  * optimizer's own: ES aimed at the guarded run. `--alone-at STEPS` (with `--guard`) adds to that
  * score `--alone-weight` times the learned optimizer's own score on the same episode run to the
  * last of STEPS: the guard's lead early and the learned optimizer's own progress later, together.
+ * `--alone-margin M` makes that term a constraint rather than an aim: how far the learned
+ * optimizer's own run is above SGDnm's own run on the same episode (`shortfall`: the mean over
+ * STEPS of max(0, log(loss / SGDnm's) + M)), 0 once it is below by the factor e^−M everywhere.
  * `--update tensor` runs the episodes' updates as tensor operations (featureMlpUpdateTensor: about
  * 2.5× faster on wasm, equal to rounding); the default `loop` is what the runs before G3 used.
  */
@@ -27,7 +30,7 @@ import { FEATURE_MLP_WEIGHT_NAMES, featureMlpUpdate, type FeatureMlpWeightName }
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import type { DecisionRule } from '../src/guard/decide.js';
 import { LOSS_GUARD_DEFAULTS } from '../src/guard/lossGuard.js';
-import { episodeScore, esPair, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
+import { episodeLosses, esPair, sgdnmEpisodeLosses, shortfall, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
 import { guardEpisodeScore } from '../src/meta/guardEpisode.js';
 import { evaluateFeatureMlp, selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { featureMlpUpdateTensor } from '../src/l2o/featureMlpTensor.js';
@@ -55,6 +58,7 @@ const { values: a } = parseArgs({
     guard: { type: 'string' },
     'alone-at': { type: 'string' },
     'alone-weight': { type: 'string', default: '1' },
+    'alone-margin': { type: 'string' },
     update: { type: 'string', default: 'loop' },
   },
 });
@@ -79,11 +83,20 @@ const esRun: EsSettings = { ...es, update: updateRule };
 if (Math.max(...es.at) !== es.steps) throw new Error(`--at: its last step must be --steps ${es.steps}, got ${a.at}`);
 if (a.guard !== undefined && a.guard !== 'strict' && a.guard !== 'paired') throw new Error(`--guard: strict or paired, got ${a.guard}`);
 const guardRule = a.guard as DecisionRule | undefined;
-const alone = a['alone-at'] === undefined ? undefined : { at: a['alone-at'].split(',').map(Number), weight: Number(a['alone-weight']) };
+const alone =
+  a['alone-at'] === undefined
+    ? undefined
+    : {
+        at: a['alone-at'].split(',').map(Number),
+        weight: Number(a['alone-weight']),
+        ...(a['alone-margin'] === undefined ? {} : { margin: Number(a['alone-margin']) }),
+      };
+if (a['alone-margin'] !== undefined && alone === undefined) throw new Error('--alone-margin: only with --alone-at');
 if (alone !== undefined) {
   if (guardRule === undefined) throw new Error('--alone-at: only with --guard (without it every episode is the learned optimizer alone)');
   if (alone.at.some((x) => !(Number.isInteger(x) && x > 0))) throw new Error(`--alone-at: positive whole steps, got ${a['alone-at']}`);
   if (!(alone.weight > 0)) throw new Error(`--alone-weight: a positive number, got ${a['alone-weight']}`);
+  if (alone.margin !== undefined && !(alone.margin >= 0)) throw new Error(`--alone-margin: a number ≥ 0, got ${a['alone-margin']}`);
 }
 const settings = {
   ...es,
@@ -128,9 +141,18 @@ const guardScore =
           sgd: task.right.defaults.sgd,
           update: updateRule,
         }) +
-        (alone === undefined
-          ? 0
-          : alone.weight * episodeScore(arch, weights, objective, splits.train, trainSet, seed, { ...esRun, steps: Math.max(...alone.at), at: alone.at }));
+        (alone === undefined ? 0 : alone.weight * aloneScore(alone, seed));
+
+const sgdnm = task.right.defaults.sgd;
+/** SGDnm's own losses on each episode, for `--alone-margin` (both sides of a pair share the episode). */
+const sgdnmOn = new Map<number, number[]>();
+/** The learned optimizer's own term: its mean log loss at `at`, or with a margin how far it is above SGDnm's own run (`shortfall`). */
+function aloneScore(o: { at: readonly number[]; margin?: number }, seed: number): number {
+  const own = episodeLosses(arch, weights, objective, splits.train, trainSet, seed, { ...esRun, steps: Math.max(...o.at), at: o.at });
+  if (o.margin === undefined) return own.reduce((s, l) => s + Math.log(l), 0) / own.length;
+  if (!sgdnmOn.has(seed)) sgdnmOn.set(seed, sgdnmEpisodeLosses(objective, splits.train, trainSet, seed, o.at, es.batchSize, sgdnm));
+  return shortfall(own, sgdnmOn.get(seed)!, o.margin);
+}
 
 interface Saved {
   settings: typeof settings;

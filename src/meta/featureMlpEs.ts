@@ -1,9 +1,13 @@
+import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/batch.js';
 import type { Dataset } from '../data/dataset.js';
 import type { FeatureMlpArchitecture, FeatureMlpUpdateRule, FeatureMlpWeightName, FeatureMlpWeights } from '../l2o/featureMlp.js';
 import type { Objective } from '../optimizee/objective.js';
 import type { Rng } from '../tensor/rng.js';
-import { evaluateFeatureMlp } from './featureMlpTrainer.js';
+import { BatchSampler, BATCH_SEED_OFFSET } from '../data/sampler.js';
+import { evaluate } from '../optimizee/evaluate.js';
+import { inversePower } from '../optim/schedule.js';
+import { evaluateFeatureMlp, initialPoint, lossAndGrad } from './featureMlpTrainer.js';
 
 /**
  * Antithetic evolution strategies on whole episodes (docs/algorithms.md §3b): the first-order,
@@ -39,6 +43,20 @@ export function episodeScore(
   seed: number,
   s: EsSettings,
 ): number {
+  const score = episodeLosses(arch, w, objective, data, evalSet, seed, s).reduce((a, l) => a + Math.log(l), 0) / s.at.length;
+  return Number.isFinite(score) ? score : Infinity;
+}
+
+/** The learned optimizer's own loss on `evalSet` at each step of `at` on one episode (seed), as `episodeScore` runs it. */
+export function episodeLosses(
+  arch: FeatureMlpArchitecture,
+  w: FeatureMlpWeights,
+  objective: Objective,
+  data: Dataset,
+  evalSet: Batch,
+  seed: number,
+  s: EsSettings,
+): readonly number[] {
   return evaluateFeatureMlp(
     arch,
     w,
@@ -46,7 +64,48 @@ export function episodeScore(
     data,
     { score: evalSet },
     { episodes: 1, at: s.at, batchSize: s.batchSize, seed, ...(s.update === undefined ? {} : { update: s.update }) },
-  ).score['score']!;
+  ).loss['score']!;
+}
+
+/**
+ * SGDnm's own run on the episode `seed` of `episodeLosses` (the same initial point and batches):
+ * its loss on `evalSet` at each step of `at`, the reference a learned optimizer must stay below.
+ */
+export function sgdnmEpisodeLosses(
+  objective: Objective,
+  data: Dataset,
+  evalSet: Batch,
+  seed: number,
+  at: readonly number[],
+  batchSize: number,
+  sgd: { readonly lr: number; readonly tau: number; readonly power: number },
+): number[] {
+  const x = initialPoint(objective, seed);
+  const sampler = new BatchSampler(data, batchSize, seed + BATCH_SEED_OFFSET);
+  const rate = inversePower(sgd.lr, sgd.tau, sgd.power);
+  const losses: number[] = [];
+  for (let t = 1; t <= Math.max(...at); t++) {
+    const { grad } = lossAndGrad(objective, x, sampler.next());
+    const eta = rate(t - 1);
+    for (let i = 0; i < x.length; i++) x[i]! -= eta * grad[i]!;
+    if (at.includes(t)) {
+      const params = tf.tensor1d(x);
+      losses.push(evaluate(objective, params, evalSet).loss);
+      params.dispose();
+    }
+  }
+  return losses;
+}
+
+/**
+ * How far a run's losses are above a reference's, step by step: the mean of
+ * max(0, log(loss / reference) + margin). 0 when the run is below the reference by at least the
+ * factor e^−margin at every step; Infinity if the run diverged. A score that only asks "stay below".
+ */
+export function shortfall(losses: readonly number[], reference: readonly number[], margin: number): number {
+  if (losses.length !== reference.length) throw new RangeError(`shortfall: ${losses.length} losses against ${reference.length} reference losses`);
+  const sum = losses.reduce((a, l, i) => a + Math.max(0, Math.log(l / reference[i]!) + margin), 0);
+  return Number.isFinite(sum) ? sum / losses.length : Infinity;
 }
 
 /** The tuned weights as one vector, and a way to write such a vector back. */
