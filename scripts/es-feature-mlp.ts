@@ -30,7 +30,7 @@ import { FEATURE_MLP_WEIGHT_NAMES, featureMlpUpdate, type FeatureMlpWeightName }
 import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
 import type { DecisionRule } from '../src/guard/decide.js';
 import { LOSS_GUARD_DEFAULTS } from '../src/guard/lossGuard.js';
-import { episodeLosses, esPair, sgdnmEpisodeLosses, shortfall, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
+import { episodeLosses, esPair, meanLogLoss, sgdnmEpisodeLosses, shortfall, tunedView, type EsSettings } from '../src/meta/featureMlpEs.js';
 import { guardEpisodeScore } from '../src/meta/guardEpisode.js';
 import { evaluateFeatureMlp, selectionSubset } from '../src/meta/featureMlpTrainer.js';
 import { featureMlpUpdateTensor } from '../src/l2o/featureMlpTensor.js';
@@ -149,7 +149,7 @@ const sgdnmOn = new Map<number, number[]>();
 /** The learned optimizer's own term: its mean log loss at `at`, or with a margin how far it is above SGDnm's own run (`shortfall`). */
 function aloneScore(o: { at: readonly number[]; margin?: number }, seed: number): number {
   const own = episodeLosses(arch, weights, objective, splits.train, trainSet, seed, { ...esRun, steps: Math.max(...o.at), at: o.at });
-  if (o.margin === undefined) return own.reduce((s, l) => s + Math.log(l), 0) / own.length;
+  if (o.margin === undefined) return meanLogLoss(own);
   if (!sgdnmOn.has(seed)) sgdnmOn.set(seed, sgdnmEpisodeLosses(objective, splits.train, trainSet, seed, o.at, es.batchSize, sgdnm));
   return shortfall(own, sgdnmOn.get(seed)!, o.margin);
 }

@@ -43,7 +43,12 @@ export function episodeScore(
   seed: number,
   s: EsSettings,
 ): number {
-  const score = episodeLosses(arch, w, objective, data, evalSet, seed, s).reduce((a, l) => a + Math.log(l), 0) / s.at.length;
+  return meanLogLoss(episodeLosses(arch, w, objective, data, evalSet, seed, s));
+}
+
+/** Mean log of the losses, Infinity if any is not finite (a diverged run): ES's score of a run. */
+export function meanLogLoss(losses: readonly number[]): number {
+  const score = losses.reduce((a, l) => a + Math.log(l), 0) / losses.length;
   return Number.isFinite(score) ? score : Infinity;
 }
 
