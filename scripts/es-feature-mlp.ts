@@ -140,18 +140,17 @@ const guardScore =
           alpha: LOSS_GUARD_DEFAULTS.alpha,
           sgd: task.right.defaults.sgd,
           update: updateRule,
-        }) +
-        (alone === undefined ? 0 : alone.weight * aloneScore(alone, seed));
+        }) + (alone === undefined ? 0 : alone.weight * aloneScore(alone, seed));
 
 const sgdnm = task.right.defaults.sgd;
-/** SGDnm's own losses on each episode, for `--alone-margin` (both sides of a pair share the episode). */
-const sgdnmOn = new Map<number, number[]>();
+/** SGDnm's own losses on the latest episode, for `--alone-margin` (both sides of a pair share the episode). */
+let sgdnmLast: { seed: number; losses: number[] } | undefined;
 /** The learned optimizer's own term: its mean log loss at `at`, or with a margin how far it is above SGDnm's own run (`shortfall`). */
 function aloneScore(o: { at: readonly number[]; margin?: number }, seed: number): number {
   const own = episodeLosses(arch, weights, objective, splits.train, trainSet, seed, { ...esRun, steps: Math.max(...o.at), at: o.at });
   if (o.margin === undefined) return meanLogLoss(own);
-  if (!sgdnmOn.has(seed)) sgdnmOn.set(seed, sgdnmEpisodeLosses(objective, splits.train, trainSet, seed, o.at, es.batchSize, sgdnm));
-  return shortfall(own, sgdnmOn.get(seed)!, o.margin);
+  if (sgdnmLast?.seed !== seed) sgdnmLast = { seed, losses: sgdnmEpisodeLosses(objective, splits.train, trainSet, seed, o.at, es.batchSize, sgdnm) };
+  return shortfall(own, sgdnmLast.losses, o.margin);
 }
 
 interface Saved {
@@ -184,7 +183,10 @@ if (existsSync(statePath)) {
   }
   if (JSON.stringify(saved.settings.alone) !== JSON.stringify(alone)) {
     const was =
-      saved.settings.alone === undefined ? 'no --alone-at' : `--alone-at ${saved.settings.alone.at.join(',')} --alone-weight ${saved.settings.alone.weight}`;
+      saved.settings.alone === undefined
+        ? 'no --alone-at'
+        : `--alone-at ${saved.settings.alone.at.join(',')} --alone-weight ${saved.settings.alone.weight}` +
+          (saved.settings.alone.margin === undefined ? '' : ` --alone-margin ${saved.settings.alone.margin}`);
     process.stderr.write(`${statePath}: was started with ${was} (give the run's own command)\n`);
     process.exit(2);
   }

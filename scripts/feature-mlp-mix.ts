@@ -16,7 +16,8 @@ import { loadCheckpoint } from '../src/l2o/weightsFile.js';
 import { isFeatureMlpCheckpoint, type FeatureMlpCheckpoint } from '../src/l2o/weightsCodec.js';
 
 const { values: a } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, t: { type: 'string' }, out: { type: 'string' } } });
-if (a.a === undefined || a.b === undefined || a.t === undefined || a.out === undefined) throw new Error('--a CHECKPOINT --b CHECKPOINT --t FRACTION --out FILE are required');
+if (a.a === undefined || a.b === undefined || a.t === undefined || a.out === undefined)
+  throw new Error('--a CHECKPOINT --b CHECKPOINT --t FRACTION --out FILE are required');
 const t = Number(a.t);
 if (!(t >= 0 && t <= 1)) throw new Error(`--t ${a.t}: expected a fraction from 0 to 1`);
 
