@@ -129,6 +129,8 @@ const evalSets = { train: trainSet, validation: trainSubset(splits.validation ??
 
 const task = findTask(settings.task);
 if (E.isLeft(task)) throw task.left;
+/** SGDnm's settings on the task: the guard's fallback, and the reference of `--alone-margin`. */
+const sgdnm = task.right.defaults.sgd;
 const guardScore =
   guardRule === undefined
     ? undefined
@@ -138,11 +140,10 @@ const guardScore =
           m: LOSS_GUARD_DEFAULTS.m,
           rule: guardRule,
           alpha: LOSS_GUARD_DEFAULTS.alpha,
-          sgd: task.right.defaults.sgd,
+          sgd: sgdnm,
           update: updateRule,
         }) + (alone === undefined ? 0 : alone.weight * aloneScore(alone, seed));
 
-const sgdnm = task.right.defaults.sgd;
 /** SGDnm's own losses on the latest episode, for `--alone-margin` (both sides of a pair share the episode). */
 let sgdnmLast: { seed: number; losses: number[] } | undefined;
 /** The learned optimizer's own term: its mean log loss at `at`, or with a margin how far it is above SGDnm's own run (`shortfall`). */
