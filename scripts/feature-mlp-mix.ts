@@ -10,10 +10,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { FEATURE_MLP_WEIGHT_NAMES, type FeatureMlpWeights } from '../src/l2o/featureMlp.js';
 import { encodeFeatureMlpCheckpoint } from '../src/l2o/featureMlpCodec.js';
-import { loadCheckpoint } from '../src/l2o/weightsFile.js';
-import { isFeatureMlpCheckpoint, type FeatureMlpCheckpoint } from '../src/l2o/weightsCodec.js';
+import { mixFeatureMlpWeights } from '../src/l2o/featureMlpHandover.js';
+import { loadFeatureMlpCheckpoint } from '../src/l2o/weightsFile.js';
+import type { FeatureMlpCheckpoint } from '../src/l2o/weightsCodec.js';
 
 const { values: a } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, t: { type: 'string' }, out: { type: 'string' } } });
 if (a.a === undefined || a.b === undefined || a.t === undefined || a.out === undefined)
@@ -22,17 +22,14 @@ const t = Number(a.t);
 if (!(t >= 0 && t <= 1)) throw new Error(`--t ${a.t}: expected a fraction from 0 to 1`);
 
 function featureMlp(path: string): FeatureMlpCheckpoint {
-  const ck = loadCheckpoint(path);
+  const ck = loadFeatureMlpCheckpoint(path);
   if (E.isLeft(ck)) throw ck.left;
-  if (!isFeatureMlpCheckpoint(ck.right)) throw new Error(`${path}: an LSTM checkpoint; only feature-MLP checkpoints mix`);
   return ck.right;
 }
 const [A, B] = [featureMlp(a.a), featureMlp(a.b)];
 if (JSON.stringify(A.architecture) !== JSON.stringify(B.architecture)) throw new Error(`${a.b}: another architecture than ${a.a}'s`);
 
-const mixed = Object.fromEntries(
-  FEATURE_MLP_WEIGHT_NAMES.map((name) => [name, A.weights[name].map((v, i) => (1 - t) * v + t * B.weights[name][i]!)]),
-) as unknown as FeatureMlpWeights;
+const mixed = mixFeatureMlpWeights(A.weights, B.weights, t);
 const meta = { mix: { source: `npx tsx scripts/feature-mlp-mix.ts ${process.argv.slice(2).join(' ')}`, a: a.a, b: a.b, t } };
 writeFileSync(a.out, `${JSON.stringify(encodeFeatureMlpCheckpoint(A.architecture, mixed, meta))}\n`);
 process.stderr.write(`wrote ${a.out}: ${1 - t} of ${a.a} + ${t} of ${a.b}\n`);

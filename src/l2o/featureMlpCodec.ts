@@ -3,6 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictObject } from '../codec/decode.js';
 import { FEATURE_MLP_WEIGHT_NAMES, featureMlpShapes, type FeatureMlpArchitecture, type FeatureMlpWeights } from './featureMlp.js';
+import type { FeatureMlpHandover } from './featureMlpHandover.js';
 
 // The feature-MLP checkpoint: the same envelope as the LSTM's (format, version, architecture,
 // weights as {shape, data}, meta), told apart by architecture.kind.
@@ -26,10 +27,15 @@ const TensorCodec = t.type({ shape: t.array(t.number), data: t.array(t.number) }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-/** The weights of `arch` from a checkpoint's `weights` record, every name, shape and value checked. */
-export function decodeFeatureMlpWeights(arch: FeatureMlpArchitecture, raw: unknown, source: string): E.Either<DecodeError, FeatureMlpWeights> {
+/** The weights of `arch` from a checkpoint's `weights` record (at `path`), every name, shape and value checked. */
+export function decodeFeatureMlpWeights(
+  arch: FeatureMlpArchitecture,
+  raw: unknown,
+  source: string,
+  path = 'weights',
+): E.Either<DecodeError, FeatureMlpWeights> {
   return pipe(
-    decodeWith(t.record(t.string, TensorCodec), raw, `${source}: weights`),
+    decodeWith(t.record(t.string, TensorCodec), raw, `${source}: ${path}`),
     E.chain((record) => {
       const shapes = featureMlpShapes(arch);
       const problems: string[] = [];
@@ -38,21 +44,38 @@ export function decodeFeatureMlpWeights(arch: FeatureMlpArchitecture, raw: unkno
         const w = record[name];
         const shape = shapes[name];
         const count = shape.reduce((x, y) => x * y, 1);
-        if (w === undefined) problems.push(`weights.${name}: missing (expected shape [${shape}])`);
-        else if (!sameShape(w.shape, shape)) problems.push(`weights.${name}: expected shape [${shape}], got [${w.shape}]`);
-        else if (w.data.length !== count) problems.push(`weights.${name}: expected ${count} values, got ${w.data.length}`);
+        if (w === undefined) problems.push(`${path}.${name}: missing (expected shape [${shape}])`);
+        else if (!sameShape(w.shape, shape)) problems.push(`${path}.${name}: expected shape [${shape}], got [${w.shape}]`);
+        else if (w.data.length !== count) problems.push(`${path}.${name}: expected ${count} values, got ${w.data.length}`);
         else {
           const bad = w.data.findIndex((v) => !isFloat32Finite(v));
-          if (bad !== -1) problems.push(`weights.${name}.data[${bad}]: ${w.data[bad]} is not finite as float32 (largest ±${FLOAT32_MAX.toPrecision(5)})`);
+          if (bad !== -1) problems.push(`${path}.${name}.data[${bad}]: ${w.data[bad]} is not finite as float32 (largest ±${FLOAT32_MAX.toPrecision(5)})`);
         }
       }
       for (const name of Object.keys(record))
-        if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`weights.${name}: unknown weight for this architecture`);
+        if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`${path}.${name}: unknown weight for this architecture`);
       if (problems.length > 0) return E.left(new DecodeError(source, problems.slice(0, 5)));
       const out = {} as Record<(typeof FEATURE_MLP_WEIGHT_NAMES)[number], Float32Array>;
       for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = Float32Array.from(record[name]!.data);
       return E.right(out);
     }),
+  );
+}
+
+const HandoverStepsCodec = t.type({ from: boundedNumber('from', 0, 1e9, true), to: boundedNumber('to', 1, 1e9, true), weights: t.UnknownRecord }, 'Handover');
+
+/** A checkpoint's `handover`: steps from < to and late weights of the same architecture. */
+export function decodeFeatureMlpHandover(arch: FeatureMlpArchitecture, raw: unknown, source: string): E.Either<DecodeError, FeatureMlpHandover> {
+  return pipe(
+    decodeWith(HandoverStepsCodec, raw, `${source}: handover`),
+    E.chain(({ from, to, weights }) =>
+      to <= from
+        ? E.left(new DecodeError(source, [`handover: "to" (${to}) must be after "from" (${from})`]))
+        : pipe(
+            decodeFeatureMlpWeights(arch, weights, source, 'handover.weights'),
+            E.map((w) => ({ from, to, weights: w })),
+          ),
+    ),
   );
 }
 
@@ -64,6 +87,12 @@ export function encodeFeatureMlpWeights(arch: FeatureMlpArchitecture, w: Feature
 }
 
 /** A whole checkpoint file's JSON (format and version as the LSTM's). */
-export function encodeFeatureMlpCheckpoint(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, meta: Record<string, unknown>): unknown {
-  return { format: 'lgl2o/l2o', version: 1, architecture: arch, weights: encodeFeatureMlpWeights(arch, w), meta };
+export function encodeFeatureMlpCheckpoint(
+  arch: FeatureMlpArchitecture,
+  w: FeatureMlpWeights,
+  meta: Record<string, unknown>,
+  handover?: FeatureMlpHandover,
+): unknown {
+  const late = handover && { handover: { from: handover.from, to: handover.to, weights: encodeFeatureMlpWeights(arch, handover.weights) } };
+  return { format: 'lgl2o/l2o', version: 1, architecture: arch, weights: encodeFeatureMlpWeights(arch, w), ...late, meta };
 }

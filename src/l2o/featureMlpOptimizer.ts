@@ -9,6 +9,7 @@ import {
   type FeatureMlpState,
   type FeatureMlpWeights,
 } from './featureMlp.js';
+import { weightsAtStep, type FeatureMlpHandover } from './featureMlpHandover.js';
 
 /**
  * The feature-MLP's state as plain data a guard or run checkpoint can hold, dispose and save:
@@ -38,9 +39,14 @@ function zeroState(arch: FeatureMlpArchitecture, params: tf.Tensor1D, clock: num
 
 /**
  * The feature-MLP learned optimizer (featureMlp.ts) as an `Optimizer`: each step runs the
- * Float32Array kernels on the state's values and returns fresh tensors.
+ * Float32Array kernels on the state's values and returns fresh tensors. With a handover
+ * (featureMlpHandover.ts) the weights of a step follow its clock.
  */
-export function featureMlp(weights: FeatureMlpWeights, arch: FeatureMlpArchitecture = FEATURE_MLP_ARCHITECTURE): Optimizer<FeatureMlpOptState> {
+export function featureMlp(
+  weights: FeatureMlpWeights,
+  arch: FeatureMlpArchitecture = FEATURE_MLP_ARCHITECTURE,
+  handover?: FeatureMlpHandover,
+): Optimizer<FeatureMlpOptState> {
   const K = arch.betas.length;
   const F = featureCount(arch);
   return {
@@ -62,7 +68,7 @@ export function featureMlp(weights: FeatureMlpWeights, arch: FeatureMlpArchitect
       const features = new Float32Array(P * F);
       const time = advanceFeatures(arch, g, kernelState, features);
       const update = new Float32Array(P);
-      featureMlpUpdate(arch, weights, features, time, update);
+      featureMlpUpdate(arch, weightsAtStep(weights, handover, kernelState.clock), features, time, update);
       const x = copyOf(params);
       for (let i = 0; i < P; i++) x[i]! += update[i]!;
       const next: FeatureMlpOptState = {

@@ -4,7 +4,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictObject } from '../codec/decode.js';
 import type { FeatureMlpArchitecture, FeatureMlpWeights } from './featureMlp.js';
-import { FeatureMlpArchitectureCodec, decodeFeatureMlpWeights, encodeFeatureMlpWeights } from './featureMlpCodec.js';
+import { FeatureMlpArchitectureCodec, decodeFeatureMlpHandover, decodeFeatureMlpWeights, encodeFeatureMlpCheckpoint } from './featureMlpCodec.js';
+import type { FeatureMlpHandover } from './featureMlpHandover.js';
 import { weightShapes, flattenWeights, unflattenWeights, type L2OArchitecture, type L2OWeights } from './weights.js';
 
 // The checkpoint format without file access (for browsers: the web demo fetches the JSON); weightsFile.ts reads files.
@@ -41,7 +42,7 @@ const CheckpointCodec = t.intersection([
     architecture: AnyArchitectureCodec,
     weights: t.record(t.string, TensorCodec),
   }),
-  t.partial({ meta: t.UnknownRecord }),
+  t.partial({ meta: t.UnknownRecord, handover: t.unknown }),
 ]);
 
 /** The LSTM learned optimizer's weights with its architecture and free-form provenance. */
@@ -55,6 +56,8 @@ export interface LstmCheckpoint {
 export interface FeatureMlpCheckpoint {
   readonly architecture: FeatureMlpArchitecture;
   readonly weights: FeatureMlpWeights;
+  /** Late weights it hands over to as its clock runs (featureMlpHandover.ts); none: the same weights throughout. */
+  readonly handover?: FeatureMlpHandover;
   readonly meta: Record<string, unknown>;
 }
 
@@ -85,9 +88,17 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
       if ('kind' in arch) {
         return pipe(
           decodeFeatureMlpWeights(arch, raw.weights, source),
-          E.map((weights): L2OCheckpoint => ({ architecture: arch, weights, meta })),
+          E.chain((weights) =>
+            raw.handover === undefined
+              ? E.right<DecodeError, L2OCheckpoint>({ architecture: arch, weights, meta })
+              : pipe(
+                  decodeFeatureMlpHandover(arch, raw.handover, source),
+                  E.map((handover): L2OCheckpoint => ({ architecture: arch, weights, handover, meta })),
+                ),
+          ),
         );
       }
+      if (raw.handover !== undefined) return E.left(new DecodeError(source, ['handover: only a feature-MLP checkpoint hands over to other weights']));
       const problems: string[] = [];
       const expected = weightShapes(arch);
       for (const { name, shape } of expected) {
@@ -112,10 +123,7 @@ export function decodeCheckpoint(json: unknown, source: string): E.Either<Decode
 
 /** The checkpoint as JSON-ready data (weights rounded to float32, which they are). */
 export function encodeCheckpoint(ck: L2OCheckpoint): unknown {
-  if (isFeatureMlpCheckpoint(ck)) {
-    const weights = encodeFeatureMlpWeights(ck.architecture, ck.weights);
-    return { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, architecture: ck.architecture, weights, meta: ck.meta };
-  }
+  if (isFeatureMlpCheckpoint(ck)) return encodeFeatureMlpCheckpoint(ck.architecture, ck.weights, ck.meta, ck.handover);
   const names = weightShapes(ck.architecture);
   const weights: Record<string, { shape: number[]; data: number[] }> = {};
   flattenWeights(ck.weights).forEach((tensor, i) => {

@@ -4,7 +4,7 @@ import { DecodeError, parseJson } from '../codec/decode.js';
 import { READ_LIMITS, readTextFile } from '../codec/readText.js';
 import { Rng } from '../tensor/rng.js';
 import { checkpointFileOf } from './shipped.js';
-import { decodeCheckpoint, isFeatureMlpCheckpoint, type L2OCheckpoint, type LstmCheckpoint } from './weightsCodec.js';
+import { decodeCheckpoint, isFeatureMlpCheckpoint, type FeatureMlpCheckpoint, type L2OCheckpoint, type LstmCheckpoint } from './weightsCodec.js';
 import { DEFAULT_ARCHITECTURE, randomWeights } from './weights.js';
 
 // The format itself lives in weightsCodec.ts (no file access, for browsers); re-exported for Node callers.
@@ -59,6 +59,16 @@ export function loadLstmCheckpoint(path: string): E.Either<DecodeError, LstmChec
             ]),
           )
         : E.right(ck),
+    ),
+  );
+}
+
+/** A feature-MLP checkpoint file, or an error naming the file when it holds the LSTM. */
+export function loadFeatureMlpCheckpoint(path: string): E.Either<DecodeError, FeatureMlpCheckpoint> {
+  return pipe(
+    loadCheckpoint(path),
+    E.chain((ck) =>
+      isFeatureMlpCheckpoint(ck) ? E.right(ck) : E.left(new DecodeError(path, ['architecture: an LSTM checkpoint, expected a feature-MLP one'])),
     ),
   );
 }
