@@ -9,6 +9,8 @@
  * anchored guard's early lead must be at least twice the baseline's). `--guards` (and
  * `--guards-baseline`) does the same for each anchored guard of a `guards` experiment (default
  * decision, paired test), with the verdict of its seed-by-seed claim against SGDnm's own run.
+ * `--mnist-reference DIR` supplies SGDnm's and Adam's curves to a `--mnist` report that has only the
+ * learned optimizer's (`lgl2o experiment mlp-mnist --only l2o`, the same seeds and steps).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import { earlyLead, readCurves, series, type Curve } from './reportCurves.js';
 const { values: a } = parseArgs({
   options: {
     mnist: { type: 'string' },
+    'mnist-reference': { type: 'string' },
     baseline: { type: 'string' },
     fashion: { type: 'string' },
     conv: { type: 'string' },
@@ -37,8 +40,10 @@ const notes: string[] = [];
 
 if (a.mnist !== undefined) {
   const c = readCurves(a.mnist);
-  const [sgd, adam, l2o] = [series(c, 'SGDnm'), series(c, 'Adam'), series(c, 'L2O')];
-  const early = [...l2o.keys()].filter((x) => x >= 50 && x <= 2000);
+  const ref = a['mnist-reference'] === undefined ? c : readCurves(a['mnist-reference']);
+  const [sgd, adam, l2o] = [series(c.has('SGDnm') ? c : ref, 'SGDnm'), series(c.has('Adam') ? c : ref, 'Adam'), series(c, 'L2O')];
+  // Steps both reports logged (a shorter run logs other steps than a longer one).
+  const early = [...l2o.keys()].filter((x) => x >= 50 && x <= 2000 && sgd.has(x) && adam.has(x));
   const misses = early.filter((x) => !(l2o.get(x)! < sgd.get(x)! && l2o.get(x)! < adam.get(x)!));
   row(
     'mlp-mnist: below SGDnm and Adam at every logged step 50–2,000',
@@ -46,6 +51,7 @@ if (a.mnist !== undefined) {
     misses.length === 0,
   );
   const s5 = near(l2o, 5000);
+  if (!sgd.has(s5)) throw new Error(`${a.mnist}: SGDnm has no loss at step ${s5}, the learned optimizer's step nearest 5,000`);
   row(`mlp-mnist: below SGDnm at step ${s5}`, `${fmt(l2o.get(s5)!)} vs ${fmt(sgd.get(s5)!)}`, l2o.get(s5)! < sgd.get(s5)!);
   let best = Infinity;
   let worst = 0;
