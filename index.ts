@@ -77,6 +77,7 @@ export {
 export { learnedOptimizer } from './src/l2o/learned.js';
 export { SHIPPED_L2O, SHIPPED_NAMES, DEFAULT_L2O, defaultCheckpointPath, shippedCheckpointPath, type ShippedName } from './src/l2o/shipped.js';
 export { featureMlp, type FeatureMlpOptState } from './src/l2o/featureMlpOptimizer.js';
+export type { FeatureMlpHandover } from './src/l2o/featureMlpHandover.js';
 export { FEATURE_MLP_ARCHITECTURE, adamLikeWeights, zeroFeatureMlpWeights, type FeatureMlpArchitecture, type FeatureMlpWeights } from './src/l2o/featureMlp.js';
 
 // ── Inside TensorFlow.js: model.compile({ optimizer }), fit-shaped training ─────────────

@@ -20,7 +20,8 @@ if (a.from === undefined || a.out === undefined) throw new Error('--from CHECKPO
 const shift = Number(a.shift);
 if (!Number.isFinite(shift)) throw new Error(`--shift ${a.shift}: expected a number`);
 
-const raw = JSON.parse(readFileSync(a.from, 'utf8')) as { architecture: unknown; weights: unknown; meta?: Record<string, unknown> };
+const raw = JSON.parse(readFileSync(a.from, 'utf8')) as { architecture: unknown; weights: unknown; handover?: unknown; meta?: Record<string, unknown> };
+if (raw.handover !== undefined) throw new Error(`${a.from}: hands over to other weights; warm up the early checkpoint before joining them`);
 const arch = decodeWith(FeatureMlpArchitectureCodec, raw.architecture, `${a.from}: architecture`);
 if (E.isLeft(arch)) throw arch.left;
 const weights = decodeFeatureMlpWeights(arch.right, raw.weights, a.from);
