@@ -5,10 +5,10 @@ import { BatchSampler, BATCH_SEED_OFFSET } from '../src/data/sampler.js';
 import { FEATURE_MLP_ARCHITECTURE as ARCH, adamLikeWeights } from '../src/l2o/featureMlp.js';
 import { episodeLosses, sgdnmEpisodeLosses, shortfall } from '../src/meta/featureMlpEs.js';
 import { evaluate } from '../src/optimizee/evaluate.js';
-import { disposeTensorBatch, toTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
 import { loadTask } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
+import { sgdnmStepByHand } from './sgdnmByHand.js';
 
 const task = loadTask('mlp-spirals', { seed: 0 });
 if (E.isLeft(task)) throw task.left;
@@ -24,14 +24,7 @@ function sgdnmByHand(seed: number, at: readonly number[]): number[] {
   const sampler = new BatchSampler(splits.train, 32, seed + BATCH_SEED_OFFSET);
   const out: number[] = [];
   for (let t = 0; t < Math.max(...at); t++) {
-    const params = tf.tensor1d(x);
-    const tb = toTensorBatch([sampler.next()]);
-    const { loss, grad } = objective.lossAndGrad(params, tb);
-    const g = grad.dataSync();
-    const eta = 3 * Math.pow(1 + t / 50_000, -1 / 1.5);
-    for (let j = 0; j < x.length; j++) x[j]! -= eta * g[j]!;
-    disposeTensorBatch(tb);
-    tf.dispose([params, loss, grad]);
+    sgdnmStepByHand(objective, x, sampler.next(), t);
     if (at.includes(t + 1)) {
       const p = tf.tensor1d(x);
       out.push(evaluate(objective, p, evalSet).loss);

@@ -5,10 +5,10 @@ import { BatchSampler, BATCH_SEED_OFFSET } from '../src/data/sampler.js';
 import { FEATURE_MLP_ARCHITECTURE as ARCH, adamLikeWeights } from '../src/l2o/featureMlp.js';
 import { guardEpisodeScore, type GuardEpisodeSettings } from '../src/meta/guardEpisode.js';
 import { evaluate } from '../src/optimizee/evaluate.js';
-import { toTensorBatch, disposeTensorBatch } from '../src/optimizee/tensorBatch.js';
 import { trainSubset } from '../src/runs/trainEvaluator.js';
 import { loadTask } from '../src/tasks/index.js';
 import { Rng } from '../src/tensor/rng.js';
+import { sgdnmStepByHand } from './sgdnmByHand.js';
 
 const task = loadTask('mlp-spirals', { seed: 0 });
 if (E.isLeft(task)) throw task.left;
@@ -26,14 +26,7 @@ function sgdnmScore(seed: number): number {
   let logSum = 0;
   for (let t = 0; t < 30;) {
     for (let i = 0; i < guard.k; i++, t++) {
-      const params = tf.tensor1d(x);
-      const tb = toTensorBatch([sampler.next()]);
-      const { loss, grad } = objective.lossAndGrad(params, tb);
-      const g = grad.dataSync();
-      const eta = 3 * Math.pow(1 + t / 50_000, -1 / 1.5);
-      for (let j = 0; j < x.length; j++) x[j]! -= eta * g[j]!;
-      disposeTensorBatch(tb);
-      tf.dispose([params, loss, grad]);
+      sgdnmStepByHand(objective, x, sampler.next(), t);
     }
     for (let j = 0; j < guard.m; j++) sampler.next();
     if (at.includes(t)) {

@@ -89,7 +89,8 @@ export function sgdnmEpisodeLosses(
   const sampler = new BatchSampler(data, batchSize, seed + BATCH_SEED_OFFSET);
   const rate = inversePower(sgd.lr, sgd.tau, sgd.power);
   const losses: number[] = [];
-  for (let t = 1; t <= Math.max(...at); t++) {
+  const last = Math.max(...at);
+  for (let t = 1; t <= last; t++) {
     const { grad } = lossAndGrad(objective, x, sampler.next());
     const eta = rate(t - 1);
     for (let i = 0; i < x.length; i++) x[i]! -= eta * grad[i]!;
