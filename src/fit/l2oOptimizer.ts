@@ -51,10 +51,11 @@ const lstmLayout = (layers: number): StateLayout => ({
 /** The feature-MLP's state: moments m [K, size] and v [size], and its count and clock (as scalars). */
 const featureMlpLayout: StateLayout = {
   parts: (state) => {
-    const { m, v, count, clock } = state as FeatureMlpOptState;
+    const { m, v, vFast, count, clock } = state as FeatureMlpOptState;
     return [
       ['m', m],
       ['v', v],
+      ...(vFast === undefined ? [] : [['vFast', vFast] as [string, tf.Tensor]]),
       ['count', tf.scalar(count)],
       ['clock', tf.scalar(clock)],
     ];
@@ -71,6 +72,7 @@ const featureMlpLayout: StateLayout = {
       clock: number('clock'),
       m: partOf(parts, variable, 'm', 2).clone() as tf.Tensor2D,
       v: partOf(parts, variable, 'v', 1).clone() as tf.Tensor1D,
+      ...(parts.has('vFast') ? { vFast: partOf(parts, variable, 'vFast', 1).clone() as tf.Tensor1D } : {}),
     };
     return state;
   },

@@ -21,6 +21,12 @@ export interface FeatureMlpArchitecture {
   readonly alpha: number;
   /** Bound S on the log step size. */
   readonly logStepBound: number;
+  /**
+   * Decay β_f of a fast second moment v_f: when set, each coordinate's energy trend
+   * ρ = tanh(½ ln((v̂_f + ε²) / (v̂ + ε²))) (its recent squared gradients against their long-run
+   * mean) adds u_e · ρ to its log step. Absent: no such input (every checkpoint before it).
+   */
+  readonly energyDecay?: number;
 }
 
 export const FEATURE_MLP_ARCHITECTURE: FeatureMlpArchitecture = {
@@ -34,7 +40,14 @@ export const FEATURE_MLP_ARCHITECTURE: FeatureMlpArchitecture = {
   logStepBound: 5,
 };
 
+/** The odd features g/√v̂ and m̂_k/√v̂ the MLP reads. */
 export const featureCount = (arch: FeatureMlpArchitecture): number => arch.betas.length + 1;
+
+/** The even per-coordinate inputs that scale the log step: the energy trend ρ, if the architecture has one. */
+export const energyCount = (arch: FeatureMlpArchitecture): number => (arch.energyDecay === undefined ? 0 : 1);
+
+/** Values per coordinate in a features buffer: the odd features, then the energy trend. */
+export const featureStride = (arch: FeatureMlpArchitecture): number => featureCount(arch) + energyCount(arch);
 
 /** Weights, each a flat float32 array (row-major for matrices). */
 export interface FeatureMlpWeights {
@@ -54,16 +67,18 @@ export interface FeatureMlpWeights {
   readonly bs: Float32Array;
   /** [T]: time features → log step. */
   readonly us: Float32Array;
+  /** [E]: energy trend → log step (E = 0 without `energyDecay`). */
+  readonly ue: Float32Array;
 }
 
-export const FEATURE_MLP_WEIGHT_NAMES = ['w1', 'b1', 'u1', 'c', 'wd', 'ws', 'bs', 'us'] as const;
+export const FEATURE_MLP_WEIGHT_NAMES = ['w1', 'b1', 'u1', 'c', 'wd', 'ws', 'bs', 'us', 'ue'] as const;
 export type FeatureMlpWeightName = (typeof FEATURE_MLP_WEIGHT_NAMES)[number];
 
 export function featureMlpShapes(arch: FeatureMlpArchitecture): Record<FeatureMlpWeightName, number[]> {
   const F = featureCount(arch);
   const H = arch.hidden;
   const T = arch.timescales.length;
-  return { w1: [F, H], b1: [H], u1: [T, H], c: [F], wd: [H], ws: [H], bs: [1], us: [T] };
+  return { w1: [F, H], b1: [H], u1: [T, H], c: [F], wd: [H], ws: [H], bs: [1], us: [T], ue: [energyCount(arch)] };
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -107,20 +122,22 @@ export function withWarmUp(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, s
 }
 
 /**
- * Per-coordinate state: momenta [K][P], second moment [P]; `count` steps since the moments were
- * zeroed (their bias correction), `clock` steps since the run began (the time features). A
- * fresh state has both 0 and each step adds 1 to both; only a reset (a guard's restart at
- * another point) zeroes the moments and count while the clock runs on.
+ * Per-coordinate state: momenta [K][P], second moment [P], fast second moment [P] (empty without
+ * `energyDecay`); `count` steps since the moments were zeroed (their bias correction), `clock`
+ * steps since the run began (the time features). A fresh state has both 0 and each step adds 1
+ * to both; only a reset (a guard's restart at another point) zeroes the moments and count while
+ * the clock runs on.
  */
 export interface FeatureMlpState {
   readonly m: Float32Array[];
   readonly v: Float32Array;
+  readonly vFast: Float32Array;
   count: number;
   clock: number;
 }
 
 export function zeroFeatureMlpState(arch: FeatureMlpArchitecture, P: number): FeatureMlpState {
-  return { m: arch.betas.map(() => new Float32Array(P)), v: new Float32Array(P), count: 0, clock: 0 };
+  return { m: arch.betas.map(() => new Float32Array(P)), v: new Float32Array(P), vFast: new Float32Array(P * energyCount(arch)), count: 0, clock: 0 };
 }
 
 /** The global time features at clock n (steps since the run began). */
@@ -129,26 +146,40 @@ export function timeFeatures(arch: FeatureMlpArchitecture, n: number): Float64Ar
 }
 
 /**
- * Updates the state with gradient g and writes the features of every coordinate into
- * `features` ([P, F], row per coordinate). Returns the time features of this step.
+ * Updates the state with gradient g and writes the inputs of every coordinate into `features`
+ * ([P, featureStride], row per coordinate: the odd features, then the energy trend). Returns the
+ * time features of this step.
  */
 export function advanceFeatures(arch: FeatureMlpArchitecture, g: Float32Array, state: FeatureMlpState, features: Float32Array): Float64Array {
   const P = g.length;
   const K = arch.betas.length;
   const F = K + 1;
+  const stride = featureStride(arch);
+  if (features.length !== P * stride || state.vFast.length !== P * energyCount(arch))
+    throw new Error(
+      `feature-mlp: ${P} coordinates need ${P * stride} feature values and ${P * energyCount(arch)} fast moments, got ${features.length} and ${state.vFast.length}`,
+    );
   const n = ++state.count;
   const clock = ++state.clock;
   const vCorr = 1 / (1 - Math.pow(arch.betaV, n));
   const mCorr = arch.betas.map((b) => 1 / (1 - Math.pow(b, n)));
-  const { v, m } = state;
+  const { v, m, vFast } = state;
   const bv = arch.betaV;
+  const bf = arch.energyDecay;
+  const fastCorr = bf === undefined ? 0 : 1 / (1 - Math.pow(bf, n));
+  const eps2 = arch.epsilon * arch.epsilon;
   for (let i = 0; i < P; i++) {
     const gi = g[i]!;
     const vi = bv * v[i]! + (1 - bv) * gi * gi;
     v[i] = vi;
     const r = 1 / (Math.sqrt(vi * vCorr) + arch.epsilon);
-    const row = i * F;
+    const row = i * stride;
     features[row] = gi * r;
+    if (bf !== undefined) {
+      const fi = bf * vFast[i]! + (1 - bf) * gi * gi;
+      vFast[i] = fi;
+      features[row + F] = Math.tanh(0.5 * Math.log((fi * fastCorr + eps2) / (vi * vCorr + eps2)));
+    }
     for (let k = 0; k < K; k++) {
       const b = arch.betas[k]!;
       const mk = m[k]!;
@@ -173,6 +204,8 @@ export function stepBiases(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, t
 /** One step's weights and biases, as the per-coordinate pass reads them. */
 interface StepNetwork {
   readonly F: number;
+  /** Values per coordinate in the features buffer (F, then the energy trend if any). */
+  readonly stride: number;
   readonly H: number;
   readonly w: FeatureMlpWeights;
   readonly hiddenBias: Float64Array;
@@ -203,6 +236,7 @@ function coordinateOutputs(
     for (let h = 0; h < H; h++) proj[h]! += w1[wr + h]! * x;
   }
   let s = net.logStepBias;
+  if (net.stride > F) s += net.w.ue[0]! * features[row + F]!;
   for (let h = 0; h < H; h++) {
     const hb = hiddenBias[h]!;
     plus[h] = Math.max(0, hb + proj[h]!);
@@ -217,7 +251,7 @@ function coordinateOutputs(
 /** The step's network and the scratch arrays of the per-coordinate pass. */
 function stepNetwork(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, time: Float64Array) {
   const H = arch.hidden;
-  const net: StepNetwork = { F: featureCount(arch), H, w, ...stepBiases(arch, w, time) };
+  const net: StepNetwork = { F: featureCount(arch), stride: featureStride(arch), H, w, ...stepBiases(arch, w, time) };
   return { net, proj: new Float64Array(H), plus: new Float64Array(H), minus: new Float64Array(H), out: new Float64Array(2) };
 }
 
@@ -238,7 +272,7 @@ export function featureMlpUpdate(arch: FeatureMlpArchitecture, w: FeatureMlpWeig
   const S = arch.logStepBound;
   const { net, proj, plus, minus, out } = stepNetwork(arch, w, time);
   for (let i = 0; i < update.length; i++) {
-    coordinateOutputs(net, features, i * net.F, proj, plus, minus, out);
+    coordinateOutputs(net, features, i * net.stride, proj, plus, minus, out);
     update[i] = -arch.alpha * Math.exp(S * Math.tanh(out[1]! / S)) * out[0]!;
   }
 }
@@ -259,8 +293,9 @@ export function featureMlpBackward(
   const P = adjoint.length;
   const S = arch.logStepBound;
   const { net, proj, plus, minus, out } = stepNetwork(arch, w, time);
-  const { F, H } = net;
+  const { F, H, stride } = net;
   const { wd, ws } = w;
+  let gEnergy = 0;
   const gW1 = new Float64Array(F * H);
   const gHiddenBias = new Float64Array(H);
   const gc = new Float64Array(F);
@@ -270,7 +305,7 @@ export function featureMlpBackward(
   for (let i = 0; i < P; i++) {
     const a = adjoint[i]!;
     if (a === 0) continue;
-    const row = i * F;
+    const row = i * stride;
     coordinateOutputs(net, features, row, proj, plus, minus, out);
     const d = out[0]!;
     const th = Math.tanh(out[1]! / S);
@@ -279,6 +314,7 @@ export function featureMlpBackward(
     const dD = a * scale;
     const dS = a * u * (1 - th * th);
     gLogStepBias += dS;
+    if (stride > F) gEnergy += dS * features[row + F]!;
     for (let f = 0; f < F; f++) gc[f]! += dD * features[row + f]!;
     for (let h = 0; h < H; h++) {
       gwd[h]! += dD * (plus[h]! - minus[h]!);
@@ -299,5 +335,6 @@ export function featureMlpBackward(
   }
   for (let f = 0; f < F; f++) grad.c[f]! += gc[f]!;
   grad.bs[0]! += gLogStepBias;
+  if (stride > F) grad.ue[0]! += gEnergy;
   for (let j = 0; j < time.length; j++) grad.us[j]! += time[j]! * gLogStepBias;
 }

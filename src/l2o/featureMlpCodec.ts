@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictObject } from '../codec/decode.js';
+import { DecodeError, FLOAT32_MAX, boundedNumber, decodeWith, isFloat32Finite, strictShape } from '../codec/decode.js';
 import { FEATURE_MLP_WEIGHT_NAMES, featureMlpShapes, type FeatureMlpArchitecture, type FeatureMlpWeights } from './featureMlp.js';
 import type { FeatureMlpHandover } from './featureMlpHandover.js';
 
@@ -9,7 +9,7 @@ import type { FeatureMlpHandover } from './featureMlpHandover.js';
 // weights as {shape, data}, meta), told apart by architecture.kind.
 
 const decay = boundedNumber('decay', 0, 0.999999);
-export const FeatureMlpArchitectureCodec = strictObject(
+export const FeatureMlpArchitectureCodec = strictShape(
   {
     kind: t.literal('feature-mlp'),
     hidden: boundedNumber('hidden', 1, 1024, true),
@@ -20,6 +20,7 @@ export const FeatureMlpArchitectureCodec = strictObject(
     alpha: boundedNumber('alpha', 1e-12, 1e3),
     logStepBound: boundedNumber('logStepBound', 1e-3, 50),
   },
+  { energyDecay: decay },
   'FeatureMlpArchitecture',
 );
 
@@ -44,6 +45,7 @@ export function decodeFeatureMlpWeights(
         const w = record[name];
         const shape = shapes[name];
         const count = shape.reduce((x, y) => x * y, 1);
+        if (w === undefined && count === 0) continue; // a weight this architecture has none of (`ue` without energyDecay)
         if (w === undefined) problems.push(`${path}.${name}: missing (expected shape [${shape}])`);
         else if (!sameShape(w.shape, shape)) problems.push(`${path}.${name}: expected shape [${shape}], got [${w.shape}]`);
         else if (w.data.length !== count) problems.push(`${path}.${name}: expected ${count} values, got ${w.data.length}`);
@@ -56,7 +58,7 @@ export function decodeFeatureMlpWeights(
         if (!(FEATURE_MLP_WEIGHT_NAMES as readonly string[]).includes(name)) problems.push(`${path}.${name}: unknown weight for this architecture`);
       if (problems.length > 0) return E.left(new DecodeError(source, problems.slice(0, 5)));
       const out = {} as Record<(typeof FEATURE_MLP_WEIGHT_NAMES)[number], Float32Array>;
-      for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = Float32Array.from(record[name]!.data);
+      for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = Float32Array.from(record[name]?.data ?? []);
       return E.right(out);
     }),
   );
@@ -82,7 +84,8 @@ export function decodeFeatureMlpHandover(arch: FeatureMlpArchitecture, raw: unkn
 export function encodeFeatureMlpWeights(arch: FeatureMlpArchitecture, w: FeatureMlpWeights): Record<string, { shape: number[]; data: number[] }> {
   const shapes = featureMlpShapes(arch);
   const out: Record<string, { shape: number[]; data: number[] }> = {};
-  for (const name of FEATURE_MLP_WEIGHT_NAMES) out[name] = { shape: shapes[name], data: Array.from(w[name]) };
+  // A weight of no values (`ue` without an energy trend) is left out, so files written before it stay as they were.
+  for (const name of FEATURE_MLP_WEIGHT_NAMES) if (w[name].length > 0) out[name] = { shape: shapes[name], data: Array.from(w[name]) };
   return out;
 }
 

@@ -3,7 +3,8 @@ import type { Optimizer } from '../optim/optimizer.js';
 import {
   FEATURE_MLP_ARCHITECTURE,
   advanceFeatures,
-  featureCount,
+  energyCount,
+  featureStride,
   featureMlpUpdate,
   type FeatureMlpArchitecture,
   type FeatureMlpState,
@@ -14,13 +15,15 @@ import { weightsAtStep, type FeatureMlpHandover } from './featureMlpHandover.js'
 /**
  * The feature-MLP's state as plain data a guard or run checkpoint can hold, dispose and save:
  * momenta m [K, P] (one row per decay), second moment v [P], `count` steps since the moments were
- * zeroed, `clock` steps since the run began.
+ * zeroed, `clock` steps since the run began; the fast second moment vFast [P] only when the
+ * architecture has an energy trend (`energyDecay`).
  */
 export type FeatureMlpOptState = {
   readonly clock: number;
   readonly count: number;
   readonly m: tf.Tensor2D;
   readonly v: tf.Tensor1D;
+  readonly vFast?: tf.Tensor1D;
 };
 
 /** A float32 copy of a tensor's values (dataSync may hand back the backend's own buffer). */
@@ -34,7 +37,8 @@ function valuesOf(t: tf.Tensor): Float32Array {
 
 function zeroState(arch: FeatureMlpArchitecture, params: tf.Tensor1D, clock: number): FeatureMlpOptState {
   const P = params.shape[0];
-  return { clock, count: 0, m: tf.zeros([arch.betas.length, P]), v: tf.zeros([P]) };
+  const fast = energyCount(arch) > 0 ? { vFast: tf.zeros([P]) as tf.Tensor1D } : {};
+  return { clock, count: 0, m: tf.zeros([arch.betas.length, P]), v: tf.zeros([P]), ...fast };
 }
 
 /**
@@ -48,20 +52,24 @@ export function featureMlp(
   handover?: FeatureMlpHandover,
 ): Optimizer<FeatureMlpOptState> {
   const K = arch.betas.length;
-  const F = featureCount(arch);
+  const F = featureStride(arch);
   return {
     name: 'feature-mlp',
     init: (params) => zeroState(arch, params, 0),
     step: (params, grads, state) => {
       const P = params.shape[0];
       const g = valuesOf(grads);
-      if (g.length !== P || state.v.shape[0] !== P || state.m.shape[0] !== K || state.m.shape[1] !== P) {
-        throw new Error(`feature-mlp: step for ${P} parameters got gradients of ${g.length} and a state for [${state.m.shape}] / [${state.v.shape}]`);
+      const fastSize = state.vFast?.shape[0] ?? 0;
+      if (g.length !== P || state.v.shape[0] !== P || state.m.shape[0] !== K || state.m.shape[1] !== P || fastSize !== P * energyCount(arch)) {
+        throw new Error(
+          `feature-mlp: step for ${P} parameters got gradients of ${g.length} and a state for [${state.m.shape}] / [${state.v.shape}] / fast [${fastSize}]`,
+        );
       }
       const moments = copyOf(state.m);
       const kernelState: FeatureMlpState = {
         m: Array.from({ length: K }, (_, k) => moments.subarray(k * P, (k + 1) * P)),
         v: copyOf(state.v),
+        vFast: state.vFast === undefined ? new Float32Array(0) : copyOf(state.vFast),
         count: state.count,
         clock: state.clock,
       };
@@ -76,6 +84,7 @@ export function featureMlp(
         count: kernelState.count,
         m: tf.tensor2d(moments, [K, P]),
         v: tf.tensor1d(kernelState.v),
+        ...(state.vFast === undefined ? {} : { vFast: tf.tensor1d(kernelState.vFast) }),
       };
       return [tf.tensor1d(x), next] as const;
     },

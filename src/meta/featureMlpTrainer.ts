@@ -5,7 +5,7 @@ import type { Batch } from '../data/batch.js';
 import {
   FEATURE_MLP_WEIGHT_NAMES,
   advanceFeatures,
-  featureCount,
+  featureStride,
   featureMlpBackward,
   featureMlpUpdate,
   zeroFeatureMlpState,
@@ -134,7 +134,7 @@ export function metaTrainEpisode(
 ): EpisodeReport {
   const x = initialPoint(objective, episodeSeed);
   const P = x.length;
-  const F = featureCount(arch);
+  const F = featureStride(arch);
   const sampler = new BatchSampler(data, s.batchSize, episodeSeed + BATCH_SEED_OFFSET);
   const state = zeroFeatureMlpState(arch, P);
   const features = Array.from({ length: s.window }, () => new Float32Array(P * F));
@@ -230,7 +230,7 @@ export function evaluateFeatureMlp(
     const P = x.length;
     const sampler = new BatchSampler(data, opts.batchSize, opts.seed + e + BATCH_SEED_OFFSET);
     const state = zeroFeatureMlpState(arch, P);
-    const features = new Float32Array(P * featureCount(arch));
+    const features = new Float32Array(P * featureStride(arch));
     const update = new Float32Array(P);
     for (let t = 1; t <= last; t++) {
       const { grad } = lossAndGrad(objective, x, sampler.next());

@@ -6,7 +6,7 @@ import { decide, type DecisionRule } from '../guard/decide.js';
 import { batchLosses } from '../guard/round.js';
 import {
   advanceFeatures,
-  featureCount,
+  featureStride,
   featureMlpUpdate,
   zeroFeatureMlpState,
   type FeatureMlpArchitecture,
@@ -62,7 +62,7 @@ export function guardEpisodeScore(
   const anchor = x.slice();
   const sampler = new BatchSampler(data, batchSize, seed + BATCH_SEED_OFFSET);
   const state = zeroFeatureMlpState(arch, P);
-  const features = new Float32Array(P * featureCount(arch));
+  const features = new Float32Array(P * featureStride(arch));
   const update = new Float32Array(P);
   const rate = inversePower(g.sgd.lr, g.sgd.tau, g.sgd.power);
   const updateRule = g.update ?? featureMlpUpdate;
