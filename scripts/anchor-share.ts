@@ -7,13 +7,16 @@
  *   npx tsx scripts/anchor-share.ts docs/results/guards lgl2o-anchor lgl2o-anchor-paired
  *
  * `--after STEP` counts only the rounds ending after STEP in the learned candidate's share.
+ * `--ranges 50,100,200,500` prints instead, per entry and range of steps (rounds ending in (0, 50],
+ * (50, 100], ...), the share of the rounds over all seeds that each candidate won: when in the run the
+ * guard stops taking the learned optimizer's point.
  * ENTRY is an experiment's entry id or a sweep's setting; the runs/ folders are not committed (rerun the report's command).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values: opts, positionals } = parseArgs({ options: { after: { type: 'string', default: '0' } }, allowPositionals: true });
+const { values: opts, positionals } = parseArgs({ options: { after: { type: 'string', default: '0' }, ranges: { type: 'string' } }, allowPositionals: true });
 const [dir, ...entries] = positionals;
 if (dir === undefined || entries.length === 0) throw new Error('usage: scripts/anchor-share.ts [--after STEP] EXPERIMENT_DIR ENTRY...');
 const after = Number(opts.after);
@@ -30,13 +33,32 @@ const readEvents = (path: string): Event[] =>
     .split('\n')
     .map((line) => JSON.parse(line) as Event);
 
+const runsOf = (entry: string) => readdirSync(join(dir, 'runs', entry)).sort();
+const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(0)}%`;
+
+if (opts.ranges !== undefined) {
+  const ends = opts.ranges.split(',').map(Number);
+  if (ends.some((e, i) => !(Number.isInteger(e) && e > (ends[i - 1] ?? 0)))) throw new Error(`--ranges ${opts.ranges}: expected increasing whole steps`);
+  console.log('| entry | rounds ending in | rounds | learned | fallback | anchor |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  for (const entry of entries) {
+    const rounds = runsOf(entry).flatMap((seed) => readEvents(join(dir, 'runs', entry, seed, 'events.ndjson')).filter((e) => e.winner !== undefined));
+    ends.forEach((end, i) => {
+      const start = ends[i - 1] ?? 0;
+      const inRange = rounds.filter((e) => e.step > start && e.step <= end);
+      const won = (w: string) => percent(inRange.filter((e) => e.winner === w).length, inRange.length);
+      console.log(`| ${entry} | (${start}, ${end}] | ${inRange.length} | ${won('learned')} | ${won('fallback')} | ${won('anchor')} |`);
+    });
+  }
+  process.exit(0);
+}
+
 console.log(
   `| entry | seed | rounds${after > 0 ? ` after step ${after}` : ''} the learned candidate won | last 10%: anchor / learned / fallback | last round | training loss at the end |`,
 );
 console.log('| --- | --- | ---: | --- | --- | ---: |');
 for (const entry of entries) {
-  const seeds = readdirSync(join(dir, 'runs', entry)).sort();
-  for (const seed of seeds) {
+  for (const seed of runsOf(entry)) {
     const events = readEvents(join(dir, 'runs', entry, seed, 'events.ndjson'));
     const horizon = events.at(-1)!.step;
     const rounds = events.filter((e) => e.winner !== undefined);
