@@ -52,7 +52,7 @@ export function featureMlp(
   handover?: FeatureMlpHandover,
 ): Optimizer<FeatureMlpOptState> {
   const K = arch.betas.length;
-  const F = featureStride(arch);
+  const stride = featureStride(arch);
   return {
     name: 'feature-mlp',
     init: (params) => zeroState(arch, params, 0),
@@ -73,7 +73,7 @@ export function featureMlp(
         count: state.count,
         clock: state.clock,
       };
-      const features = new Float32Array(P * F);
+      const features = new Float32Array(P * stride);
       const time = advanceFeatures(arch, g, kernelState, features);
       const update = new Float32Array(P);
       featureMlpUpdate(arch, weightsAtStep(weights, handover, kernelState.clock), features, time, update);

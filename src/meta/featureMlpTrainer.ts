@@ -134,10 +134,10 @@ export function metaTrainEpisode(
 ): EpisodeReport {
   const x = initialPoint(objective, episodeSeed);
   const P = x.length;
-  const F = featureStride(arch);
+  const stride = featureStride(arch);
   const sampler = new BatchSampler(data, s.batchSize, episodeSeed + BATCH_SEED_OFFSET);
   const state = zeroFeatureMlpState(arch, P);
-  const features = Array.from({ length: s.window }, () => new Float32Array(P * F));
+  const features = Array.from({ length: s.window }, () => new Float32Array(P * stride));
   const times: Float64Array[] = [];
   const scaledGrads = Array.from({ length: s.window }, () => new Float32Array(P));
   const update = new Float32Array(P);
