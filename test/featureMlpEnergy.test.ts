@@ -145,6 +145,52 @@ describe('feature-MLP energy trend (docs/algorithms.md §2b)', () => {
     expect(maxAbsDiff(loop, tensor)).toBeLessThan(1e-5 * Math.max(...loop.map(Math.abs)));
   });
 
+  it('a timed weight u_e(n) = ue_0 + Σ_j ue_j tanh(n/T_j): closed form, zero time weights as untimed, backward and tensor rule', () => {
+    const timed: FeatureMlpArchitecture = { ...ENERGY, energyTimed: true, alpha: 1 };
+    const P = 6;
+    const w = randomWeights(timed, 11, 0.3);
+    expect(w.ue.length).toBe(1 + timed.timescales.length);
+    const state = zeroFeatureMlpState(timed, P);
+    state.clock = 700;
+    const features = new Float32Array(P * featureStride(timed));
+    let time: Float64Array = new Float64Array(0);
+    for (const g of gradients(P, 20, 12)) time = advanceFeatures(timed, g, state, features);
+    const n = 720;
+    const weight = w.ue[0]! + timed.timescales.reduce((a, T, j) => a + w.ue[1 + j]! * Math.tanh(n / T), 0);
+    // the same step with the untimed architecture and the constant weight u_e(720)
+    const untimed = { ...timed, energyTimed: false };
+    const [a, b] = [new Float32Array(P), new Float32Array(P)];
+    featureMlpUpdate(timed, w, features, time, a);
+    featureMlpUpdate(untimed, { ...w, ue: Float32Array.of(weight) }, features, time, b);
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-6 * Math.max(...b.map(Math.abs)));
+    const zeroTime = { ...w, ue: Float32Array.of(w.ue[0]!, 0, 0, 0, 0) };
+    featureMlpUpdate(timed, zeroTime, features, time, a);
+    featureMlpUpdate(untimed, { ...w, ue: Float32Array.of(w.ue[0]!) }, features, time, b);
+    expect(maxAbsDiff(a, b)).toBe(0);
+
+    const adjoint = Float32Array.from({ length: P }, (_, i) => Math.sin(i + 2));
+    const objective = (ue: Float32Array) => {
+      const u = new Float64Array(P) as unknown as Float32Array;
+      featureMlpUpdate(timed, { ...w, ue }, features, time, u);
+      return u.reduce((sum, v, i) => sum + adjoint[i]! * v, 0);
+    };
+    const grad = zeroFeatureMlpWeights(timed);
+    featureMlpBackward(timed, w, features, time, adjoint, grad);
+    const h = 1e-3;
+    for (let j = 0; j < w.ue.length; j++) {
+      const [up, down] = [Float32Array.from(w.ue), Float32Array.from(w.ue)];
+      up[j]! += h;
+      down[j]! -= h;
+      const fd = (objective(up) - objective(down)) / (2 * h);
+      expect(Math.abs(fd)).toBeGreaterThan(0.01);
+      expect(grad.ue[j]).toBeCloseTo(fd, 4);
+    }
+    const [loop, tensor] = [new Float32Array(P), new Float32Array(P)];
+    featureMlpUpdate(timed, w, features, time, loop);
+    featureMlpUpdateTensor(timed, w, features, time, tensor);
+    expect(maxAbsDiff(loop, tensor)).toBeLessThan(1e-5 * Math.max(...loop.map(Math.abs)));
+  });
+
   it('checkpoints: a file without the trend has no u_e; with it, u_e round-trips and its absence is named', () => {
     const plainFile = encodeCheckpoint({ architecture: FEATURE_MLP_ARCHITECTURE, weights: randomWeights(FEATURE_MLP_ARCHITECTURE, 7), meta: {} }) as {
       weights: Record<string, unknown>;
@@ -164,6 +210,18 @@ describe('feature-MLP energy trend (docs/algorithms.md §2b)', () => {
     expect(E.isLeft(missing) && missing.left.message).toMatch(/energy\.json.*weights\.ue: missing \(expected shape \[1\]\)/);
     const badDecay = decodeCheckpoint({ ...json, architecture: { ...ENERGY, energyDecay: 1.5 } }, 'energy.json');
     expect(E.isLeft(badDecay) && badDecay.left.message).toMatch(/energyDecay/);
+
+    const timed = { ...ENERGY, energyTimed: true };
+    const timedJson = JSON.parse(JSON.stringify(encodeCheckpoint({ architecture: timed, weights: randomWeights(timed, 13), meta: {} }))) as {
+      weights: Record<string, { shape: number[] }>;
+    };
+    expect(timedJson.weights.ue!.shape).toEqual([5]);
+    expect(E.isRight(decodeCheckpoint(timedJson, 'timed.json'))).toBe(true);
+    const oneWeight = decodeCheckpoint({ ...timedJson, weights: { ...timedJson.weights, ue: { shape: [1], data: [0.5] } } }, 'timed.json');
+    expect(E.isLeft(oneWeight) && oneWeight.left.message).toMatch(/weights\.ue: expected shape \[5\], got \[1\]/);
+    const { energyDecay: _, ...noTrend } = timed;
+    const orphan = decodeCheckpoint({ ...plainFile, architecture: { ...noTrend } }, 'orphan.json');
+    expect(E.isLeft(orphan) && orphan.left.message).toMatch(/architecture\.energyTimed: needs energyDecay/);
   });
 
   it('model.fit: the fast moment is part of the saved optimizer state and continues after a load', async () => {

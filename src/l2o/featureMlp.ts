@@ -27,6 +27,12 @@ export interface FeatureMlpArchitecture {
    * mean) adds u_e · ρ to its log step. Absent: no such input (every checkpoint before it).
    */
   readonly energyDecay?: number;
+  /**
+   * With an energy trend: its weight varies with the time features, u_e(n) = ue_0 + Σ_j ue_j ·
+   * tanh(n / T_j) (ue holds 1 + T values), so the trend can act early and fade late or the reverse.
+   * Absent or false: one constant weight.
+   */
+  readonly energyTimed?: boolean;
 }
 
 export const FEATURE_MLP_ARCHITECTURE: FeatureMlpArchitecture = {
@@ -45,6 +51,9 @@ export const featureCount = (arch: FeatureMlpArchitecture): number => arch.betas
 
 /** The even per-coordinate inputs that scale the log step: the energy trend ρ, if the architecture has one. */
 export const energyCount = (arch: FeatureMlpArchitecture): number => (arch.energyDecay === undefined ? 0 : 1);
+
+/** Values of `ue`: per energy input, a constant, then one per time feature if the weight is timed. */
+export const energyWeightCount = (arch: FeatureMlpArchitecture): number => energyCount(arch) * (arch.energyTimed === true ? 1 + arch.timescales.length : 1);
 
 /** Values per coordinate in a features buffer: the odd features, then the energy trend. */
 export const featureStride = (arch: FeatureMlpArchitecture): number => featureCount(arch) + energyCount(arch);
@@ -67,7 +76,7 @@ export interface FeatureMlpWeights {
   readonly bs: Float32Array;
   /** [T]: time features → log step. */
   readonly us: Float32Array;
-  /** [E]: energy trend → log step (E = 0 without `energyDecay`). */
+  /** [E] or [E·(1+T)] if `energyTimed`: energy trend → log step (E = 0 without `energyDecay`). */
   readonly ue: Float32Array;
 }
 
@@ -78,7 +87,7 @@ export function featureMlpShapes(arch: FeatureMlpArchitecture): Record<FeatureMl
   const F = featureCount(arch);
   const H = arch.hidden;
   const T = arch.timescales.length;
-  return { w1: [F, H], b1: [H], u1: [T, H], c: [F], wd: [H], ws: [H], bs: [1], us: [T], ue: [energyCount(arch)] };
+  return { w1: [F, H], b1: [H], u1: [T, H], c: [F], wd: [H], ws: [H], bs: [1], us: [T], ue: [energyWeightCount(arch)] };
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -191,14 +200,20 @@ export function advanceFeatures(arch: FeatureMlpArchitecture, g: Float32Array, s
   return timeFeatures(arch, clock);
 }
 
-/** Hidden bias and log-step bias of this step (the time features folded in). */
-export function stepBiases(arch: FeatureMlpArchitecture, w: FeatureMlpWeights, time: Float64Array): { hiddenBias: Float64Array; logStepBias: number } {
+/** This step's hidden bias, log-step bias and energy-trend weight (the time features folded in). */
+export function stepBiases(
+  arch: FeatureMlpArchitecture,
+  w: FeatureMlpWeights,
+  time: Float64Array,
+): { hiddenBias: Float64Array; logStepBias: number; energyWeight: number } {
   const H = arch.hidden;
   const hiddenBias = Float64Array.from(w.b1);
   for (let j = 0; j < time.length; j++) for (let h = 0; h < H; h++) hiddenBias[h]! += time[j]! * w.u1[j * H + h]!;
   let logStepBias = w.bs[0]!;
   for (let j = 0; j < time.length; j++) logStepBias += time[j]! * w.us[j]!;
-  return { hiddenBias, logStepBias };
+  let energyWeight = w.ue[0] ?? 0;
+  if (arch.energyTimed === true) for (let j = 0; j < time.length; j++) energyWeight += time[j]! * w.ue[1 + j]!;
+  return { hiddenBias, logStepBias, energyWeight };
 }
 
 /** One step's weights and biases, as the per-coordinate pass reads them. */
@@ -210,6 +225,7 @@ interface StepNetwork {
   readonly w: FeatureMlpWeights;
   readonly hiddenBias: Float64Array;
   readonly logStepBias: number;
+  readonly energyWeight: number;
 }
 
 /**
@@ -236,7 +252,7 @@ function coordinateOutputs(
     for (let h = 0; h < H; h++) proj[h]! += w1[wr + h]! * x;
   }
   let s = net.logStepBias;
-  if (net.stride > F) s += net.w.ue[0]! * features[row + F]!;
+  if (net.stride > F) s += net.energyWeight * features[row + F]!;
   for (let h = 0; h < H; h++) {
     const hb = hiddenBias[h]!;
     plus[h] = Math.max(0, hb + proj[h]!);
@@ -336,5 +352,6 @@ export function featureMlpBackward(
   for (let f = 0; f < F; f++) grad.c[f]! += gc[f]!;
   grad.bs[0]! += gLogStepBias;
   if (stride > F) grad.ue[0]! += gEnergy;
+  if (stride > F && arch.energyTimed === true) for (let j = 0; j < time.length; j++) grad.ue[1 + j]! += time[j]! * gEnergy;
   for (let j = 0; j < time.length; j++) grad.us[j]! += time[j]! * gLogStepBias;
 }

@@ -20,7 +20,7 @@ export const FeatureMlpArchitectureCodec = strictShape(
     alpha: boundedNumber('alpha', 1e-12, 1e3),
     logStepBound: boundedNumber('logStepBound', 1e-3, 50),
   },
-  { energyDecay: decay },
+  { energyDecay: decay, energyTimed: t.boolean },
   'FeatureMlpArchitecture',
 );
 
@@ -41,6 +41,8 @@ export function decodeFeatureMlpWeights(
       const shapes = featureMlpShapes(arch);
       const problems: string[] = [];
       if (arch.betas.length === 0) problems.push('architecture.betas: expected at least one decay');
+      if (arch.energyTimed === true && arch.energyDecay === undefined)
+        problems.push('architecture.energyTimed: needs energyDecay (there is no energy trend to weight)');
       for (const name of FEATURE_MLP_WEIGHT_NAMES) {
         const w = record[name];
         const shape = shapes[name];

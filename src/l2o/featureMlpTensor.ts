@@ -32,7 +32,7 @@ export function featureMlpUpdateTensor(
   const stride = featureStride(arch);
   const H = arch.hidden;
   const S = arch.logStepBound;
-  const { hiddenBias, logStepBias } = stepBiases(arch, w, time);
+  const { hiddenBias, logStepBias, energyWeight } = stepBiases(arch, w, time);
   const out = tf.tidy(() => {
     const f = tf.tensor2d(stride === F ? features : oddFeatures(features, P, F, stride), [P, F]);
     const proj = tf.matMul(f, tf.tensor2d(w.w1, [F, H]));
@@ -45,7 +45,7 @@ export function featureMlpUpdateTensor(
       [H, 1],
     );
     const hiddenLogStep = tf.add(tf.matMul(tf.add(plus, minus), halfWs), logStepBias);
-    const logStep = stride === F ? hiddenLogStep : tf.add(hiddenLogStep, tf.tensor2d(energyTerm(features, P, F, stride, w.ue[0]!), [P, 1]));
+    const logStep = stride === F ? hiddenLogStep : tf.add(hiddenLogStep, tf.tensor2d(energyTerm(features, P, F, stride, energyWeight), [P, 1]));
     const step = tf.exp(tf.mul(tf.tanh(tf.div(logStep, S)), S));
     return tf.reshape(tf.mul(step, tf.mul(direction, -arch.alpha)), [P]);
   });
