@@ -10,13 +10,19 @@
  * `--ranges 50,100,200,500` prints instead, per entry and range of steps (rounds ending in (0, 50],
  * (50, 100], ...), the share of the rounds over all seeds that each candidate won: when in the run the
  * guard stops taking the learned optimizer's point.
+ * `--transitions` prints instead, per entry and over the rounds ending after `--after`, the share the
+ * learned candidate won given the previous round's winner: whether losing a round (the learned
+ * optimizer restarted cold at the kept point) makes it lose the next.
  * ENTRY is an experiment's entry id or a sweep's setting; the runs/ folders are not committed (rerun the report's command).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values: opts, positionals } = parseArgs({ options: { after: { type: 'string', default: '0' }, ranges: { type: 'string' } }, allowPositionals: true });
+const { values: opts, positionals } = parseArgs({
+  options: { after: { type: 'string', default: '0' }, ranges: { type: 'string' }, transitions: { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
 const [dir, ...entries] = positionals;
 if (dir === undefined || entries.length === 0) throw new Error('usage: scripts/anchor-share.ts [--after STEP] EXPERIMENT_DIR ENTRY...');
 const after = Number(opts.after);
@@ -49,6 +55,22 @@ if (opts.ranges !== undefined) {
       const won = (w: string) => percent(inRange.filter((e) => e.winner === w).length, inRange.length);
       console.log(`| ${entry} | (${start}, ${end}] | ${inRange.length} | ${won('learned')} | ${won('fallback')} | ${won('anchor')} |`);
     });
+  }
+  process.exit(0);
+}
+
+if (opts.transitions) {
+  console.log(`| entry | previous round's winner | rounds after step ${after} | learned candidate won |`);
+  console.log('| --- | --- | ---: | ---: |');
+  for (const entry of entries) {
+    const pairs = runsOf(entry).flatMap((seed) => {
+      const rounds = readEvents(join(dir, 'runs', entry, seed, 'events.ndjson')).filter((e) => e.winner !== undefined);
+      return rounds.slice(1).flatMap((e, i) => (e.step > after ? [{ previous: rounds[i]!.winner!, won: e.winner === 'learned' }] : []));
+    });
+    for (const previous of ['learned', 'fallback', 'anchor']) {
+      const given = pairs.filter((p) => p.previous === previous);
+      if (given.length > 0) console.log(`| ${entry} | ${previous} | ${given.length} | ${percent(given.filter((p) => p.won).length, given.length)} |`);
+    }
   }
   process.exit(0);
 }
