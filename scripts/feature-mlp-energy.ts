@@ -6,7 +6,7 @@
  *
  * `--ue-time a,b,…` (one value per time feature) makes the weight vary with time,
  * u_e(n) = ue + Σ_j ue_j · tanh(n / T_j) (`energyTimed`); given a checkpoint that has the trend
- * already, it keeps the trend's decay and weight and adds the time weights.
+ * already, it keeps the trend's decay and (unless `--ue` is given) its weight, and adds the time weights.
  *
  * With `--ue 0` (or `--ue-time 0,…,0`) the new checkpoint steps exactly as the old one; evolution
  * strategies (`scripts/es-feature-mlp.ts --tune ue,…`) or a probe of a few values then say whether
