@@ -10,7 +10,8 @@
  * `--guards-baseline`) does the same for each anchored guard of a `guards` experiment (default
  * decision, paired test), with the verdict of its seed-by-seed claim against SGDnm's own run.
  * `--mnist-reference DIR` supplies SGDnm's and Adam's curves to a `--mnist` report that has only the
- * learned optimizer's (`lgl2o experiment mlp-mnist --only l2o`, the same seeds and steps).
+ * learned optimizer's (`lgl2o experiment mlp-mnist --only l2o`, the same seeds and steps);
+ * `--fashion-reference` and `--conv-reference` do the same for `--fashion` and `--conv`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +24,9 @@ const { values: a } = parseArgs({
     'mnist-reference': { type: 'string' },
     baseline: { type: 'string' },
     fashion: { type: 'string' },
+    'fashion-reference': { type: 'string' },
     conv: { type: 'string' },
+    'conv-reference': { type: 'string' },
     spirals: { type: 'string' },
     guards: { type: 'string' },
     'guards-baseline': { type: 'string' },
@@ -108,15 +111,15 @@ if (a.guards !== undefined) {
     }
   }
 }
-const atStep = (dir: string | undefined, label: string, step: number) => {
+const atStep = (dir: string | undefined, reference: string | undefined, label: string, step: number) => {
   if (dir === undefined) return;
   const c = readCurves(dir);
-  const [sgd, l2o] = [series(c, 'SGDnm'), series(c, 'L2O')];
+  const [sgd, l2o] = [series(c.has('SGDnm') || reference === undefined ? c : readCurves(reference), 'SGDnm'), series(c, 'L2O')];
   const x = near(l2o, step);
   row(`${label}: at or below SGDnm at step ${x}`, `${fmt(l2o.get(x)!)} vs ${fmt(sgd.get(x)!)}`, l2o.get(x)! <= sgd.get(x)!);
 };
-atStep(a.fashion, 'mlp-fashion', 2000);
-atStep(a.conv, 'conv-mnist', 1000);
+atStep(a.fashion, a['fashion-reference'], 'mlp-fashion', 2000);
+atStep(a.conv, a['conv-reference'], 'conv-mnist', 1000);
 if (a.spirals !== undefined) {
   const l2o = series(readCurves(a.spirals), 'L2O');
   const last = Math.max(...l2o.keys());
