@@ -36,6 +36,9 @@ const { values: a } = parseArgs({
 /** The logged step nearest to `step` (the curves log at log-spaced steps and every 1/200 of the horizon). */
 const near = (c: Curve, step: number): number => [...c.keys()].reduce((b, x) => (Math.abs(x - step) < Math.abs(b - step) ? x : b));
 const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(4) : String(v));
+/** The report's series `name`, or the reference report's where the report lacks it (a run with `--only l2o`). */
+const seriesOr = (c: Map<string, Curve>, reference: string | undefined, name: string): Curve =>
+  c.has(name) || reference === undefined ? series(c, name) : series(readCurves(reference), name, reference);
 const rows: string[][] = [];
 const row = (target: string, measured: string, met: boolean) => rows.push([target, measured, met ? 'met' : '**not met**']);
 /** Lines printed under the table: measurements that are no target but explain one. */
@@ -43,8 +46,7 @@ const notes: string[] = [];
 
 if (a.mnist !== undefined) {
   const c = readCurves(a.mnist);
-  const ref = a['mnist-reference'] === undefined ? c : readCurves(a['mnist-reference']);
-  const [sgd, adam, l2o] = [series(c.has('SGDnm') ? c : ref, 'SGDnm'), series(c.has('Adam') ? c : ref, 'Adam'), series(c, 'L2O')];
+  const [sgd, adam, l2o] = [seriesOr(c, a['mnist-reference'], 'SGDnm'), seriesOr(c, a['mnist-reference'], 'Adam'), series(c, 'L2O')];
   // Steps both reports logged (a shorter run logs other steps than a longer one).
   const early = [...l2o.keys()].filter((x) => x >= 50 && x <= 2000 && sgd.has(x) && adam.has(x));
   const misses = early.filter((x) => !(l2o.get(x)! < sgd.get(x)! && l2o.get(x)! < adam.get(x)!));
@@ -114,8 +116,9 @@ if (a.guards !== undefined) {
 const atStep = (dir: string | undefined, reference: string | undefined, label: string, step: number) => {
   if (dir === undefined) return;
   const c = readCurves(dir);
-  const [sgd, l2o] = [series(c.has('SGDnm') || reference === undefined ? c : readCurves(reference), 'SGDnm'), series(c, 'L2O')];
+  const [sgd, l2o] = [seriesOr(c, reference, 'SGDnm'), series(c, 'L2O')];
   const x = near(l2o, step);
+  if (!sgd.has(x)) throw new Error(`${reference ?? dir}: SGDnm has no loss at step ${x}, the learned optimizer's step nearest ${step}`);
   row(`${label}: at or below SGDnm at step ${x}`, `${fmt(l2o.get(x)!)} vs ${fmt(sgd.get(x)!)}`, l2o.get(x)! <= sgd.get(x)!);
 };
 atStep(a.fashion, a['fashion-reference'], 'mlp-fashion', 2000);
