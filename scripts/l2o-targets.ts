@@ -7,8 +7,9 @@
  *
  * `--baseline` is the same experiment with the learned optimizer it is measured against (the
  * anchored guard's early lead must be at least twice the baseline's). `--guards` (and
- * `--guards-baseline`) does the same for each anchored guard of a `guards` experiment (default
- * decision, paired test), with the verdict of its seed-by-seed claim against SGDnm's own run.
+ * `--guards-baseline`, best the baseline's `guards` run on the same seeds) does the same for each
+ * anchored guard of a `guards` experiment (default decision, paired test) the baseline also has,
+ * with the verdict of its seed-by-seed claim against SGDnm's own run.
  * `--mnist-reference DIR` supplies SGDnm's and Adam's curves to a `--mnist` report that has only the
  * learned optimizer's (`lgl2o experiment mlp-mnist --only l2o`, the same seeds and steps);
  * `--fashion-reference` and `--conv-reference` do the same for `--fashion` and `--conv`.
@@ -102,7 +103,8 @@ if (a.guards !== undefined) {
         paired.measured.split(';')[0]!,
         paired.verdict === 'supported',
       );
-    if (baseline !== undefined) {
+    if (baseline !== undefined && !baseline.has(name)) notes.push(`guards: ${a['guards-baseline']} has no ${name}: its early lead is not compared`);
+    else if (baseline !== undefined) {
       const now = earlyLead(sgd, guard, 500);
       const before = earlyLead(series(baseline, 'SGDnm'), series(baseline, name), 500);
       row(

@@ -103,7 +103,7 @@ describe('the JSON form of a pipeline', () => {
       task: 'mlp-mnist',
       optimizer: {
         type: 'lgl2o',
-        learned: { type: 'l2o', checkpoint: 'default' },
+        learned: { type: 'l2o', checkpoint: 'lstm' },
         fallback: { type: 'sgd', lr: 3.0, tau: 50_000, power: 1.5 },
         k: 10,
         m: 10,

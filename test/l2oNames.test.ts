@@ -113,14 +113,14 @@ describe('shipped learned optimizers by name', () => {
     expect(a).toEqual(b);
     expect(a).toEqual(c);
     const [d, e] = oneStep(l2o.load('lstm'), l2o.load('default'));
-    expect(d).toEqual(e); // default is lstm for now
+    expect(e).toEqual(a); // default is feature-mlp, the winner of issue 15's table
     expect(d).not.toEqual(a);
     disposeCheckpoint(lstm.right);
   });
 
   it('answers an unknown name with one line listing the shipped names', () => {
     const expected =
-      'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm); or a checkpoint path, or random:SEED)';
+      'feature_mlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= feature-mlp); or a checkpoint path, or random:SEED)';
     expect(() => l2o.load('feature_mlp')).toThrow(expected);
     const built = buildLearned({ type: 'l2o', checkpoint: 'feature_mlp' });
     expect(E.isLeft(built) && built.left.message).toBe(expected);
@@ -159,7 +159,7 @@ describe('--l2o NAME on the command line', () => {
     const bad = await main(['--quiet', 'run', '--task', 'quadratic', '--optimizer', 'l2o', '--l2o', 'featuremlp', '--steps', '5', '--out', join(dir, 'bad')]);
     expect(bad).toBe(2);
     expect(out.stderr.trim().split('\n')).toHaveLength(1);
-    expect(out.stderr).toContain('featuremlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= lstm)');
+    expect(out.stderr).toContain('featuremlp: no such learned optimizer (shipped: lstm, feature-mlp, feature-mlp-guard, default (= feature-mlp)');
   });
 
   it('meta-train --init of a feature-MLP file: a one-line error naming the kind', async () => {

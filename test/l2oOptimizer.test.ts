@@ -167,10 +167,12 @@ describe('l2oOptimizer: the feature-MLP as a tf.Optimizer', () => {
     const optimizer = l2oOptimizer('feature-mlp');
     await fitWith(model, optimizer, 1);
     const weights = await optimizer.getWeights();
-    // the iteration count, then m, v, count and clock for each of kernel, bias, kernel, bias
-    expect(weights.length).toBe(1 + 4 * 4);
+    // the iteration count, then m, v, vFast (the shipped file reads the energy trend), count and
+    // clock for each of kernel, bias, kernel, bias
+    expect(weights.length).toBe(1 + 5 * 4);
     const byName = new Map(weights.map((w) => [w.name.replace(/^.*\/l2o_state\//, ''), w.tensor]));
     expect(weights.slice(1).map((w) => w.tensor.shape)).toContainEqual([4, FEATURES * 8]);
+    expect(byName.get('vFast')!.shape).toEqual(byName.get('v')!.shape);
     expect(byName.get('clock')!.dataSync()[0]).toBe(COUNT / BATCH);
     expect(byName.get('count')!.dataSync()[0]).toBe(COUNT / BATCH);
 

@@ -18,7 +18,7 @@ export type ShippedName = keyof typeof SHIPPED_L2O;
 export const SHIPPED_NAMES = Object.keys(SHIPPED_L2O) as ShippedName[];
 
 /** What `default` (and an unset `--l2o` or config `checkpoint`) names. */
-export const DEFAULT_L2O: ShippedName = 'lstm';
+export const DEFAULT_L2O: ShippedName = 'feature-mlp';
 
 const isShipped = (name: string): name is ShippedName => Object.hasOwn(SHIPPED_L2O, name);
 
