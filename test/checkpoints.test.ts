@@ -30,9 +30,9 @@ describe('shipped checkpoints', () => {
     disposeCheckpoint(ck.right);
   });
 
-  it('checkpoints/mlp-mnist.json is the learned optimizer used when none is named', () => {
-    expect(defaultCheckpointPath()).toMatch(/checkpoints[\\/]mlp-mnist\.json$/);
-    const named = buildLearned({ type: 'l2o', checkpoint: join('checkpoints', 'mlp-mnist.json') });
+  it('checkpoints/feature-mlp.json is the learned optimizer used when none is named', () => {
+    expect(defaultCheckpointPath()).toMatch(/checkpoints[\\/]feature-mlp\.json$/);
+    const named = buildLearned({ type: 'l2o', checkpoint: join('checkpoints', 'feature-mlp.json') });
     const unnamed = buildLearned(undefined);
     if (E.isLeft(named)) throw named.left;
     if (E.isLeft(unnamed)) throw unnamed.left;

@@ -15,7 +15,7 @@ export const DEFAULTS: PageParams['run'] = {
   lr: undefined,
   seed: 1,
   steps: 5000,
-  checkpoint: 'mlp-mnist',
+  checkpoint: 'feature-mlp', // the default learned optimizer, as in `lgl2o run`
 };
 
 const oneOf = <T extends string>(name: string, allowed: readonly T[], value: string): T => {
