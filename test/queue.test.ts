@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { planRuns } from '../src/experiments/plan.js';
 import { ENTRIES, findSetting, type Setting } from '../src/experiments/settings.js';
 import { parseRedisUrl, redactUrl } from '../src/config/redisUrl.js';
@@ -252,9 +252,17 @@ describe('a worker stopped with SIGTERM', () => {
   it('checkpoints its run and hands the job straight back; another worker resumes it there', async () => {
     const out = join(tmp, 'handback');
     const sgdOnly: Setting = { ...setting, entries: [ENTRIES.sgd], claims: [] };
-    const long = { ...params, steps: 3000, seeds: 1 };
+    // long enough that an idle machine is still in the run when a worker reports progress
+    const long = { ...params, steps: 20_000, seeds: 1 };
     const q = queueExecutor({ target: target(), l2o: params.l2o, pollMs: 200, log: () => undefined });
     const running = runExperiment({ ...options(out), setting: sgdOnly, params: long, executor: q.executor, jobs: 100 });
+    // a failed expectation below must not leave the experiment writing into a removed directory
+    onTestFinished(() =>
+      running.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     const alive = workers.filter((w) => w.cli.child.exitCode === null && w.cli.child.signalCode === null);
     expect(alive.length).toBeGreaterThanOrEqual(2);
     let stopped: (typeof workers)[number] | undefined;
