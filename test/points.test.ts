@@ -114,11 +114,14 @@ describe("the web page's link parameters", () => {
   it('reads a link and writes it back', () => {
     const p = parseParams(new URLSearchParams('dataset=circles&optimizer=lgl2o-anchor&k=5&m=7&lr=0.5&seed=3&steps=100&autostart=1&backend=cpu'));
     expect(p).toEqual({
-      run: { dataset: 'circles', optimizer: 'lgl2o-anchor', k: 5, m: 7, lr: 0.5, seed: 3, steps: 100, checkpoint: 'mlp-mnist' },
+      run: { dataset: 'circles', optimizer: 'lgl2o-anchor', k: 5, m: 7, lr: 0.5, seed: 3, steps: 100, checkpoint: 'feature-mlp' },
       autostart: true,
       backend: 'cpu',
     });
     expect(parseParams(new URLSearchParams(toSearch(p.run, p.backend).slice(1)))).toEqual({ ...p, autostart: false });
+    const lstm = parseParams(new URLSearchParams('checkpoint=mlp-mnist'));
+    expect(lstm.run.checkpoint).toBe('mlp-mnist');
+    expect(toSearch(lstm.run, lstm.backend)).toContain('checkpoint=mlp-mnist');
   });
 
   it('names the bad parameter and what was expected', () => {
