@@ -103,8 +103,10 @@ if (a.guards !== undefined) {
         paired.measured.split(';')[0]!,
         paired.verdict === 'supported',
       );
-    if (baseline !== undefined && !baseline.has(name)) notes.push(`guards: ${a['guards-baseline']} has no ${name}: its early lead is not compared`);
-    else if (baseline !== undefined) {
+    if (baseline === undefined) continue;
+    if (!baseline.has(name)) {
+      notes.push(`guards: ${a['guards-baseline']} has no ${name}: its early lead is not compared`);
+    } else {
       const now = earlyLead(sgd, guard, 500);
       const before = earlyLead(series(baseline, 'SGDnm'), series(baseline, name), 500);
       row(

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/data/batch.js';
 import { drawnBatches$, mixIn, type LiveExample } from '../streams/points.js';
 import { pulled } from '../streams/source.js';
-import { parseParams, toSearch } from '../web/params.js';
+import { DEFAULT_L2O, SHIPPED_L2O } from '../src/l2o/shipped.js';
+import { DEFAULTS, parseParams, toSearch } from '../web/params.js';
 
 /** A batch of `n` rows (i, −i) labelled 0. */
 const base = (n: number): Batch => ({
@@ -122,6 +123,8 @@ describe("the web page's link parameters", () => {
     const lstm = parseParams(new URLSearchParams('checkpoint=mlp-mnist'));
     expect(lstm.run.checkpoint).toBe('mlp-mnist');
     expect(toSearch(lstm.run, lstm.backend)).toContain('checkpoint=mlp-mnist');
+    // the page's default is the file of the CLI's default learned optimizer
+    expect(`${DEFAULTS.checkpoint}.json`).toBe(SHIPPED_L2O[DEFAULT_L2O]);
   });
 
   it('names the bad parameter and what was expected', () => {
